@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Generates a development PKI for mutual TLS, all of it git-ignored under certs/out/:
+#   ca.pem ca.key ca.der                     dev CA (RSA-2048, 10 years)
+#   broker.pem broker.key                    broker certificate, SAN localhost and 127.0.0.1
+#   devices/<thing>/device.pem device.key    device certificate (RSA-2048, CN = thing name), PEM for Node
+#   devices/<thing>/device.der device-key.der  the same as DER and PKCS#8 DER for Moddable resources
+#   moddable/ca.der device.der device-key.der  the first thing's DER files, which the manifest embeds
+# Usage: certs/generate.sh [--out DIR] [thing ...]   (default thing: press-7)
+# Existing files are kept, so a CA and the certificates it signed stay consistent; delete DIR to start over.
+set -euo pipefail
+
+out="$(cd "$(dirname "$0")" && pwd)/out"
+if [[ "${1:-}" == "--out" ]]; then out="$2"; shift 2; fi
+things=("$@")
+[[ ${#things[@]} -gt 0 ]] || things=(press-7)
+command -v openssl >/dev/null || { echo "certs/generate.sh: openssl is required (apt-get install openssl)" >&2; exit 1; }
+
+mkdir -p "$out/devices" "$out/moddable"
+umask 077
+cd "$out"
+
+if [[ ! -f ca.pem ]]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -sha256 \
+    -subj "/O=iiot-node dev/CN=iiot-node dev CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  echo "certs: created dev CA in $out"
+fi
+openssl x509 -in ca.pem -outform DER -out ca.der
+
+sign() { # name subject extensions-file
+  openssl req -new -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
+  openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$1.pem" -days 825 -sha256 -extfile "$3" 2>/dev/null
+  rm -f "$1.csr"
+}
+
+if [[ ! -f broker.pem ]]; then
+  printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" > broker.ext
+  sign broker "/O=iiot-node dev/CN=localhost" broker.ext
+  rm -f broker.ext
+  echo "certs: created broker certificate (localhost, 127.0.0.1)"
+fi
+
+for thing in "${things[@]}"; do
+  [[ "$thing" =~ ^[A-Za-z0-9:_-]{1,128}$ ]] || { echo "certs/generate.sh: invalid thing name '$thing'" >&2; exit 1; }
+  dir="devices/$thing"
+  mkdir -p "$dir"
+  if [[ ! -f "$dir/device.pem" ]]; then
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=clientAuth" > "$dir/device.ext"
+    sign "$dir/device" "/O=iiot-node dev/CN=$thing" "$dir/device.ext"
+    rm -f "$dir/device.ext"
+    echo "certs: created device certificate for $thing"
+  fi
+  openssl x509 -in "$dir/device.pem" -outform DER -out "$dir/device.der"
+  openssl pkcs8 -topk8 -nocrypt -in "$dir/device.key" -outform DER -out "$dir/device-key.der"
+done
+
+cp ca.der moddable/ca.der
+cp "devices/${things[0]}/device.der" "devices/${things[0]}/device-key.der" moddable/
+echo "${things[0]}" > moddable/THING

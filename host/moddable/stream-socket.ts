@@ -1,0 +1,112 @@
+// ECMA-419 stream socket semantics over a Node stream, as the SDK's Linux TCP socket behaves:
+// a fixed 1536-byte send window (write() throws "would block" past it and returns what is left;
+// onWritable reports a full window once the OS took the bytes), a 1536-byte receive buffer read
+// whole by read(), and onError once when the peer closes or the connection fails.
+
+import type { Duplex } from "node:stream";
+import { traceSink } from "./runtime.ts";
+
+export const SOCKET_BUFFER_BYTES = 1536;
+
+export interface StreamCallbacks<T> {
+  onReadable?: (this: T, count: number) => void;
+  onWritable?: (this: T, count: number) => void;
+  onError?: (this: T) => void;
+}
+
+type BufferSource = ArrayBuffer | ArrayBufferView;
+
+/** What each write costs beyond its data (TLS records), and what the socket reports as writable. */
+export interface Framing {
+  record: number;
+  reported: number;
+  afterWrite: number;
+}
+const NO_FRAMING: Framing = { record: 0, reported: 0, afterWrite: 0 };
+
+export class HostStreamSocket<T extends object> {
+  #stream: Duplex;
+  #target: T;
+  #callbacks: StreamCallbacks<T>;
+  #incoming: Buffer[] = [];
+  #incomingBytes = 0;
+  #writable = 0;
+  #open = true;
+  #failed = false;
+  #label: string;
+  #framing: Framing;
+
+  constructor(target: T, stream: Duplex, readyEvent: string, callbacks: StreamCallbacks<T>, label: string, framing = NO_FRAMING) {
+    this.#target = target;
+    this.#stream = stream;
+    this.#callbacks = callbacks;
+    this.#label = label;
+    this.#framing = framing;
+    stream.once(readyEvent, () => this.#refill());
+    stream.on("data", (chunk: Buffer) => this.#received(chunk));
+    stream.on("error", (error: Error) => this.#fail(error.message));
+    stream.on("close", () => this.#fail("closed by peer"));
+  }
+
+
+  read(): ArrayBuffer | undefined {
+    if (this.#incomingBytes === 0) return undefined;
+    const all = Buffer.concat(this.#incoming, this.#incomingBytes);
+    this.#incoming = [];
+    this.#incomingBytes = 0;
+    if (this.#open) this.#stream.resume();
+    if (this.#failed) queueMicrotask(() => this.#reportError());
+    return all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
+  }
+
+  write(data: BufferSource): number {
+    if (!this.#open) throw new Error("write to closed socket");
+    const bytes = Buffer.from(toBuffer(data)); // a copy: the caller may reuse its buffer
+    const needed = bytes.length + this.#framing.record;
+    if (needed > this.#writable) throw new Error("would block");
+    this.#writable -= needed;
+    this.#stream.write(bytes, () => {
+      if (this.#open && this.#stream.writableLength === 0) this.#refill();
+    });
+    return Math.max(0, this.#writable - this.#framing.afterWrite);
+  }
+
+  close(): void {
+    this.#open = false;
+    this.#stream.destroy();
+  }
+
+  #refill(): void {
+    if (!this.#open || this.#failed) return;
+    this.#writable = SOCKET_BUFFER_BYTES;
+    const count = SOCKET_BUFFER_BYTES - this.#framing.reported;
+    setImmediate(() => {
+      if (this.#open && !this.#failed) this.#callbacks.onWritable?.call(this.#target, count);
+    });
+  }
+
+  #received(chunk: Buffer): void {
+    this.#incoming.push(chunk);
+    this.#incomingBytes += chunk.length;
+    if (this.#incomingBytes >= SOCKET_BUFFER_BYTES) this.#stream.pause();
+    if (this.#open) this.#callbacks.onReadable?.call(this.#target, this.#incomingBytes);
+  }
+
+  #fail(reason: string): void {
+    if (this.#failed || !this.#open) return;
+    this.#failed = true;
+    if (reason !== "closed by peer") traceSink.write(`host ${this.#label}: ${reason}\n`);
+    // Like the device, bytes already received are readable before the error is reported.
+    if (this.#incomingBytes === 0) queueMicrotask(() => this.#reportError());
+  }
+
+  #reportError(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#callbacks.onError?.call(this.#target);
+  }
+}
+
+export function toBuffer(data: ArrayBuffer | ArrayBufferView): Buffer {
+  return data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}

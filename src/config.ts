@@ -1,0 +1,70 @@
+// The node's settings, read from mc/config: the manifest's "config" plus mcconfig key=value arguments
+// (which arrive as strings). Pure, so malformed settings get one clear error listing every problem.
+
+export interface NodeConfig {
+  thing: string;
+  topicRoot: string;
+  broker: { address: string; port: number; serverName: string };
+  keepAliveSeconds: number;
+  i2c: { data: number; clock: number; hz: number; port?: number };
+  sampleIntervalMs: number;
+  flushIntervalMs: number;
+  maxBatchBytes: number;
+  resources: { ca: string; certificate: string; key: string };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join("; ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** AWS IoT Core meters in 5 KB units: a batch stays within one. */
+export const BILLING_UNIT_BYTES = 5 * 1024;
+
+export function parseConfig(raw: Record<string, unknown>): NodeConfig {
+  const problems: string[] = [];
+  const text = (key: string, fallback?: string): string => {
+    const value = raw[key] ?? fallback;
+    if (typeof value !== "string" || value.length === 0) {
+      problems.push(`${key} must be a non-empty string`);
+      return "";
+    }
+    return value;
+  };
+  const integer = (key: string, min: number, max: number, fallback?: number): number => {
+    const value = raw[key] ?? fallback;
+    const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${key} must be an integer in ${min}..${max} (got ${JSON.stringify(value)})`);
+      return min;
+    }
+    return n;
+  };
+
+  const thing = text("thing");
+  const topicRoot = text("topic_root", `iiot/${thing}/`);
+  if (topicRoot && !topicRoot.endsWith("/")) problems.push("topic_root must end with /");
+  const address = text("broker_address");
+  if (address && !/^\d{1,3}(\.\d{1,3}){3}$/.test(address))
+    problems.push(`broker_address must be an IPv4 address (the SDK's TCP socket does not resolve names): ${address}`);
+  const config: NodeConfig = {
+    thing,
+    topicRoot,
+    broker: { address, port: integer("broker_port", 1, 65535, 8883), serverName: text("broker_name") },
+    keepAliveSeconds: integer("keepalive", 30, 1200, 60),
+    i2c: {
+      data: integer("i2c_sda", 0, 48),
+      clock: integer("i2c_scl", 0, 48),
+      hz: integer("i2c_hz", 10_000, 1_000_000, 100_000),
+      ...(raw.i2c_port !== undefined ? { port: integer("i2c_port", 0, 1) } : {}),
+    },
+    sampleIntervalMs: integer("sample_ms", 100, 3_600_000, 1000),
+    flushIntervalMs: integer("flush_ms", 100, 3_600_000, 5000),
+    maxBatchBytes: integer("batch_bytes", 512, BILLING_UNIT_BYTES, BILLING_UNIT_BYTES),
+    resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

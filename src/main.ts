@@ -1,0 +1,77 @@
+// Firmware entry point: wires the platform's modules (ECMA-419 IO, sockets, resources, preferences)
+// to the node. The same file runs on ESP32, on the simulator and on the host target; the manifest
+// (or the host loader) decides what each imported module is.
+
+import config from "mc/config";
+import Preference from "preference";
+import Resource from "Resource";
+import I2C from "embedded:io/i2c";
+import TCP from "embedded:io/socket/tcp";
+import TLSSocket from "embedded:io/socket/tcp/tls";
+import { parseConfig } from "./config";
+import { startNode, type RunningNode, type SensorSource } from "./app";
+import Sht3x from "../drivers/sht3x/sht3x";
+import type { I2CConstructor } from "../drivers/bus";
+
+/** Each TLS write becomes one record: leave room for its header, IV, MAC and padding. */
+const TLS_RECORD_OVERHEAD = 96;
+
+function log(line: string): void {
+  trace(`${line}\n`);
+}
+
+function nextBootId(): number {
+  const previous = Preference.get("iiot", "boot");
+  const boot = (typeof previous === "number" ? previous : 0) + 1;
+  Preference.set("iiot", "boot", boot);
+  return boot;
+}
+
+function round(value: number, decimals: number): number {
+  const scale = 10 ** decimals;
+  return Math.round(value * scale) / scale;
+}
+
+function sht3xSource(options: ConstructorParameters<typeof Sht3x>[0]): SensorSource {
+  const sensor = new Sht3x(options);
+  return {
+    name: "sht3x",
+    sample() {
+      const s = sensor.sample();
+      const values: Record<string, number> = {};
+      if (s.thermometer) values.temperature = round(s.thermometer.temperature, 2);
+      if (s.hygrometer) values.humidity = round(s.hygrometer.humidity, 2);
+      return { quality: s.quality, reason: s.reason, values };
+    },
+  };
+}
+
+export default function main(): RunningNode {
+  const settings = parseConfig(config);
+  const secure = {
+    certificate: new Resource(settings.resources.ca),
+    clientCertificates: [new Resource(settings.resources.certificate)],
+    clientKey: new Resource(settings.resources.key),
+    serverName: settings.broker.serverName,
+    protocolVersion: 0x303,
+  };
+  // The SDK's I2C has close(); its typings (npm 5.6.0 and SDK 8.2.3) leave it out.
+  const i2c = I2C as unknown as I2CConstructor;
+  const sensors = [sht3xSource({ sensor: { io: i2c, ...settings.i2c } })];
+  return startNode({
+    config: settings,
+    boot: nextBootId(),
+    sensors,
+    writeReserve: TLS_RECORD_OVERHEAD,
+    openSocket: (callbacks) =>
+      new TLSSocket({
+        TCP: { io: TCP },
+        address: settings.broker.address,
+        port: settings.broker.port,
+        host: settings.broker.serverName,
+        secure,
+        ...callbacks,
+      }),
+    log,
+  });
+}
