@@ -3,14 +3,22 @@
 #   ca.pem ca.key ca.der                     dev CA (RSA-2048, 10 years)
 #   broker.pem broker.key                    broker certificate, SAN localhost and 127.0.0.1
 #   devices/<thing>/device.pem device.key    device certificate (RSA-2048, CN = thing name), PEM for Node
-#   devices/<thing>/device.der device-key.der  the same as DER and PKCS#8 DER for Moddable resources
-#   moddable/ca.der device.der device-key.der  the first thing's DER files, which the manifest embeds
-# Usage: certs/generate.sh [--out DIR] [thing ...]   (default thing: press-7)
+#   devices/<thing>/device.der device-key.der ca.der  DER and PKCS#8 DER: a device's Moddable resources
+#   moddable/                                the first thing's DER files, which manifest.json embeds
+# Usage: certs/generate.sh [--out DIR] [--no-stage] [thing ...]   (default thing: press-7)
+#   --no-stage leaves moddable/ as it is (tests add their own identities this way).
 # Existing files are kept, so a CA and the certificates it signed stay consistent; delete DIR to start over.
 set -euo pipefail
 
 out="$(cd "$(dirname "$0")" && pwd)/out"
-if [[ "${1:-}" == "--out" ]]; then out="$2"; shift 2; fi
+stage=1
+while [[ "${1:-}" == --* ]]; do
+  case "$1" in
+    --out) out="$2"; shift 2 ;;
+    --no-stage) stage=0; shift ;;
+    *) echo "certs/generate.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
 things=("$@")
 [[ ${#things[@]} -gt 0 ]] || things=(press-7)
 command -v openssl >/dev/null || { echo "certs/generate.sh: openssl is required (apt-get install openssl)" >&2; exit 1; }
@@ -54,8 +62,9 @@ for thing in "${things[@]}"; do
   fi
   openssl x509 -in "$dir/device.pem" -outform DER -out "$dir/device.der"
   openssl pkcs8 -topk8 -nocrypt -in "$dir/device.key" -outform DER -out "$dir/device-key.der"
+  cp ca.der "$dir/ca.der"
 done
 
-cp ca.der moddable/ca.der
-cp "devices/${things[0]}/device.der" "devices/${things[0]}/device-key.der" moddable/
+[[ $stage == 1 ]] || exit 0
+cp "devices/${things[0]}/ca.der" "devices/${things[0]}/device.der" "devices/${things[0]}/device-key.der" moddable/
 echo "${things[0]}" > moddable/THING

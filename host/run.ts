@@ -3,7 +3,7 @@
 //   npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME]
 
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -36,11 +36,9 @@ const duration = values.duration === undefined ? undefined : Number(values.durat
 if (duration !== undefined && !(Number.isFinite(duration) && duration > 0)) fail(`--duration needs a positive number of seconds, got ${values.duration}`);
 const thing = values.thing ?? String(manifestConfig().thing ?? "press-7");
 
-// Certificates: generated on first use; the staged Moddable resources must be this thing's.
-const staged = join(certsDir, "moddable/THING");
-if (!existsSync(staged) || readFileSync(staged, "utf8").trim() !== thing) {
-  execFileSync(join(root, "certs/generate.sh"), [thing], { stdio: "inherit" });
-}
+// Certificates: generated on first use (a dev CA and this thing's device certificate).
+const resources = join(certsDir, "devices", thing);
+if (!existsSync(join(resources, "device-key.der"))) execFileSync(join(root, "certs/generate.sh"), [thing], { stdio: "inherit" });
 
 let broker: EmbeddedBroker | undefined;
 let address: string;
@@ -69,7 +67,7 @@ if (values.broker) {
 
 const node = await bootFirmware({
   config: { thing, broker_address: address, broker_port: port, broker_name: serverName },
-  resources: join(certsDir, "moddable"),
+  resources,
   state: join(root, ".state/host", thing),
 });
 

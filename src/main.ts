@@ -10,7 +10,7 @@ import TCP from "embedded:io/socket/tcp";
 import TLSSocket from "embedded:io/socket/tcp/tls";
 import { parseConfig } from "./config";
 import { startNode, type RunningNode, type SensorSource } from "./app";
-import Sht3x from "../drivers/sht3x/sht3x";
+import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
 import type { I2CConstructor } from "../drivers/bus";
 
 /** Each TLS write becomes one record: leave room for its header, IV, MAC and padding. */
@@ -57,7 +57,9 @@ export default function main(): RunningNode {
   };
   // The SDK's I2C has close(); its typings (npm 5.6.0 and SDK 8.2.3) leave it out.
   const i2c = I2C as unknown as I2CConstructor;
-  const sensors = [sht3xSource({ sensor: { io: i2c, ...settings.i2c } })];
+  const sensors = [
+    sht3xSource({ sensor: { io: i2c, ...settings.i2c }, measurementsPerSecond: rateForSamplingPeriod(settings.sampleIntervalMs) }),
+  ];
   return startNode({
     config: settings,
     boot: nextBootId(),

@@ -1,6 +1,6 @@
 // Sensirion SHT3x-DIS temperature and humidity sensor on I2C (datasheet v7, 2019).
-// ECMA-419 Sensor Class Pattern. The chip measures on its own in periodic mode (2 mps) so sample()
-// only fetches the latest result: no conversion wait blocks the event loop.
+// ECMA-419 Sensor Class Pattern. The chip measures on its own in periodic mode so sample() only
+// fetches the latest result: no conversion wait blocks the event loop.
 
 import type { I2CDevice, I2CSensorConfig } from "../bus";
 import { sensirionCrc8 } from "../sensirion-crc";
@@ -12,22 +12,32 @@ export const Sht3xCommand = Object.freeze({
   READ_STATUS: 0xf32d,
   CLEAR_STATUS: 0x3041,
   FETCH_DATA: 0xe000,
-  PERIODIC_2MPS_HIGH: 0x2236,
-  PERIODIC_2MPS_MEDIUM: 0x2220,
-  PERIODIC_2MPS_LOW: 0x222b,
 });
 
 export type Repeatability = "high" | "medium" | "low";
+export type MeasurementsPerSecond = 0.5 | 1 | 2 | 4 | 10;
 
-const periodicCommand: Record<Repeatability, number> = {
-  high: Sht3xCommand.PERIODIC_2MPS_HIGH,
-  medium: Sht3xCommand.PERIODIC_2MPS_MEDIUM,
-  low: Sht3xCommand.PERIODIC_2MPS_LOW,
+/** Datasheet table 9: periodic data acquisition commands by rate and repeatability. */
+const periodicCommand: Record<MeasurementsPerSecond, Record<Repeatability, number>> = {
+  0.5: { high: 0x2032, medium: 0x2024, low: 0x202f },
+  1: { high: 0x2130, medium: 0x2126, low: 0x212d },
+  2: { high: 0x2236, medium: 0x2220, low: 0x222b },
+  4: { high: 0x2334, medium: 0x2322, low: 0x2329 },
+  10: { high: 0x2737, medium: 0x2721, low: 0x272a },
 };
+
+/** The slowest rate that still gives fresh data at twice the given sampling rate. */
+export function rateForSamplingPeriod(periodMs: number): MeasurementsPerSecond {
+  const needed = 2000 / periodMs;
+  for (const mps of [0.5, 1, 2, 4] as const) if (mps >= needed) return mps;
+  return 10;
+}
 
 export interface Sht3xOptions {
   sensor: I2CSensorConfig;
   repeatability?: Repeatability;
+  /** Chip measurement rate; sample at most at half of it (default 2, for 1 Hz sampling). */
+  measurementsPerSecond?: MeasurementsPerSecond;
 }
 
 export interface Sht3xSample extends SampleQuality {
@@ -43,16 +53,23 @@ export function sht3xHumidity(raw: number): number {
   return (100 * raw) / 65535;
 }
 
+/** Consecutive fetches without data before the driver assumes the chip was reset. */
+const MAX_MISSES = 3;
+
 export default class Sht3x {
   #io: I2CDevice;
   #command = new Uint8Array(2);
   #data = new Uint8Array(6);
   #repeatability: Repeatability;
+  #rate: MeasurementsPerSecond;
   #measuring = false;
+  #misses = 0;
 
   constructor(options: Sht3xOptions) {
     const { io: IO, ...bus } = options.sensor;
     this.#repeatability = options.repeatability ?? "high";
+    this.#rate = options.measurementsPerSecond ?? 2;
+    if (!(this.#rate in periodicCommand)) throw new RangeError(`SHT3x measures at 0.5, 1, 2, 4 or 10 per second, not ${this.#rate}`);
     this.#io = new IO({ hz: 400_000, address: 0x44, ...bus });
     try {
       // A chip left in periodic mode by a previous boot only accepts BREAK.
@@ -67,11 +84,14 @@ export default class Sht3x {
     }
   }
 
-  configure(options: { repeatability?: Repeatability }): void {
-    if (options.repeatability && options.repeatability !== this.#repeatability) {
-      if (!(options.repeatability in periodicCommand)) throw new RangeError(`repeatability ${options.repeatability}`);
-      this.#repeatability = options.repeatability;
-      this.#measuring = false;
+  configure(options: { repeatability?: Repeatability; measurementsPerSecond?: MeasurementsPerSecond }): void {
+    const repeatability = options.repeatability ?? this.#repeatability;
+    const rate = options.measurementsPerSecond ?? this.#rate;
+    if (!(rate in periodicCommand) || !(repeatability in periodicCommand[rate])) throw new RangeError(`SHT3x cannot measure at ${rate}/s with ${repeatability} repeatability`);
+    if (repeatability !== this.#repeatability || rate !== this.#rate) {
+      this.#repeatability = repeatability;
+      this.#rate = rate;
+      this.#measuring = false; // restarted with the new command on the next sample
     }
   }
 
@@ -91,9 +111,12 @@ export default class Sht3x {
     try {
       this.#io.read(this.#data);
     } catch {
-      // Datasheet 4.5: a read header is NACKed when no new measurement is ready.
+      // Datasheet 4.5: a read header is NACKed when no new measurement is ready. Sampling at half
+      // the chip's rate, repeated misses mean it lost periodic mode (a brown-out): restart it.
+      if (++this.#misses >= MAX_MISSES) this.#measuring = false;
       return { quality: "uncertain", reason: "no-data" };
     }
+    this.#misses = 0;
     const d = this.#data;
     if (sensirionCrc8(d, 0, 2) !== d[2] || sensirionCrc8(d, 3, 5) !== d[5]) return { quality: "bad", reason: "crc" };
     return {
@@ -113,8 +136,9 @@ export default class Sht3x {
   }
 
   #startMeasuring(): void {
-    this.#send(periodicCommand[this.#repeatability]);
+    this.#send(periodicCommand[this.#rate][this.#repeatability]);
     this.#measuring = true;
+    this.#misses = 0;
   }
 
   #readStatus(): number {

@@ -1,0 +1,155 @@
+// MQTT 3.1.1 codec: byte-exact encodings from the spec, every decoder rejection, arbitrary stream
+// splits, and a seeded fuzz that must only ever produce packets or MqttProtocolError.
+
+import { test, equal, deepEqual, throws, bytes, random, assert } from "./api";
+import {
+  PacketReader, MqttProtocolError, decodePacket, encodeConnect, encodePublish, encodePuback, encodePingreq,
+  encodeDisconnect, encodeSubscribe, utf8, type IncomingPacket,
+} from "../../src/mqtt/codec";
+
+const ascii = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
+
+test("codec: CONNECT without will (spec 3.1)", () => {
+  const packet = encodeConnect({ clientId: "press-7", keepAliveSeconds: 60, cleanSession: true });
+  deepEqual(packet, bytes(0x10, 19, 0, 4, ...ascii("MQTT"), 4, 0x02, 0, 60, 0, 7, ...ascii("press-7")));
+});
+
+test("codec: CONNECT with retained QoS 1 will, persistent session", () => {
+  const packet = encodeConnect({
+    clientId: "a", keepAliveSeconds: 1200, cleanSession: false,
+    will: { topic: "s/t", payload: utf8("off"), qos: 1, retain: true },
+  });
+  deepEqual(packet, bytes(0x10, 10 + 3 + 5 + 5, 0, 4, ...ascii("MQTT"), 4, 0x2c, 0x04, 0xb0, 0, 1, 0x61, 0, 3, ...ascii("s/t"), 0, 3, ...ascii("off")));
+});
+
+test("codec: CONNECT limits", () => {
+  throws(() => encodeConnect({ clientId: "x".repeat(129), keepAliveSeconds: 60, cleanSession: true }), RangeError, /client id/);
+  throws(() => encodeConnect({ clientId: "x", keepAliveSeconds: 70_000, cleanSession: true }), RangeError, /keep-alive/);
+});
+
+test("codec: PUBLISH QoS 1, DUP and retain flags", () => {
+  deepEqual(encodePublish({ topic: "a/b", payload: bytes(1, 2), qos: 1, packetId: 0x0102 }), bytes(0x32, 9, 0, 3, ...ascii("a/b"), 1, 2, 1, 2));
+  equal(encodePublish({ topic: "a", payload: bytes(), qos: 1, packetId: 1, dup: true })[0], 0x3a);
+  equal(encodePublish({ topic: "a", payload: bytes(), qos: 0, retain: true })[0], 0x31);
+});
+
+test("codec: remaining length uses the minimum bytes at every boundary", () => {
+  for (const [length, header] of [[127, [0x7f]], [128, [0x80, 0x01]], [16_383, [0xff, 0x7f]], [16_384, [0x80, 0x80, 0x01]]] as const) {
+    const payload = new Uint8Array(length - 2 - 1 - 2); // topic "a" with its length, packet id
+    const packet = encodePublish({ topic: "a", payload, qos: 1, packetId: 9 });
+    deepEqual(Array.from(packet.subarray(1, 1 + header.length)), header, `length ${length}`);
+    equal(packet.length, 1 + header.length + length);
+  }
+});
+
+test("codec: PUBLISH topic rules (AWS: 256 bytes, 7 slashes, no wildcards)", () => {
+  throws(() => encodePublish({ topic: "", payload: bytes(), qos: 0 }), RangeError, /empty/);
+  throws(() => encodePublish({ topic: "a/+/b", payload: bytes(), qos: 0 }), RangeError, /wildcard/);
+  throws(() => encodePublish({ topic: "1/2/3/4/5/6/7/8/9", payload: bytes(), qos: 0 }), RangeError, /slashes/);
+  throws(() => encodePublish({ topic: "t".repeat(257), payload: bytes(), qos: 0 }), RangeError, /256/);
+  throws(() => encodePublish({ topic: "t", payload: bytes(), qos: 1, packetId: 0 }), RangeError, /packet id/);
+  throws(() => encodePublish({ topic: "t", payload: bytes(), qos: 1, packetId: 65536 }), RangeError, /packet id/);
+});
+
+test("codec: small packets", () => {
+  deepEqual(encodePuback(0xbeef), bytes(0x40, 2, 0xbe, 0xef));
+  deepEqual(encodePingreq(), bytes(0xc0, 0));
+  deepEqual(encodeDisconnect(), bytes(0xe0, 0));
+  deepEqual(encodeSubscribe(5, [{ topic: "c/#", qos: 1 }]), bytes(0x82, 8, 0, 5, 0, 3, ...ascii("c/#"), 1));
+});
+
+test("codec: decodes what a broker sends", () => {
+  deepEqual(decodePacket(0x20, bytes(0, 0)), { type: 2, sessionPresent: false, returnCode: 0 });
+  deepEqual(decodePacket(0x20, bytes(1, 0)), { type: 2, sessionPresent: true, returnCode: 0 });
+  deepEqual(decodePacket(0x40, bytes(0, 7)), { type: 4, packetId: 7 });
+  deepEqual(decodePacket(0xd0, bytes()), { type: 13 });
+  deepEqual(decodePacket(0x90, bytes(0, 5, 1, 0x80)), { type: 9, packetId: 5, grants: [1, 0x80] });
+  const p = decodePacket(0x3b, bytes(0, 1, 0x78, 0, 9, 0xaa)) as Extract<IncomingPacket, { type: 3 }>;
+  equal(p.topic, "x");
+  equal(p.packetId, 9);
+  equal(p.dup, true);
+  equal(p.retain, true);
+  deepEqual(p.payload, bytes(0xaa));
+});
+
+test("codec: rejects malformed packets with MqttProtocolError", () => {
+  const bad: [number, number[], RegExp][] = [
+    [0x20, [0, 0, 0], /remaining length 3/],
+    [0x20, [2, 0], /reserved acknowledge flags/],
+    [0x20, [0, 6], /unknown return code/],
+    [0x21, [0, 0], /reserved flags/],
+    [0x40, [0, 0], /packet id 0/],
+    [0x40, [0], /remaining length 1/],
+    [0xd0, [0], /remaining length 1/],
+    [0x36, [0, 1, 0x78, 0, 1], /QoS 3/],
+    [0x34, [0, 1, 0x78, 0, 1], /QoS 2/],
+    [0x38, [0, 1, 0x78], /DUP set at QoS 0/],
+    [0x32, [0, 5, 0x78], /shorter than its topic/],
+    [0x32, [0, 1, 0x78, 0, 0], /packet id 0/],
+    [0x30, [0, 1, 0xff], /UTF-8/],
+    [0x30, [0, 1, 0x23], /wildcard/],
+    [0x30, [0, 0], /empty topic/],
+    [0x10, [], /sent only by clients/],
+    [0x82, [0, 1], /sent only by clients/],
+    [0x50, [0, 1], /QoS 2 packet/],
+    [0x00, [], /reserved packet type/],
+    [0xf0, [], /reserved packet type/],
+    [0x90, [0, 1, 3], /SUBACK with return code 3/],
+  ];
+  for (const [first, body, pattern] of bad) throws(() => decodePacket(first, Uint8Array.from(body)), MqttProtocolError, pattern);
+});
+
+test("codec: reader rejects bad remaining lengths and oversized packets before buffering them", () => {
+  throws(() => new PacketReader(1024).push(bytes(0x30, 0x80, 0x80, 0x80, 0x80, 0x01)), MqttProtocolError, /longer than four bytes/);
+  throws(() => new PacketReader(1024).push(bytes(0x40, 0x80, 0x00)), MqttProtocolError, /minimally encoded/);
+  throws(() => new PacketReader(1024).push(bytes(0x30, 0xff, 0xff, 0xff, 0x7f)), MqttProtocolError, /exceeds the 1024-byte limit/);
+  const reader = new PacketReader(1024);
+  equal(reader.push(bytes(0x30, 0x80)).length, 0, "an incomplete header waits for more bytes");
+});
+
+test("codec: a stream split at every byte boundary yields the same packets", () => {
+  const stream = [
+    bytes(0x20, 2, 1, 0), bytes(0x40, 2, 0, 1), bytes(0xd0, 0),
+    Uint8Array.from([0x32, 0x82, 0x01, 0, 3, ...ascii("a/b"), 0, 2, ...new Array(123).fill(7)]),
+    bytes(0x40, 2, 0xff, 0xff),
+  ];
+  const all = new Uint8Array(stream.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of stream) {
+    all.set(p, at);
+    at += p.length;
+  }
+  const expected = new PacketReader(4096).push(all);
+  equal(expected.length, 5);
+  for (let cut = 0; cut <= all.length; cut++) {
+    const reader = new PacketReader(4096);
+    const got = [...reader.push(all.subarray(0, cut)), ...reader.push(all.subarray(cut))];
+    deepEqual(got, expected, `split at ${cut}`);
+    equal(reader.bufferedBytes, 0);
+  }
+});
+
+test("codec: 3000 fuzzed inputs give packets or MqttProtocolError, nothing else", () => {
+  const rand = random(419);
+  const seeds = [bytes(0x20, 2, 0, 0), bytes(0x40, 2, 0, 1), bytes(0xd0, 0), bytes(0x32, 6, 0, 1, 0x78, 0, 1, 9), bytes(0x90, 3, 0, 1, 1)];
+  let packets = 0;
+  let errors = 0;
+  for (let i = 0; i < 3000; i++) {
+    let input: Uint8Array;
+    if (i % 2 === 0) {
+      input = new Uint8Array(1 + Math.floor(rand() * 40));
+      for (let k = 0; k < input.length; k++) input[k] = Math.floor(rand() * 256);
+    } else {
+      input = seeds[i % seeds.length].slice();
+      const flips = 1 + Math.floor(rand() * 3);
+      for (let f = 0; f < flips; f++) input[Math.floor(rand() * input.length)] = Math.floor(rand() * 256);
+    }
+    try {
+      packets += new PacketReader(256).push(input).length;
+    } catch (error) {
+      assert(error instanceof MqttProtocolError, `input ${Array.from(input)} threw ${error}`);
+      errors++;
+    }
+  }
+  assert(packets > 100 && errors > 100, `the fuzz reached both outcomes (packets ${packets}, errors ${errors})`);
+});

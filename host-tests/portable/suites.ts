@@ -1,0 +1,4 @@
+// Every portable suite: imported by the Node runner and bundled for the XS engine.
+import "./codec.suite";
+import "./telemetry.suite";
+import "./sht3x.suite";

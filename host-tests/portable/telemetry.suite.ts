@@ -1,0 +1,82 @@
+// Batches, UTF-8 and configuration: the pure pieces between a sample and a PUBLISH.
+
+import { test, equal, deepEqual, throws, bytes, assert, random } from "./api";
+import { BatchEncoder, type Batch, type Reading } from "../../src/telemetry/batch";
+import { utf8Decode, utf8Encode, utf8Length } from "../../src/util/utf8";
+import { ConfigError, parseConfig } from "../../src/config";
+
+test("utf8: encodes 1- to 4-byte characters and lone surrogates", () => {
+  deepEqual(utf8Encode("aé€😀"), bytes(0x61, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80));
+  deepEqual(utf8Encode("\ud800x"), bytes(0xef, 0xbf, 0xbd, 0x78));
+  equal(utf8Length("aé€😀"), 10);
+  equal(utf8Decode(utf8Encode("press-7 ✓ 温度 😀")), "press-7 ✓ 温度 😀");
+});
+
+test("utf8: strict decoding refuses overlong, surrogate, truncated and out-of-range sequences", () => {
+  for (const bad of [[0xc0, 0x80], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xff]])
+    throws(() => utf8Decode(Uint8Array.from(bad)), RangeError);
+});
+
+function reading(seq: number, extra: Partial<Reading> = {}): Reading {
+  return { seq, ts: 1_790_000_000_000 + seq * 1000, sensor: "sht3x", quality: "good", values: { temperature: 21.37, humidity: 48.02 }, ...extra };
+}
+
+test("batch: every batch fits the 5 KB billing unit and sequence numbers run on without gaps", () => {
+  const encoder = new BatchEncoder({ device: "press-7", boot: 3, maxBytes: 5120 });
+  const batches: Batch[] = [];
+  const rand = random(7);
+  for (let seq = 1; seq <= 1000; seq++) {
+    const r = reading(seq, { values: { temperature: Math.round(rand() * 10000) / 100, humidity: rand() * 100 } });
+    const closed = encoder.add(r);
+    if (closed) batches.push(closed);
+  }
+  batches.push(encoder.flush()!);
+  let next = 1;
+  for (const b of batches) {
+    assert(b.payload.length <= 5120, `batch of ${b.payload.length} bytes`);
+    const doc = JSON.parse(utf8Decode(b.payload));
+    equal(doc.device, "press-7");
+    equal(doc.boot, 3);
+    equal(doc.readings.length, b.count);
+    equal(doc.readings[0].seq, next);
+    equal(b.firstSeq, next);
+    next = b.lastSeq + 1;
+    equal(doc.readings[doc.readings.length - 1].seq, b.lastSeq);
+  }
+  equal(next, 1001);
+  assert(batches[0].payload.length > 4900, `batches are filled (${batches[0].payload.length} bytes)`);
+});
+
+test("batch: quality, reason and non-finite values", () => {
+  const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes: 1024 });
+  encoder.add(reading(1, { quality: "bad", reason: "crc", values: { temperature: NaN } }));
+  const doc = JSON.parse(utf8Decode(encoder.flush()!.payload));
+  deepEqual(doc.readings[0], { seq: 1, ts: 1_790_000_001_000, sensor: "sht3x", quality: "bad", reason: "crc" });
+  equal(encoder.flush(), undefined, "nothing pending after a flush");
+});
+
+test("batch: a reading that cannot fit even alone is refused", () => {
+  const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes: 512 });
+  throws(() => encoder.add(reading(1, { sensor: "x".repeat(600) })), RangeError, /exceeds 512 bytes/);
+});
+
+const good = {
+  thing: "press-7", topic_root: "factory/press-7/", broker_address: "127.0.0.1", broker_port: "8883",
+  broker_name: "localhost", i2c_sda: "21", i2c_scl: 22,
+};
+
+test("config: mcconfig key=value strings become numbers, defaults fill the rest", () => {
+  const c = parseConfig(good);
+  equal(c.broker.port, 8883);
+  equal(c.i2c.data, 21);
+  equal(c.i2c.hz, 100_000);
+  equal(c.keepAliveSeconds, 60);
+  equal(c.maxBatchBytes, 5120);
+  equal(c.resources.key, "device-key.der");
+});
+
+test("config: every problem is reported at once", () => {
+  const error = throws(() => parseConfig({ ...good, thing: "", broker_address: "broker.example.com", keepalive: "10", broker_port: "x" }), ConfigError);
+  equal(error.problems.length, 4, error.message);
+  assert(/IPv4/.test(error.message) && /keepalive/.test(error.message) && /broker_port/.test(error.message));
+});
