@@ -9,8 +9,18 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.ts";
 import { bootFirmware, manifestConfig } from "./firmware.ts";
+import { traceSink } from "./moddable/runtime.ts";
+import { isIPv4 } from "../src/config.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
+const started = Date.now();
+
+/** Every line stamped with the seconds since start, so the 1 s / 5 s rhythm is visible. */
+function say(text: string): void {
+  const stamp = `+${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s `;
+  process.stdout.write(text.replace(/^(?=.)/gm, stamp));
+}
+traceSink.write = say;
 const certsDir = join(root, "certs/out");
 
 function fail(message: string): never {
@@ -18,17 +28,23 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const { values } = parseArgs({
-  options: {
-    duration: { type: "string" },
-    broker: { type: "string" },
-    thing: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  },
-  strict: true,
-});
+const USAGE = "usage: npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME]";
+let values: { duration?: string; broker?: string; thing?: string; help?: boolean };
+try {
+  ({ values } = parseArgs({
+    options: {
+      duration: { type: "string" },
+      broker: { type: "string" },
+      thing: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  }));
+} catch (error) {
+  fail(`${(error as Error).message}\n${USAGE}`);
+}
 if (values.help) {
-  process.stdout.write("usage: npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME]\n");
+  process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
 
@@ -38,7 +54,13 @@ const thing = values.thing ?? String(manifestConfig().thing ?? "press-7");
 
 // Certificates: generated on first use (a dev CA and this thing's device certificate).
 const resources = join(certsDir, "devices", thing);
-if (!existsSync(join(resources, "device-key.der"))) execFileSync(join(root, "certs/generate.sh"), [thing], { stdio: "inherit" });
+if (!existsSync(join(resources, "device-key.der"))) {
+  try {
+    execFileSync(join(root, "certs/generate.sh"), [thing], { stdio: "inherit" });
+  } catch {
+    fail(`could not generate certificates for "${thing}" (see above)`);
+  }
+}
 
 let broker: EmbeddedBroker | undefined;
 let address: string;
@@ -54,22 +76,28 @@ if (values.broker) {
   if (url.protocol !== "mqtts:") fail("--broker must use mqtts:// (the node speaks mutual TLS only)");
   serverName = url.hostname;
   address = serverName === "localhost" ? "127.0.0.1" : serverName;
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) fail(`--broker host must be localhost or an IPv4 address, got ${serverName}`);
+  if (!isIPv4(address)) fail(`--broker host must be localhost or an IPv4 address, got ${serverName}`);
   port = url.port ? Number(url.port) : 8883;
-  process.stdout.write(`host: using broker ${values.broker}\n`);
+  say(`host: using broker ${values.broker}\n`);
 } else {
-  broker = await startEmbeddedBroker({ certsDir, log: (line) => process.stdout.write(`${line}\n`) });
+  broker = await startEmbeddedBroker({ certsDir, log: (line) => say(`${line}\n`) });
   address = "127.0.0.1";
   port = broker.port;
   serverName = "localhost";
-  process.stdout.write(`host: embedded broker (Aedes, mutual TLS) on 127.0.0.1:${port}\n`);
+  say(`host: embedded broker (Aedes, mutual TLS) on 127.0.0.1:${port}\n`);
 }
 
-const node = await bootFirmware({
-  config: { thing, broker_address: address, broker_port: port, broker_name: serverName },
-  resources,
-  state: join(root, ".state/host", thing),
-});
+let node: Awaited<ReturnType<typeof bootFirmware>>;
+try {
+  node = await bootFirmware({
+    config: { thing, broker_address: address, broker_port: port, broker_name: serverName },
+    resources,
+    state: join(root, ".state/host", thing),
+  });
+} catch (error) {
+  await broker?.close();
+  fail(`the firmware did not start: ${(error as Error).message}`);
+}
 
 let stopping = false;
 async function stop(): Promise<void> {

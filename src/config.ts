@@ -23,6 +23,11 @@ export class ConfigError extends Error {
 /** AWS IoT Core meters in 5 KB units: a batch stays within one. */
 export const BILLING_UNIT_BYTES = 5 * 1024;
 
+export function isIPv4(text: string): boolean {
+  const parts = text.split(".");
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
 export function parseConfig(raw: Record<string, unknown>): NodeConfig {
   const problems: string[] = [];
   const text = (key: string, fallback?: string): string => {
@@ -47,7 +52,7 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
   const topicRoot = text("topic_root", `iiot/${thing}/`);
   if (topicRoot && !topicRoot.endsWith("/")) problems.push("topic_root must end with /");
   const address = text("broker_address");
-  if (address && !/^\d{1,3}(\.\d{1,3}){3}$/.test(address))
+  if (address && !isIPv4(address))
     problems.push(`broker_address must be an IPv4 address (the SDK's TCP socket does not resolve names): ${address}`);
   const config: NodeConfig = {
     thing,

@@ -47,6 +47,16 @@ function sht3xSource(options: ConstructorParameters<typeof Sht3x>[0]): SensorSou
 }
 
 export default function main(): RunningNode {
+  try {
+    return start();
+  } catch (error) {
+    // XS reports an uncaught exception only as "unhandled exception": say what it was first.
+    log(`fatal: ${error instanceof Error ? error.message : String(error)}`);
+    throw error;
+  }
+}
+
+function start(): RunningNode {
   const settings = parseConfig(config);
   const secure = {
     certificate: new Resource(settings.resources.ca),

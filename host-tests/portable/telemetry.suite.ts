@@ -80,3 +80,9 @@ test("config: every problem is reported at once", () => {
   equal(error.problems.length, 4, error.message);
   assert(/IPv4/.test(error.message) && /keepalive/.test(error.message) && /broker_port/.test(error.message));
 });
+
+test("config: broker_address must be a dotted IPv4 address with octets up to 255", () => {
+  throws(() => parseConfig({ ...good, broker_address: "127.0.0.256" }), ConfigError, /IPv4/);
+  throws(() => parseConfig({ ...good, broker_address: "1.2.3" }), ConfigError, /IPv4/);
+  equal(parseConfig({ ...good, broker_address: "192.0.2.255" }).broker.address, "192.0.2.255");
+});

@@ -15,7 +15,7 @@ export function setHostPaths(paths: Partial<typeof hostPaths>): void {
 }
 
 /** Moddable's trace(): the firmware's console. Hosts may redirect it. */
-export const traceSink = { write: (text: string) => void process.stdout.write(text) };
+export const traceSink: { write: (text: string) => void } = { write: (text) => void process.stdout.write(text) };
 
 const globals = globalThis as { trace?: unknown };
 if (typeof globals.trace !== "function") {
