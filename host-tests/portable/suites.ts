@@ -2,3 +2,4 @@
 import "./codec.suite";
 import "./telemetry.suite";
 import "./sht3x.suite";
+import "./flashlog.suite";

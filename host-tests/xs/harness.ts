@@ -62,6 +62,7 @@ export async function runOnXs(suites: string[]): Promise<XsRun> {
     spawn,
     fs: {} as never,
     name: "iiot-xs-tests",
+    meteringLimit: 0, // no per-run computation cap: the power-cut trials are long
     stderr: "inherit",
     stdout: "inherit",
     handleCommand: async (message: Uint8Array) => {

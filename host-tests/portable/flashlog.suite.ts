@@ -1,0 +1,161 @@
+// The flash log: semantics, restart, ring and full policies, bad partitions, and power cuts at every
+// flash step of random operation sequences.
+
+import { test, equal, deepEqual, throws, assert, random } from "./api";
+import { FlashLog, LogFullError, RECORD_OVERHEAD, SECTOR_HEADER_BYTES } from "../../src/log/flash-log";
+import { crc32 } from "../../src/log/crc32";
+import { SimNorFlash } from "../../sim/nor-flash";
+import { runPowerCutTrials } from "./powercut-model";
+
+const text = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const str = (b: Uint8Array) => String.fromCharCode(...b);
+
+function flash(sectors = 8, sectorSize = 512) {
+  return new SimNorFlash({ byteLength: sectors * sectorSize, blockSize: sectorSize, random: random(1) });
+}
+
+test("crc32: the standard check value", () => {
+  equal(crc32(text("123456789")), 0xcbf43926);
+});
+
+test("nor flash: programming only clears bits, erase sets 0xFF", () => {
+  const f = flash(2, 256);
+  f.write(0, Uint8Array.of(0xf0));
+  f.write(0, Uint8Array.of(0x3c));
+  equal(f.read(0, 1)[0], 0x30);
+  f.erase(0);
+  equal(f.read(0, 1)[0], 0xff);
+  f.cutAfter(1);
+  throws(() => f.write(1, Uint8Array.of(0)), Error, /power lost/);
+  throws(() => f.read(0, 1), Error, /powered off/);
+  f.powerOn();
+  equal(f.read(0, 1)[0], 0xff);
+});
+
+test("flash log: append, read in order, acknowledge", () => {
+  const log = new FlashLog(flash());
+  equal(log.append(text("a")), 0);
+  equal(log.append(text("bb")), 1);
+  equal(log.append(text("ccc")), 2);
+  deepEqual(log.read(0, 10).map((r) => str(r.payload)), ["a", "bb", "ccc"]);
+  log.acknowledge(1);
+  equal(log.tailSeq, 2);
+  deepEqual(log.read(0, 10).map((r) => r.seq), [2], "acknowledged records are not read again");
+  deepEqual(log.read(0, 10, 0).map((r) => r.seq), [2], "at least one record even past maxBytes");
+  throws(() => log.acknowledge(3), RangeError, /past the newest/);
+  throws(() => log.append(new Uint8Array(0)), RangeError);
+  throws(() => log.append(new Uint8Array(512)), RangeError);
+});
+
+test("flash log: a restart resumes exactly where the log was", () => {
+  const f = flash();
+  const log = new FlashLog(f);
+  for (let i = 0; i < 30; i++) log.append(text(`reading ${i}`));
+  log.acknowledge(11);
+  const again = new FlashLog(f);
+  equal(again.nextSeq, 30);
+  equal(again.tailSeq, 12);
+  deepEqual(again.read(0, 100).map((r) => str(r.payload)), Array.from({ length: 18 }, (_, i) => `reading ${i + 12}`));
+  equal(again.append(text("after restart")), 30, "sequence numbers continue across restarts");
+});
+
+test("flash log: sequence numbers keep rising after everything is acknowledged and erased", () => {
+  const f = flash(4, 256);
+  let log = new FlashLog(f);
+  for (let i = 0; i < 100; i++) {
+    log.append(text(`r${i}`));
+    log.acknowledge(log.nextSeq - 1);
+  }
+  log = new FlashLog(f);
+  equal(log.nextSeq, 100);
+  equal(log.pendingRecords, 0);
+});
+
+test("flash log: when full, the oldest records are dropped and the count survives a restart", () => {
+  const f = flash(4, 256);
+  const events: string[] = [];
+  const log = new FlashLog(f, { onEvent: (m) => events.push(m) });
+  const perRecord = RECORD_OVERHEAD + 20;
+  const perSector = Math.floor((256 - SECTOR_HEADER_BYTES) / perRecord);
+  for (let i = 0; i < perSector * 10; i++) log.append(new Uint8Array(20).fill(i & 0xff));
+  assert(log.dropped > 0, "drops happened");
+  assert(events.some((e) => /dropped/.test(e)), events.join("; "));
+  const records = log.read(0, 1000);
+  equal(records[records.length - 1].seq, perSector * 10 - 1, "the newest is kept");
+  equal(records.length + log.dropped, perSector * 10, "every record is either kept or counted as dropped");
+  const again = new FlashLog(f);
+  equal(again.dropped, log.dropped);
+  deepEqual(again.read(0, 1000).map((r) => r.seq), records.map((r) => r.seq));
+});
+
+test("flash log: the refuse policy keeps old records and refuses new ones until acknowledged", () => {
+  const log = new FlashLog(flash(4, 256), { whenFull: "refuse" });
+  let accepted = 0;
+  let refused = false;
+  for (let i = 0; i < 100 && !refused; i++) {
+    try {
+      log.append(new Uint8Array(20).fill(1));
+      accepted++;
+    } catch (error) {
+      assert(error instanceof LogFullError, String(error));
+      refused = true;
+    }
+  }
+  assert(refused, "a full log refuses");
+  equal(log.dropped, 0);
+  equal(log.read(0, 1000).length, accepted);
+  log.acknowledge(log.nextSeq - 1);
+  equal(log.append(new Uint8Array(20)), accepted, "room again after acknowledging");
+});
+
+test("flash log: garbage, zeros and an unknown format version are recovered with an event", () => {
+  for (const [name, fill] of [["garbage", -1], ["zeros", 0x00]] as const) {
+    const f = flash(6, 512);
+    const rand = random(5);
+    const image = new Uint8Array(6 * 512).map(() => (fill < 0 ? Math.floor(rand() * 256) : fill));
+    const dirty = new SimNorFlash({ byteLength: image.length, blockSize: 512, image });
+    const events: string[] = [];
+    const log = new FlashLog(dirty, { onEvent: (m) => events.push(m) });
+    equal(log.pendingRecords, 0, name);
+    assert(events.length > 0, `${name}: an event says what happened`);
+    equal(log.append(text("fresh")), 0, name);
+    deepEqual(new FlashLog(dirty).read(0, 10).map((r) => str(r.payload)), ["fresh"], name);
+    void f;
+  }
+  const f = flash(6, 512);
+  const log = new FlashLog(f);
+  log.append(text("v1 data"));
+  const header = f.read(0, SECTOR_HEADER_BYTES);
+  header[4] = 9; // a future format version, with a header CRC that matches
+  const crc = crc32(Uint8Array.from(header.subarray(0, SECTOR_HEADER_BYTES - 4), (b, i) => (i === 5 ? 0xff : b)));
+  header.set([crc & 0xff, (crc >>> 8) & 0xff, (crc >>> 16) & 0xff, crc >>> 24], SECTOR_HEADER_BYTES - 4);
+  f.erase(0);
+  f.write(0, header);
+  const events: string[] = [];
+  const reformatted = new FlashLog(f, { onEvent: (m) => events.push(m) });
+  assert(events.some((e) => /format version 9/.test(e)), events.join("; "));
+  equal(reformatted.pendingRecords, 0);
+});
+
+test("flash log: a flipped bit in a stored record is never returned", () => {
+  const f = flash(6, 512);
+  const log = new FlashLog(f);
+  log.append(text("first"));
+  log.append(text("second"));
+  f.write(SECTOR_HEADER_BYTES + 8, Uint8Array.of(0x00)); // inside the first record's payload
+  const records = new FlashLog(f).read(0, 10);
+  assert(!records.some((r) => str(r.payload) !== "first" && str(r.payload) !== "second"), "nothing altered is returned");
+  assert(!records.some((r) => r.seq === 0), "the damaged record is withheld");
+});
+
+test("flash log: power cut at every step of random sequences (refuse policy)", () => {
+  const totals = runPowerCutTrials({ sequences: 6, opsPerSequence: 40, seed: 11, policy: "refuse" });
+  assert(totals.trials > 200, `${totals.trials} trials`);
+  deepEqual([totals.lost, totals.corrupt, totals.resurrected, totals.disordered], [0, 0, 0, 0], totals.failures.join("\n"));
+});
+
+test("flash log: power cut at every step of random sequences (drop-oldest policy)", () => {
+  const totals = runPowerCutTrials({ sequences: 6, opsPerSequence: 40, seed: 23, policy: "drop-oldest", sectors: 4, sectorSize: 256 });
+  assert(totals.trials > 200, `${totals.trials} trials`);
+  deepEqual([totals.lost, totals.corrupt, totals.resurrected, totals.disordered], [0, 0, 0, 0], totals.failures.join("\n"));
+});

@@ -1,0 +1,528 @@
+// A crash-safe store-and-forward log on a raw NOR flash partition. The on-flash format is specified
+// in src/log/FORMAT.md; this file is the only code that reads or writes it.
+// Pure: it talks to a FlashDevice, so it runs on ESP32 (Moddable `flash`), on the simulated NOR flash
+// and on the XS engine in tests.
+
+import { crc32 } from "./crc32";
+
+/** A raw partition: programming clears bits, erase sets a sector to 0xFF. */
+export interface FlashDevice {
+  readonly byteLength: number;
+  readonly blockSize: number;
+  read(offset: number, length: number): Uint8Array;
+  write(offset: number, data: Uint8Array): void;
+  erase(sector: number): void;
+}
+
+export interface LogRecord {
+  seq: number;
+  payload: Uint8Array;
+}
+
+export type FullPolicy = "drop-oldest" | "refuse";
+
+export interface FlashLogOptions {
+  /** What to do when the partition is full of unacknowledged records (default drop-oldest). */
+  whenFull?: FullPolicy;
+  /** Recovery and maintenance events worth reporting (reformat, torn record, drops). */
+  onEvent?: (message: string) => void;
+}
+
+export class LogFullError extends Error {
+  constructor() {
+    super("flash log is full of unacknowledged records");
+    this.name = "LogFullError";
+  }
+}
+
+export class FlashLogError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FlashLogError";
+  }
+}
+
+export const FORMAT_VERSION = 1;
+const MAGIC = [0x49, 0x4c, 0x4f, 0x47]; // "ILOG"
+export const SECTOR_HEADER_BYTES = 28;
+const HEADER_FLAGS_OFFSET = 5;
+const FLAG_FULLY_ACKED = 0x01; // in the sector header flags byte, cleared when every record is acknowledged
+const RECORD_COMMITTED = 0x01; // in a record's flags byte, cleared once the record is complete
+const RECORD_ACKED = 0x02; // cleared once the record is acknowledged
+/** flags(1) length(2) seq(4) ... crc(4) */
+export const RECORD_OVERHEAD = 11;
+const RECORD_PREFIX = 7;
+const BLANK_LENGTH = 0xffff;
+
+interface SectorInfo {
+  epoch: number;
+  firstSeq: number;
+  floorSeq: number;
+  dropped: number;
+  fullyAcked: boolean;
+}
+
+interface Position {
+  sector: number;
+  offset: number;
+}
+
+export interface FlashLogStats {
+  appended: number;
+  /** Records dropped since the partition was formatted (durable). */
+  dropped: number;
+  refused: number;
+  /** Bytes of records appended (header, payload and CRC) in this session. */
+  recordBytes: number;
+  erases: number;
+  /** Sectors erased during mount to repair the partition. */
+  repairs: number;
+}
+
+function u32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+function putU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+  bytes[at + 2] = (value >>> 16) & 0xff;
+  bytes[at + 3] = (value >>> 24) & 0xff;
+}
+
+function allErased(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0xff) return false;
+  return true;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function headerCrc(header: Uint8Array): number {
+  const copy = header.slice(0, SECTOR_HEADER_BYTES - 4);
+  copy[HEADER_FLAGS_OFFSET] = 0xff; // the flags byte changes after the header is written
+  return crc32(copy);
+}
+
+type RecordScan =
+  | { kind: "record"; seq: number; size: number; acked: boolean; payload?: Uint8Array }
+  | { kind: "end" } // blank space
+  | { kind: "broken" }; // torn, uncommitted or corrupt: nothing after it in this sector is trusted
+
+export class FlashLog {
+  readonly #flash: FlashDevice;
+  readonly #sectorCount: number;
+  readonly #sectorSize: number;
+  readonly #whenFull: FullPolicy;
+  readonly #onEvent: (message: string) => void;
+  /** Valid sectors by physical index. */
+  #sectors: (SectorInfo | undefined)[] = [];
+  /** Live sectors, oldest first; the last is the head. */
+  #order: number[] = [];
+  #headOffset = 0;
+  /** The head cannot take more records (it holds a torn write): the next append opens a sector. */
+  #headClosed = false;
+  #nextSeq = 0;
+  #nextEpoch = 0;
+  /** Every record with a smaller sequence number is acknowledged or dropped. */
+  #tailSeq = 0;
+  #dropped = 0;
+  #ackCursor: Position | undefined;
+  readonly stats: FlashLogStats = { appended: 0, dropped: 0, refused: 0, recordBytes: 0, erases: 0, repairs: 0 };
+
+  constructor(flash: FlashDevice, options: FlashLogOptions = {}) {
+    this.#flash = flash;
+    this.#sectorSize = flash.blockSize;
+    this.#sectorCount = Math.floor(flash.byteLength / flash.blockSize);
+    if (this.#sectorCount < 3) throw new RangeError("a flash log needs at least 3 sectors");
+    this.#whenFull = options.whenFull ?? "drop-oldest";
+    if (this.#whenFull !== "drop-oldest" && this.#whenFull !== "refuse") throw new RangeError(`unknown full policy ${this.#whenFull}`);
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#mount();
+  }
+
+  /** The largest payload one record can carry. */
+  get maxPayloadBytes(): number {
+    return this.#sectorSize - SECTOR_HEADER_BYTES - RECORD_OVERHEAD;
+  }
+
+  /** Sequence number the next append will get. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  /** The oldest unacknowledged record's sequence number (== nextSeq when none are waiting). */
+  get tailSeq(): number {
+    return this.#tailSeq;
+  }
+
+  get pendingRecords(): number {
+    return this.#nextSeq - this.#tailSeq;
+  }
+
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  get sectorCount(): number {
+    return this.#sectorCount;
+  }
+
+  /** Appends one record; returns its sequence number once it is durable on flash. */
+  append(payload: Uint8Array): number {
+    if (payload.length === 0 || payload.length > this.maxPayloadBytes)
+      throw new RangeError(`record payload of ${payload.length} bytes; 1..${this.maxPayloadBytes} allowed`);
+    const size = RECORD_OVERHEAD + payload.length;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (this.#headClosed || this.#headOffset + size > this.#sectorSize) this.#openSector();
+      const seq = this.#nextSeq;
+      if (this.#writeRecord(this.#head, this.#headOffset, seq, payload)) {
+        this.#headOffset += size;
+        this.#nextSeq = seq + 1;
+        this.stats.appended++;
+        this.stats.recordBytes += size;
+        return seq;
+      }
+      // Read-back mismatch: the space was not clean. Never reuse it; move to a fresh sector.
+      this.#onEvent(`flash log: record ${seq} did not verify at sector ${this.#head} offset ${this.#headOffset}; moving to a new sector`);
+      this.#headClosed = true;
+    }
+    throw new FlashLogError("flash log: records do not verify after writing; the flash may be failing");
+  }
+
+  /** Up to maxRecords records with seq >= fromSeq (and >= tailSeq), in order, within maxBytes of payload. */
+  read(fromSeq: number, maxRecords: number, maxBytes = Infinity): LogRecord[] {
+    const out: LogRecord[] = [];
+    let want = Math.max(fromSeq, this.#tailSeq);
+    let bytes = 0;
+    let index = this.#sectorIndexFor(want);
+    while (index >= 0 && index < this.#order.length && out.length < maxRecords) {
+      const sector = this.#order[index];
+      let offset = SECTOR_HEADER_BYTES;
+      const end = this.#endOf(index);
+      while (offset < end && out.length < maxRecords) {
+        const scan = this.#scanRecord(sector, offset, true);
+        if (scan.kind !== "record") break;
+        if (scan.seq >= want && scan.seq < this.#nextSeq) {
+          if (bytes + scan.payload!.length > maxBytes && out.length > 0) return out;
+          out.push({ seq: scan.seq, payload: scan.payload! });
+          bytes += scan.payload!.length;
+          want = scan.seq + 1;
+        }
+        offset += scan.size;
+      }
+      index++;
+    }
+    return out;
+  }
+
+  /** Marks every record up to and including upTo as delivered; durable when it returns. */
+  acknowledge(upTo: number): void {
+    if (!Number.isInteger(upTo)) throw new RangeError(`acknowledge(${upTo})`);
+    if (upTo >= this.#nextSeq) throw new RangeError(`acknowledge(${upTo}) is past the newest record ${this.#nextSeq - 1}`);
+    if (upTo < this.#tailSeq) return;
+    let cursor = this.#ackCursor;
+    if (!cursor || !this.#order.includes(cursor.sector)) cursor = this.#positionOf(this.#tailSeq);
+    for (;;) {
+      const index = this.#order.indexOf(cursor.sector);
+      const scan: RecordScan = cursor.offset < this.#endOf(index) ? this.#scanRecord(cursor.sector, cursor.offset, false) : { kind: "end" };
+      if (scan.kind === "record") {
+        if (scan.seq > upTo) break;
+        if (!scan.acked) this.#writeByte(cursor.sector * this.#sectorSize + cursor.offset, 0xff & ~RECORD_ACKED);
+        cursor = { sector: cursor.sector, offset: cursor.offset + scan.size };
+        continue;
+      }
+      if (index === this.#order.length - 1) break; // the head: nothing beyond it yet
+      this.#markFullyAcked(cursor.sector);
+      cursor = { sector: this.#order[index + 1], offset: SECTOR_HEADER_BYTES };
+    }
+    this.#ackCursor = cursor;
+    this.#tailSeq = upTo + 1;
+  }
+
+  // ---- mount and repair ------------------------------------------------------------------------
+
+  #mount(): void {
+    const headers: (Uint8Array | undefined)[] = [];
+    let unknownVersion: number | undefined;
+    let dirty = 0;
+    for (let s = 0; s < this.#sectorCount; s++) {
+      const header = this.#flash.read(s * this.#sectorSize, SECTOR_HEADER_BYTES);
+      headers.push(header);
+      if (allErased(header)) continue;
+      const magicOk = MAGIC.every((b, i) => header[i] === b);
+      const crcOk = u32(header, SECTOR_HEADER_BYTES - 4) === headerCrc(header);
+      if (magicOk && crcOk && header[4] !== FORMAT_VERSION) {
+        unknownVersion = header[4];
+        continue;
+      }
+      if (!magicOk || !crcOk) {
+        dirty++;
+        continue;
+      }
+      this.#sectors[s] = {
+        epoch: u32(header, 8),
+        firstSeq: u32(header, 12),
+        floorSeq: u32(header, 16),
+        dropped: u32(header, 20),
+        fullyAcked: (header[HEADER_FLAGS_OFFSET] & FLAG_FULLY_ACKED) === 0,
+      };
+    }
+    if (unknownVersion !== undefined) {
+      this.#onEvent(`flash log: partition holds format version ${unknownVersion}, this firmware writes ${FORMAT_VERSION}; reformatting`);
+      for (let s = 0; s < this.#sectorCount; s++) if (!allErased(headers[s]!)) this.#erase(s, true);
+      this.#sectors = [];
+    }
+    const valid: number[] = [];
+    for (let s = 0; s < this.#sectorCount; s++) if (this.#sectors[s]) valid.push(s);
+    if (valid.length === 0) {
+      if (dirty > 0) this.#onEvent(`flash log: no log found (${dirty} sectors hold other data); starting a new log`);
+      this.#startEmpty();
+      return;
+    }
+    valid.sort((a, b) => this.#sectors[a]!.epoch - this.#sectors[b]!.epoch);
+    const head = valid[valid.length - 1];
+    const headInfo = this.#sectors[head]!;
+    this.#nextEpoch = headInfo.epoch + 1;
+    let floor = 0;
+    for (const s of valid) {
+      floor = Math.max(floor, this.#sectors[s]!.floorSeq);
+      this.#dropped = Math.max(this.#dropped, this.#sectors[s]!.dropped);
+    }
+    // Live sectors: the run of valid sectors that ends at the head, in ring order with rising
+    // epochs, whose records may still be at or above the floor. Anything else is stale.
+    const order = [head];
+    for (let step = 1; step < this.#sectorCount; step++) {
+      const s = (head - step + this.#sectorCount) % this.#sectorCount;
+      const info = this.#sectors[s];
+      const newer = this.#sectors[order[0]]!;
+      if (!info || info.epoch >= newer.epoch || info.firstSeq > newer.firstSeq) break;
+      if (newer.firstSeq <= floor) break; // everything in s is below the floor
+      order.unshift(s);
+    }
+    for (const s of valid) if (!order.includes(s)) this.#sectors[s] = undefined;
+    this.#order = order;
+
+    // The head: find where appending continues, and whether it still can.
+    let offset = SECTOR_HEADER_BYTES;
+    let lastSeq = -1;
+    let closed = false;
+    for (;;) {
+      if (offset + RECORD_OVERHEAD > this.#sectorSize) break;
+      const scan = this.#scanRecord(head, offset, false);
+      if (scan.kind === "record") {
+        lastSeq = scan.seq;
+        offset += scan.size;
+        continue;
+      }
+      if (scan.kind === "broken") {
+        closed = true;
+        this.#onEvent(`flash log: discarded a torn or corrupt record in sector ${head} at offset ${offset}`);
+      } else if (!allErased(this.#flash.read(head * this.#sectorSize + offset, this.#sectorSize - offset))) {
+        closed = true;
+        this.#onEvent(`flash log: sector ${head} has stray bits after its last record; continuing in a new sector`);
+      }
+      break;
+    }
+    this.#headOffset = offset;
+    this.#headClosed = closed;
+    this.#nextSeq = Math.max(lastSeq + 1, headInfo.firstSeq, floor);
+    this.#tailSeq = Math.max(floor, this.#sectors[order[0]]!.firstSeq);
+    this.#findTail();
+    this.#ensureSpare();
+  }
+
+  #startEmpty(): void {
+    this.#order = [];
+    this.#nextSeq = 0;
+    this.#tailSeq = 0;
+    this.#nextEpoch = 1;
+    // Sector 0 becomes the head (erased first if it holds anything), sector 1 the spare.
+    this.#prepareErased(0);
+    this.#openSector();
+  }
+
+  /** Walks acknowledged records from the floor to find the oldest unacknowledged one. */
+  #findTail(): void {
+    this.#ackCursor = undefined;
+    for (let index = 0; index < this.#order.length; index++) {
+      const sector = this.#order[index];
+      const isHead = index === this.#order.length - 1;
+      if (!this.#sectors[sector]!.fullyAcked || isHead) {
+        let offset = SECTOR_HEADER_BYTES;
+        const end = this.#endOf(index);
+        while (offset < end) {
+          const scan = this.#scanRecord(sector, offset, false);
+          if (scan.kind !== "record") break;
+          if (scan.seq >= this.#tailSeq) {
+            if (!scan.acked) {
+              this.#tailSeq = scan.seq;
+              this.#ackCursor = { sector, offset };
+              return;
+            }
+            this.#tailSeq = scan.seq + 1;
+          }
+          offset += scan.size;
+        }
+      }
+      if (!isHead) this.#tailSeq = Math.max(this.#tailSeq, this.#sectors[this.#order[index + 1]]!.firstSeq);
+    }
+    this.#tailSeq = Math.min(this.#tailSeq, this.#nextSeq);
+  }
+
+  /** The sector after the head must be erased before the head fills. */
+  #ensureSpare(): void {
+    const head = this.#order[this.#order.length - 1];
+    this.#prepareErased((head + 1) % this.#sectorCount);
+  }
+
+  #prepareErased(sector: number): void {
+    if (!allErased(this.#flash.read(sector * this.#sectorSize, this.#sectorSize))) this.#erase(sector, true);
+  }
+
+  // ---- appending -------------------------------------------------------------------------------
+
+  get #head(): number {
+    return this.#order[this.#order.length - 1];
+  }
+
+  /** Opens the spare sector as the new head and erases the one after it (erase-ahead). */
+  #openSector(): void {
+    const oldHead = this.#order.length > 0 ? this.#head : this.#sectorCount - 1;
+    const next = (oldHead + 1) % this.#sectorCount;
+    const ahead = (next + 1) % this.#sectorCount;
+    let floor = this.#tailSeq;
+    const aheadIndex = this.#order.indexOf(ahead);
+    if (aheadIndex >= 0) {
+      // The sector to erase next still holds live records: everything in it goes.
+      const end = aheadIndex + 1 < this.#order.length ? this.#sectors[this.#order[aheadIndex + 1]]!.firstSeq : this.#nextSeq;
+      const lost = Math.max(0, end - this.#tailSeq);
+      if (lost > 0 && this.#whenFull === "refuse") {
+        this.stats.refused++;
+        throw new LogFullError();
+      }
+      if (lost > 0) {
+        this.#dropped += lost;
+        this.stats.dropped += lost;
+        this.#onEvent(`flash log: full; dropped ${lost} unacknowledged records (${this.#tailSeq}..${end - 1})`);
+      }
+      floor = Math.max(floor, end);
+    }
+    const header = new Uint8Array(SECTOR_HEADER_BYTES).fill(0xff);
+    header.set(MAGIC, 0);
+    header[4] = FORMAT_VERSION;
+    putU32(header, 8, this.#nextEpoch);
+    putU32(header, 12, this.#nextSeq);
+    putU32(header, 16, floor);
+    putU32(header, 20, this.#dropped);
+    putU32(header, SECTOR_HEADER_BYTES - 4, headerCrc(header));
+    const at = next * this.#sectorSize;
+    for (let attempt = 0; ; attempt++) {
+      this.#flash.write(at, header);
+      if (sameBytes(this.#flash.read(at, SECTOR_HEADER_BYTES), header)) break;
+      this.#erase(next, true);
+      if (attempt === 1) throw new FlashLogError(`flash log: sector ${next} header did not verify; the flash may be failing`);
+    }
+    this.#sectors[next] = { epoch: this.#nextEpoch, firstSeq: this.#nextSeq, floorSeq: floor, dropped: this.#dropped, fullyAcked: false };
+    this.#nextEpoch++;
+    this.#order.push(next);
+    this.#headOffset = SECTOR_HEADER_BYTES;
+    this.#headClosed = false;
+    if (floor > this.#tailSeq) {
+      this.#tailSeq = floor;
+      this.#ackCursor = undefined;
+    }
+    // Now that the floor is durable in the new head, the sector ahead can go.
+    if (aheadIndex >= 0) {
+      this.#order.splice(aheadIndex, 1);
+      this.#sectors[ahead] = undefined;
+    }
+    for (const s of [...this.#order]) {
+      // Sectors entirely below the floor are dead: forget them so the order stays a live run.
+      const i = this.#order.indexOf(s);
+      if (i < this.#order.length - 1 && this.#sectors[this.#order[i + 1]]!.firstSeq <= floor) {
+        this.#order.splice(i, 1);
+        this.#sectors[s] = undefined;
+      }
+    }
+    this.#prepareErased(ahead);
+  }
+
+  #writeRecord(sector: number, offset: number, seq: number, payload: Uint8Array): boolean {
+    const body = new Uint8Array(RECORD_OVERHEAD - 1 + payload.length);
+    body[0] = payload.length & 0xff;
+    body[1] = payload.length >> 8;
+    putU32(body, 2, seq);
+    body.set(payload, 6);
+    putU32(body, 6 + payload.length, crc32(body, 0, 6 + payload.length));
+    const at = sector * this.#sectorSize + offset;
+    this.#flash.write(at + 1, body);
+    if (!sameBytes(this.#flash.read(at + 1, body.length), body)) return false;
+    this.#writeByte(at, 0xff & ~RECORD_COMMITTED);
+    return (this.#flash.read(at, 1)[0] & RECORD_COMMITTED) === 0;
+  }
+
+  #writeByte(at: number, value: number): void {
+    this.#flash.write(at, Uint8Array.of(value));
+  }
+
+  #markFullyAcked(sector: number): void {
+    const info = this.#sectors[sector];
+    if (!info || info.fullyAcked) return;
+    this.#writeByte(sector * this.#sectorSize + HEADER_FLAGS_OFFSET, 0xff & ~FLAG_FULLY_ACKED);
+    info.fullyAcked = true;
+  }
+
+  #erase(sector: number, repair: boolean): void {
+    this.#flash.erase(sector);
+    this.stats.erases++;
+    if (repair) this.stats.repairs++;
+  }
+
+  // ---- reading ---------------------------------------------------------------------------------
+
+  /** Where a sector's records end: the head's append point, or the sector's end. */
+  #endOf(index: number): number {
+    return index === this.#order.length - 1 ? this.#headOffset : this.#sectorSize;
+  }
+
+  #sectorIndexFor(seq: number): number {
+    for (let i = this.#order.length - 1; i >= 0; i--) if (this.#sectors[this.#order[i]]!.firstSeq <= seq) return i;
+    return 0;
+  }
+
+  /** Where the record with this sequence number is, or where it will be appended. */
+  #positionOf(seq: number): Position {
+    const index = this.#sectorIndexFor(seq);
+    const sector = this.#order[index];
+    let offset = SECTOR_HEADER_BYTES;
+    const end = this.#endOf(index);
+    while (offset < end) {
+      const scan = this.#scanRecord(sector, offset, false);
+      if (scan.kind !== "record" || scan.seq >= seq) break;
+      offset += scan.size;
+    }
+    return { sector, offset };
+  }
+
+  #scanRecord(sector: number, offset: number, withPayload: boolean): RecordScan {
+    if (offset + RECORD_OVERHEAD > this.#sectorSize) return { kind: "end" };
+    const at = sector * this.#sectorSize + offset;
+    const prefix = this.#flash.read(at, RECORD_PREFIX);
+    const flags = prefix[0];
+    const length = prefix[1] | (prefix[2] << 8);
+    if (flags === 0xff && length === BLANK_LENGTH && u32(prefix, 3) === 0xffffffff) return { kind: "end" };
+    if (flags & RECORD_COMMITTED) return { kind: "broken" };
+    const size = RECORD_OVERHEAD + length;
+    if (length === 0 || offset + size > this.#sectorSize) return { kind: "broken" };
+    const rest = this.#flash.read(at + 1, size - 1);
+    if (crc32(rest, 0, size - 5) !== u32(rest, size - 5)) return { kind: "broken" };
+    return {
+      kind: "record", seq: u32(prefix, 3), size, acked: (flags & RECORD_ACKED) === 0,
+      payload: withPayload ? rest.slice(6, 6 + length) : undefined,
+    };
+  }
+}
