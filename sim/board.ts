@@ -4,12 +4,19 @@
 
 import { SimI2CBus } from "./i2c-bus";
 import { SimSht3x, type Sht3xEnvironment } from "./chips/sht3x";
+import { SimNorFlash } from "./nor-flash";
 
 export interface SimBoard {
   /** I2C buses by ECMA-419 port number. */
   i2c: Map<number, SimI2CBus>;
   sht3x: SimSht3x;
+  /** NOR flash data partitions by label; created blank on first use unless a host installed one. */
+  partitions: Map<string, SimNorFlash>;
+  flashPartition(label: string): SimNorFlash;
 }
+
+/** Data partitions of the reference device's partition table (partitions.csv), in bytes. */
+export const PARTITION_SIZES: Record<string, number> = { iiotlog: 0x200000 };
 
 /** A slow, plausible drift of the plant's air so that a running node shows live values. */
 export function driftingAir(atMs: number): Sht3xEnvironment {
@@ -25,7 +32,22 @@ function createBoard(): SimBoard {
   const sht3x = new SimSht3x();
   sht3x.environment = driftingAir;
   bus.attach(0x44, sht3x);
-  return { i2c: new Map([[0, bus]]), sht3x };
+  const partitions = new Map<string, SimNorFlash>();
+  return {
+    i2c: new Map([[0, bus]]),
+    sht3x,
+    partitions,
+    flashPartition(label) {
+      let flash = partitions.get(label);
+      if (!flash) {
+        const size = PARTITION_SIZES[label];
+        if (!size) throw new Error(`partition not found: ${label}`);
+        flash = new SimNorFlash({ byteLength: size });
+        partitions.set(label, flash);
+      }
+      return flash;
+    },
+  };
 }
 
 export const board: SimBoard = createBoard();

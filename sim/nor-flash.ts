@@ -28,8 +28,8 @@ export class SimNorFlash {
   readonly stats: NorFlashStats = { programs: 0, bytesProgrammed: 0, erases: 0, reads: 0 };
   /** Erase count of each sector, for wear figures. */
   readonly wear: Uint32Array;
-  /** Called after every change (the host target writes it through to a file). */
-  onChange: ((offset: number, length: number) => void) | undefined;
+  /** Called after every change with the bytes now there (the host target writes them to a file). */
+  onChange: ((offset: number, bytes: Uint8Array) => void) | undefined;
   #cells: Uint8Array;
   #cutCountdown = -1;
   #powered = true;
@@ -80,13 +80,13 @@ export class SimNorFlash {
     if (this.#tearNow()) {
       const progress = this.#random();
       for (let i = 0; i < data.length; i++) this.#cells[offset + i] &= ~this.#someBits(~data[i] & 0xff, progress) & 0xff;
-      this.onChange?.(offset, data.length);
+      this.onChange?.(offset, this.#cells.subarray(offset, offset + data.length));
       throw new PowerLoss(`program of ${data.length} bytes at ${offset}`);
     }
     for (let i = 0; i < data.length; i++) this.#cells[offset + i] &= data[i];
     this.stats.programs++;
     this.stats.bytesProgrammed += data.length;
-    this.onChange?.(offset, data.length);
+    this.onChange?.(offset, this.#cells.subarray(offset, offset + data.length));
   }
 
   erase(sector: number): void {
@@ -97,12 +97,12 @@ export class SimNorFlash {
     if (this.#tearNow()) {
       const progress = this.#random() ** 3; // often barely started: the old data survives nearly intact
       for (let i = start; i < start + this.blockSize; i++) this.#cells[i] |= this.#someBits(~this.#cells[i] & 0xff, progress);
-      this.onChange?.(start, this.blockSize);
+      this.onChange?.(start, this.#cells.subarray(start, start + this.blockSize));
       throw new PowerLoss(`erase of sector ${sector}`);
     }
     this.#cells.fill(0xff, start, start + this.blockSize);
     this.stats.erases++;
-    this.onChange?.(start, this.blockSize);
+    this.onChange?.(start, this.#cells.subarray(start, start + this.blockSize));
   }
 
   /** Each bit of mask, kept with probability p. */

@@ -1,21 +1,25 @@
-// The node: sample the sensors on a fixed period, pack readings into batches, hand batches to the uplink.
+// The node: every sampling period, read all sensors into one window, store it durably in the flash
+// log, and let the uplink deliver the log to the broker.
 
 import Timer from "timer";
 import type { NodeConfig } from "./config";
-import { BatchEncoder, type Reading } from "./telemetry/batch";
+import { FlashLog, LogFullError, type FlashDevice } from "./log/flash-log";
+import { channelNumber, encodeReading, type ChannelSample, type Quality } from "./telemetry/reading";
 import { Uplink } from "./uplink";
 import type { SocketCallbacks, StreamSocket } from "./mqtt/client";
 
-/** A sensor as the node sees it: a name and a sample() that never throws. */
+/** A sensor as the node sees it: its quantities and a sample() that never throws. */
 export interface SensorSource {
   name: string;
-  sample(): { quality: Reading["quality"]; reason?: string; values: Record<string, number> };
+  quantities: readonly string[];
+  sample(): { quality: Quality; reason?: string; values: Record<string, number> };
 }
 
 export interface NodeDependencies {
   config: NodeConfig;
   boot: number;
   sensors: SensorSource[];
+  flash: FlashDevice;
   openSocket(callbacks: SocketCallbacks): StreamSocket;
   writeReserve: number;
   log(line: string): void;
@@ -23,67 +27,89 @@ export interface NodeDependencies {
 
 export interface NodeStats {
   sampled: number;
+  /** Windows refused by a full log (refuse policy) or lost to a failing flash. */
+  notStored: number;
+  /** Records the log dropped when full (drop-oldest policy), durable across restarts. */
+  dropped: number;
+  /** Records stored and not yet acknowledged. */
+  pending: number;
   published: number;
   acknowledged: number;
   readingsAcknowledged: number;
-  readingsDropped: number;
   connects: number;
   lastError: string;
 }
 
 export interface RunningNode {
   readonly stats: NodeStats;
-  /** Stops sampling, publishes what is pending and waits up to drainMs for its acknowledgement. */
+  /** Stops sampling, publishes everything stored and waits up to drainMs for its acknowledgement. */
   stop(drainMs?: number): Promise<NodeStats>;
 }
 
 export function startNode(deps: NodeDependencies): RunningNode {
   const { config, log } = deps;
-  const encoder = new BatchEncoder({ device: config.thing, boot: deps.boot, maxBytes: config.maxBatchBytes });
+  const flashLog = new FlashLog(deps.flash, { whenFull: config.logWhenFull, onEvent: log });
+  const droppedAtStart = flashLog.dropped;
   const uplink = new Uplink({
+    log: flashLog,
+    device: config.thing,
+    boot: deps.boot,
     openSocket: deps.openSocket,
     writeReserve: deps.writeReserve,
     connect: { clientId: config.thing, keepAliveSeconds: config.keepAliveSeconds, cleanSession: true },
     topic: `${config.topicRoot}telemetry`,
+    maxBatchBytes: config.maxBatchBytes,
+    flushIntervalMs: config.flushIntervalMs,
     inFlightWindow: 10,
-    maxQueuedBatches: 8,
     reconnectDelayMs: 2000,
-    log,
+    now: () => Date.now(),
+    report: log,
   });
-  let seq = 0;
+  const channels = deps.sensors.map((sensor) => sensor.quantities.map((q) => channelNumber(sensor.name, q)));
   let sampled = 0;
+  let notStored = 0;
 
   const stats = (): NodeStats => {
     const u = uplink.stats;
     return {
-      sampled, published: u.published, acknowledged: u.acknowledged, readingsAcknowledged: u.readingsAcknowledged,
-      readingsDropped: u.readingsDropped, connects: u.connects, lastError: u.lastError,
+      sampled, notStored, dropped: flashLog.dropped - droppedAtStart, pending: flashLog.pendingRecords,
+      published: u.published, acknowledged: u.acknowledged, readingsAcknowledged: u.readingsAcknowledged,
+      connects: u.connects, lastError: u.lastError,
     };
-  };
-
-  const flush = () => {
-    const batch = encoder.flush();
-    if (batch) uplink.send(batch);
   };
 
   const sampleAll = () => {
     const ts = Date.now();
-    for (const sensor of deps.sensors) {
+    const window = new Map<number, ChannelSample>();
+    const described: string[] = [];
+    deps.sensors.forEach((sensor, i) => {
       const s = sensor.sample();
-      const reading: Reading = { seq: ++seq, ts, sensor: sensor.name, quality: s.quality, values: s.values };
-      if (s.reason) reading.reason = s.reason;
-      sampled++;
-      log(`sample seq=${reading.seq} ${sensor.name} ${describeValues(s.values)} ${s.quality}${s.reason ? ` (${s.reason})` : ""}`);
-      const closed = encoder.add(reading);
-      if (closed) uplink.send(closed);
+      sensor.quantities.forEach((quantity, k) => {
+        const value = s.values[quantity];
+        const good = s.quality === "good" && typeof value === "number" && Number.isFinite(value);
+        window.set(channels[i][k], good ? { quality: "good", value } : { quality: s.quality === "good" ? "bad" : s.quality, reason: s.reason ?? "range" });
+      });
+      described.push(`${sensor.name} ${describe(s)}`);
+    });
+    sampled++;
+    let where: string;
+    try {
+      const payload = encodeReading(ts, window);
+      const seq = flashLog.append(payload);
+      where = `seq=${seq} stored ${payload.length} bytes`;
+    } catch (error) {
+      notStored++;
+      where = error instanceof LogFullError ? "NOT STORED: log full (refuse policy)" : `NOT STORED: ${error instanceof Error ? error.message : error}`;
     }
+    log(`sample ${where}: ${described.join("; ")}`);
+    uplink.pump();
   };
 
   log(`${config.thing} boot ${deps.boot}: sampling every ${config.sampleIntervalMs} ms, batches up to ${config.maxBatchBytes} bytes or ${config.flushIntervalMs} ms`);
+  log(`flash log: ${flashLog.sectorCount} sectors, ${flashLog.pendingRecords} records waiting (seq ${flashLog.tailSeq}..${flashLog.nextSeq - 1}), ${flashLog.dropped} dropped since format`);
   log(`broker ${config.broker.address}:${config.broker.port} (TLS server name ${config.broker.serverName})`);
   uplink.start();
   const sampler = Timer.repeat(sampleAll, config.sampleIntervalMs);
-  const flusher = Timer.repeat(flush, config.flushIntervalMs);
 
   return {
     get stats() {
@@ -91,18 +117,17 @@ export function startNode(deps: NodeDependencies): RunningNode {
     },
     async stop(drainMs = 10_000) {
       Timer.clear(sampler);
-      Timer.clear(flusher);
-      flush();
-      const drained = await uplink.whenIdle(drainMs);
-      if (!drained) log(`stop: ${uplink.unacknowledgedBatches} batches still unacknowledged after ${drainMs} ms`);
+      const drained = await uplink.drain(drainMs);
+      if (!drained) log(`stop: ${flashLog.pendingRecords} records still unacknowledged after ${drainMs} ms; they stay in flash`);
       uplink.stop();
       return stats();
     },
   };
 }
 
-function describeValues(values: Record<string, number>): string {
+function describe(s: { quality: Quality; reason?: string; values: Record<string, number> }): string {
   const parts: string[] = [];
-  for (const name in values) parts.push(`${name}=${values[name]}`);
+  for (const name in s.values) parts.push(`${name}=${s.values[name]}`);
+  if (s.quality !== "good") parts.push(`${s.quality}${s.reason ? ` (${s.reason})` : ""}`);
   return parts.join(" ") || "-";
 }

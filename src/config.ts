@@ -10,6 +10,8 @@ export interface NodeConfig {
   sampleIntervalMs: number;
   flushIntervalMs: number;
   maxBatchBytes: number;
+  logPartition: string;
+  logWhenFull: "drop-oldest" | "refuse";
   resources: { ca: string; certificate: string; key: string };
 }
 
@@ -48,6 +50,15 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     return n;
   };
 
+  const oneOf = <T extends string>(key: string, allowed: readonly T[], fallback: T): T => {
+    const value = raw[key] ?? fallback;
+    if (!allowed.includes(value as T)) {
+      problems.push(`${key} must be one of ${allowed.join(", ")} (got ${JSON.stringify(value)})`);
+      return fallback;
+    }
+    return value as T;
+  };
+
   const thing = text("thing");
   const topicRoot = text("topic_root", `iiot/${thing}/`);
   if (topicRoot && !topicRoot.endsWith("/")) problems.push("topic_root must end with /");
@@ -68,6 +79,8 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     sampleIntervalMs: integer("sample_ms", 100, 3_600_000, 1000),
     flushIntervalMs: integer("flush_ms", 100, 3_600_000, 5000),
     maxBatchBytes: integer("batch_bytes", 512, BILLING_UNIT_BYTES, BILLING_UNIT_BYTES),
+    logPartition: text("log_partition", "iiotlog"),
+    logWhenFull: oneOf("log_full", ["drop-oldest", "refuse"] as const, "drop-oldest"),
     resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -8,10 +8,12 @@ import Resource from "Resource";
 import I2C from "embedded:io/i2c";
 import TCP from "embedded:io/socket/tcp";
 import TLSSocket from "embedded:io/socket/tcp/tls";
+import Flash from "flash";
 import { parseConfig } from "./config";
 import { startNode, type RunningNode, type SensorSource } from "./app";
 import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
 import type { I2CConstructor } from "../drivers/bus";
+import type { FlashDevice } from "./log/flash-log";
 
 /** Each TLS write becomes one record: leave room for its header, IV, MAC and padding. */
 const TLS_RECORD_OVERHEAD = 96;
@@ -32,10 +34,23 @@ function round(value: number, decimals: number): number {
   return Math.round(value * scale) / scale;
 }
 
+/** The Moddable flash module's partition as the log's FlashDevice. */
+function flashPartition(name: string): FlashDevice {
+  const flash = new Flash(name);
+  return {
+    byteLength: flash.byteLength,
+    blockSize: flash.blockSize,
+    read: (offset, length) => new Uint8Array(flash.read(offset, length) as ArrayBuffer),
+    write: (offset, data) => flash.write(offset, data.length, data),
+    erase: (sector) => flash.erase(sector),
+  };
+}
+
 function sht3xSource(options: ConstructorParameters<typeof Sht3x>[0]): SensorSource {
   const sensor = new Sht3x(options);
   return {
     name: "sht3x",
+    quantities: ["temperature", "humidity"],
     sample() {
       const s = sensor.sample();
       const values: Record<string, number> = {};
@@ -74,6 +89,7 @@ function start(): RunningNode {
     config: settings,
     boot: nextBootId(),
     sensors,
+    flash: flashPartition(settings.logPartition),
     writeReserve: TLS_RECORD_OVERHEAD,
     openSocket: (callbacks) =>
       new TLSSocket({

@@ -1,7 +1,8 @@
 // Batches, UTF-8 and configuration: the pure pieces between a sample and a PUBLISH.
 
 import { test, equal, deepEqual, throws, bytes, assert, random } from "./api";
-import { BatchEncoder, type Batch, type Reading } from "../../src/telemetry/batch";
+import { BatchEncoder, type Batch } from "../../src/telemetry/batch";
+import { CHANNELS, RecordFormatError, decodeReading, encodeReading, type ChannelSample, type Reading } from "../../src/telemetry/reading";
 import { utf8Decode, utf8Encode, utf8Length } from "../../src/util/utf8";
 import { ConfigError, parseConfig } from "../../src/config";
 
@@ -17,16 +18,43 @@ test("utf8: strict decoding refuses overlong, surrogate, truncated and out-of-ra
     throws(() => utf8Decode(Uint8Array.from(bad)), RangeError);
 });
 
-function reading(seq: number, extra: Partial<Reading> = {}): Reading {
-  return { seq, ts: 1_790_000_000_000 + seq * 1000, sensor: "sht3x", quality: "good", values: { temperature: 21.37, humidity: 48.02 }, ...extra };
+function reading(seq: number, samples: [number, ChannelSample][] = [[0, { quality: "good", value: 21.37 }], [1, { quality: "good", value: 48.02 }]]): Reading {
+  return { seq, ts: 1_790_000_000_000 + seq * 1000, channels: new Map(samples) };
 }
+
+test("reading record: every channel round-trips through its compact binary form", () => {
+  const samples = new Map<number, ChannelSample>(CHANNELS.map((c, n) => [n, { quality: "good", value: Math.round((n * 37.7 - 100) * 10 ** c.decimals) / 10 ** c.decimals }]));
+  samples.set(2, { quality: "good", value: 101325.4 });
+  const ts = 1_795_304_474_561;
+  const bytes = encodeReading(ts, samples);
+  const back = decodeReading(9, bytes);
+  equal(back.ts, ts);
+  for (const [n, s] of samples) equal(back.channels.get(n)!.value, s.value, `${CHANNELS[n].sensor}.${CHANNELS[n].quantity}`);
+  assert(bytes.length <= 1 + 6 + 2 + 1 + CHANNELS.length * 3, `reference window in ${bytes.length} bytes`);
+});
+
+test("reading record: quality and reason survive, values round to the channel's resolution", () => {
+  const bytes = encodeReading(5, new Map<number, ChannelSample>([
+    [0, { quality: "bad", reason: "crc" }],
+    [1, { quality: "uncertain", reason: "no-data" }],
+    [5, { quality: "good", value: -200.004 }],
+  ]));
+  const back = decodeReading(1, bytes);
+  deepEqual(back.channels.get(0), { quality: "bad", reason: "crc" });
+  deepEqual(back.channels.get(1), { quality: "uncertain", reason: "no-data" });
+  equal(back.channels.get(5)!.value, -200);
+  equal(back.channels.has(2), false);
+  throws(() => decodeReading(1, bytes.subarray(0, bytes.length - 1)), RecordFormatError, /ends early/);
+  throws(() => decodeReading(1, Uint8Array.of(7)), RecordFormatError, /type 7/);
+  throws(() => encodeReading(0, new Map([[40, { quality: "good", value: 1 }]])), RangeError, /unknown channel/);
+});
 
 test("batch: every batch fits the 5 KB billing unit and sequence numbers run on without gaps", () => {
   const encoder = new BatchEncoder({ device: "press-7", boot: 3, maxBytes: 5120 });
   const batches: Batch[] = [];
   const rand = random(7);
   for (let seq = 1; seq <= 1000; seq++) {
-    const r = reading(seq, { values: { temperature: Math.round(rand() * 10000) / 100, humidity: rand() * 100 } });
+    const r = reading(seq, [[0, { quality: "good", value: Math.round(rand() * 10000) / 100 }], [2, { quality: "good", value: 100000 + Math.round(rand() * 30000) / 10 }]]);
     const closed = encoder.add(r);
     if (closed) batches.push(closed);
   }
@@ -39,6 +67,8 @@ test("batch: every batch fits the 5 KB billing unit and sequence numbers run on 
     equal(doc.boot, 3);
     equal(doc.readings.length, b.count);
     equal(doc.readings[0].seq, next);
+    equal(typeof doc.readings[0].sht3x.temperature, "number");
+    equal(typeof doc.readings[0].bme280.pressure, "number");
     equal(b.firstSeq, next);
     next = b.lastSeq + 1;
     equal(doc.readings[doc.readings.length - 1].seq, b.lastSeq);
@@ -47,17 +77,17 @@ test("batch: every batch fits the 5 KB billing unit and sequence numbers run on 
   assert(batches[0].payload.length > 4900, `batches are filled (${batches[0].payload.length} bytes)`);
 });
 
-test("batch: quality, reason and non-finite values", () => {
+test("batch: a sensor that is not good carries its quality and reason, and no value", () => {
   const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes: 1024 });
-  encoder.add(reading(1, { quality: "bad", reason: "crc", values: { temperature: NaN } }));
+  encoder.add(reading(1, [[0, { quality: "bad", reason: "crc" }], [1, { quality: "bad", reason: "crc" }], [5, { quality: "good", value: 80.5 }]]));
   const doc = JSON.parse(utf8Decode(encoder.flush()!.payload));
-  deepEqual(doc.readings[0], { seq: 1, ts: 1_790_000_001_000, sensor: "sht3x", quality: "bad", reason: "crc" });
+  deepEqual(doc.readings[0], { seq: 1, ts: 1_790_000_001_000, sht3x: { quality: "bad", reason: "crc" }, max31865: { temperature: 80.5 } });
   equal(encoder.flush(), undefined, "nothing pending after a flush");
 });
 
 test("batch: a reading that cannot fit even alone is refused", () => {
-  const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes: 512 });
-  throws(() => encoder.add(reading(1, { sensor: "x".repeat(600) })), RangeError, /exceeds 512 bytes/);
+  const encoder = new BatchEncoder({ device: "d".repeat(600), boot: 1, maxBytes: 512 });
+  throws(() => encoder.add(reading(1)), RangeError, /exceeds 512 bytes/);
 });
 
 const good = {

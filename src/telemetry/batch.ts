@@ -1,18 +1,9 @@
-// Readings and the JSON batches that carry them. Each reading has a per-boot sequence number; with
-// the device id and boot id in the batch, a sink can drop duplicates exactly.
+// The JSON batches that carry readings to the broker. Each reading has the flash log's sequence
+// number, which rises across restarts, so (device, seq) lets a sink drop duplicates exactly.
 // Pure: runs on XS unchanged.
 
 import { utf8Encode, utf8Length } from "../util/utf8";
-
-export interface Reading {
-  seq: number;
-  /** ms since the epoch when the sample was taken */
-  ts: number;
-  sensor: string;
-  quality: "good" | "bad" | "uncertain";
-  reason?: string;
-  values: Record<string, number>;
-}
+import { CHANNELS, type Reading } from "./reading";
 
 export interface Batch {
   firstSeq: number;
@@ -22,14 +13,27 @@ export interface Batch {
 }
 
 
-function readingJson(r: Reading): string {
-  let json = `{"seq":${r.seq},"ts":${r.ts},"sensor":${JSON.stringify(r.sensor)}`;
-  for (const name in r.values) {
-    const value = r.values[name];
-    if (Number.isFinite(value)) json += `,${JSON.stringify(name)}:${value}`;
+/** {"seq":7,"ts":...,"sht3x":{"temperature":21.5,"humidity":40.1},"bme280":{"quality":"bad","reason":"crc"}} */
+export function readingJson(r: Reading): string {
+  const sensors = new Map<string, { values: string[]; quality?: string; reason?: string }>();
+  for (const [n, sample] of r.channels) {
+    const channel = CHANNELS[n];
+    let entry = sensors.get(channel.sensor);
+    if (!entry) sensors.set(channel.sensor, (entry = { values: [] }));
+    if (sample.quality === "good" && sample.value !== undefined) entry.values.push(`${JSON.stringify(channel.quantity)}:${sample.value}`);
+    else if (!entry.quality || (entry.quality === "uncertain" && sample.quality === "bad")) {
+      entry.quality = sample.quality;
+      entry.reason = sample.reason;
+    }
   }
-  if (r.quality !== "good") json += `,"quality":"${r.quality}"`;
-  if (r.reason) json += `,"reason":${JSON.stringify(r.reason)}`;
+  let json = `{"seq":${r.seq},"ts":${r.ts}`;
+  if (r.undecodable !== undefined) json += `,"undecodable":${JSON.stringify(r.undecodable)}`;
+  for (const [sensor, entry] of sensors) {
+    const parts = entry.values.slice();
+    if (entry.quality) parts.push(`"quality":"${entry.quality}"`);
+    if (entry.reason) parts.push(`"reason":${JSON.stringify(entry.reason)}`);
+    json += `,${JSON.stringify(sensor)}:{${parts.join(",")}}`;
+  }
   return json + "}";
 }
 

@@ -1,0 +1,38 @@
+// The Moddable `flash` module for the simulator and the host target: partitions of the simulated
+// board's NOR flash, with the ESP32 module's API (offsets relative to the partition).
+
+// By specifier: the manifest maps this file to "flash" (see sim/io/i2c.ts).
+import { board } from "sim/board";
+import type { SimNorFlash } from "../nor-flash";
+
+type BufferSource = ArrayBuffer | ArrayBufferView;
+
+export default class Flash {
+  #flash: SimNorFlash;
+
+  constructor(partition: string) {
+    this.#flash = board.flashPartition(partition);
+  }
+
+  get byteLength(): number {
+    return this.#flash.byteLength;
+  }
+
+  get blockSize(): number {
+    return this.#flash.blockSize;
+  }
+
+  erase(sector: number): void {
+    this.#flash.erase(sector);
+  }
+
+  read(offset: number, byteLength: number): ArrayBuffer {
+    return this.#flash.read(offset, byteLength).buffer as ArrayBuffer;
+  }
+
+  write(offset: number, byteLength: number, buffer: BufferSource): void {
+    const bytes = buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    if (byteLength <= 0 || bytes.length < byteLength) throw new Error("invalid");
+    this.#flash.write(offset, bytes.subarray(0, byteLength));
+  }
+}

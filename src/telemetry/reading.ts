@@ -1,0 +1,177 @@
+// One sampling window's readings, and their compact binary form for the flash log.
+// Pure: runs on XS unchanged.
+//
+// Binary form (version 1), little endian:
+//   u8   record type 1
+//   u48  timestamp, ms since the epoch
+//   uleb present mask: bit n set = channel n has an entry
+//   uleb not-good mask: bit n set = channel n's entry is a quality byte, not a value
+//   per present channel, in channel order:
+//     good:     sleb128 of round(value * 10^decimals)
+//     not good: u8 quality (bits 7..6: 1 bad, 2 uncertain) | reason code (bits 5..0)
+
+export type Quality = "good" | "bad" | "uncertain";
+
+export interface ChannelSample {
+  quality: Quality;
+  reason?: string;
+  value?: number;
+}
+
+/** A channel: one quantity of one sensor, stored as a scaled integer. */
+export interface Channel {
+  sensor: string;
+  quantity: string;
+  unit: string;
+  decimals: number;
+}
+
+/**
+ * Every channel the firmware can log, by channel number (the bit in the masks). Append only:
+ * stored records refer to these numbers.
+ */
+export const CHANNELS: readonly Channel[] = [
+  { sensor: "sht3x", quantity: "temperature", unit: "C", decimals: 2 },
+  { sensor: "sht3x", quantity: "humidity", unit: "%RH", decimals: 2 },
+  { sensor: "bme280", quantity: "pressure", unit: "Pa", decimals: 1 },
+  { sensor: "bme280", quantity: "temperature", unit: "C", decimals: 2 },
+  { sensor: "bme280", quantity: "humidity", unit: "%RH", decimals: 2 },
+  { sensor: "max31865", quantity: "temperature", unit: "C", decimals: 2 },
+  { sensor: "adxl345", quantity: "rms_x", unit: "m/s2", decimals: 3 },
+  { sensor: "adxl345", quantity: "rms_y", unit: "m/s2", decimals: 3 },
+  { sensor: "adxl345", quantity: "rms_z", unit: "m/s2", decimals: 3 },
+  { sensor: "adxl345", quantity: "peak", unit: "m/s2", decimals: 3 },
+];
+
+/** Reason codes stored in a quality byte. Append only. */
+export const REASONS: readonly string[] = ["", "crc", "nack", "bus", "no-data", "restarting", "fault", "range", "stale"];
+
+export interface Reading {
+  seq: number;
+  /** ms since the epoch */
+  ts: number;
+  /** channel number -> sample */
+  channels: Map<number, ChannelSample>;
+  /** Set instead of channels when a stored record could not be decoded. */
+  undecodable?: string;
+}
+
+export function channelNumber(sensor: string, quantity: string): number {
+  const n = CHANNELS.findIndex((c) => c.sensor === sensor && c.quantity === quantity);
+  if (n < 0) throw new RangeError(`no channel for ${sensor}.${quantity}; add it to CHANNELS`);
+  return n;
+}
+
+export class RecordFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RecordFormatError";
+  }
+}
+
+const RECORD_READINGS_V1 = 1;
+const QUALITY_BITS: Record<Quality, number> = { good: 0, bad: 1, uncertain: 2 };
+
+class ByteWriter {
+  bytes = new Uint8Array(64);
+  length = 0;
+  u8(v: number): void {
+    if (this.length === this.bytes.length) {
+      const bigger = new Uint8Array(this.bytes.length * 2);
+      bigger.set(this.bytes);
+      this.bytes = bigger;
+    }
+    this.bytes[this.length++] = v;
+  }
+  uleb(v: number): void {
+    do {
+      const low = v % 128;
+      v = Math.floor(v / 128);
+      this.u8(v > 0 ? low | 0x80 : low);
+    } while (v > 0);
+  }
+  sleb(v: number): void {
+    this.uleb(v < 0 ? -2 * v - 1 : 2 * v); // zigzag, exact for |v| < 2^52
+  }
+}
+
+class ByteReader {
+  offset = 0;
+  constructor(readonly bytes: Uint8Array) {}
+  u8(): number {
+    if (this.offset >= this.bytes.length) throw new RecordFormatError("record ends early");
+    return this.bytes[this.offset++];
+  }
+  uleb(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return value;
+      scale *= 128;
+    }
+    throw new RecordFormatError("varint longer than 8 bytes");
+  }
+  sleb(): number {
+    const z = this.uleb();
+    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  }
+}
+
+export function encodeReading(ts: number, channels: Map<number, ChannelSample>): Uint8Array {
+  const w = new ByteWriter();
+  w.u8(RECORD_READINGS_V1);
+  let t = Math.max(0, Math.floor(ts));
+  for (let i = 0; i < 6; i++) {
+    w.u8(t % 256);
+    t = Math.floor(t / 256);
+  }
+  const numbers = [...channels.keys()].sort((a, b) => a - b);
+  let present = 0;
+  let notGood = 0;
+  for (const n of numbers) {
+    if (!CHANNELS[n]) throw new RangeError(`unknown channel ${n}`);
+    const s = channels.get(n)!;
+    present += 2 ** n;
+    if (s.quality !== "good" || s.value === undefined || !Number.isFinite(s.value)) notGood += 2 ** n;
+  }
+  w.uleb(present);
+  w.uleb(notGood);
+  for (const n of numbers) {
+    const s = channels.get(n)!;
+    if (s.quality === "good" && s.value !== undefined && Number.isFinite(s.value)) {
+      w.sleb(Math.round(s.value * 10 ** CHANNELS[n].decimals));
+    } else {
+      const reason = s.reason ? REASONS.indexOf(s.reason) : 0;
+      const quality = s.quality === "good" ? QUALITY_BITS.bad : QUALITY_BITS[s.quality]; // a good sample without a value is bad
+      w.u8((quality << 6) | (reason > 0 ? reason : REASONS.indexOf(s.quality === "good" ? "range" : "fault")));
+    }
+  }
+  return w.bytes.slice(0, w.length);
+}
+
+export function decodeReading(seq: number, payload: Uint8Array): Reading {
+  const r = new ByteReader(payload);
+  const type = r.u8();
+  if (type !== RECORD_READINGS_V1) throw new RecordFormatError(`record type ${type} is not a reading`);
+  let ts = 0;
+  for (let i = 0, scale = 1; i < 6; i++, scale *= 256) ts += r.u8() * scale;
+  const present = r.uleb();
+  const notGood = r.uleb();
+  const channels = new Map<number, ChannelSample>();
+  for (let n = 0, bit = 1; bit <= present; n++, bit *= 2) {
+    if (Math.floor(present / bit) % 2 === 0) continue;
+    const channel = CHANNELS[n];
+    if (!channel) throw new RecordFormatError(`record names unknown channel ${n}`);
+    if (Math.floor(notGood / bit) % 2 === 1) {
+      const q = r.u8();
+      const quality: Quality = q >> 6 === 2 ? "uncertain" : "bad";
+      channels.set(n, { quality, reason: REASONS[q & 0x3f] || `code-${q & 0x3f}` });
+    } else {
+      channels.set(n, { quality: "good", value: r.sleb() / 10 ** channel.decimals });
+    }
+  }
+  if (r.offset !== payload.length) throw new RecordFormatError(`${payload.length - r.offset} bytes left over in record ${seq}`);
+  return { seq, ts, channels };
+}
