@@ -36,8 +36,14 @@ fi
 openssl x509 -in ca.pem -outform DER -out ca.der
 
 sign() { # name subject extensions-file
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
-  openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$1.pem" -days 825 -sha256 -extfile "$3" 2>/dev/null
+  local log
+  if ! log=$(openssl req -new -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>&1 &&
+             openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$1.pem" -days 825 -sha256 -extfile "$3" 2>&1); then
+    rm -f "$1.key" "$1.csr" "$1.pem" "$3"
+    echo "certs/generate.sh: openssl failed for $2:" >&2
+    echo "$log" >&2
+    exit 1
+  fi
   rm -f "$1.csr"
 }
 
@@ -50,7 +56,8 @@ if [[ ! -f broker.pem ]]; then
 fi
 
 for thing in "${things[@]}"; do
-  [[ "$thing" =~ ^[A-Za-z0-9:_-]{1,128}$ ]] || { echo "certs/generate.sh: invalid thing name '$thing'" >&2; exit 1; }
+  # AWS IoT thing-name characters; 64 at most because the name is the certificate's CN (X.509 ub-common-name).
+  [[ "$thing" =~ ^[A-Za-z0-9:_-]{1,64}$ ]] || { echo "certs/generate.sh: invalid thing name '$thing' (1..64 of A-Z a-z 0-9 : _ -)" >&2; exit 1; }
   dir="devices/$thing"
   mkdir -p "$dir"
   if [[ ! -f "$dir/device.pem" ]]; then

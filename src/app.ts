@@ -4,7 +4,7 @@
 import Timer from "timer";
 import type { NodeConfig } from "./config";
 import { FlashLog, LogFullError, type FlashDevice } from "./log/flash-log";
-import { channelNumber, encodeReading, type ChannelSample, type Quality } from "./telemetry/reading";
+import { CHANNELS, channelNumber, encodeReading, type ChannelSample, type Quality } from "./telemetry/reading";
 import { Uplink } from "./uplink";
 import type { SocketCallbacks, StreamSocket } from "./mqtt/client";
 
@@ -13,6 +13,40 @@ export interface SensorSource {
   name: string;
   quantities: readonly string[];
   sample(): { quality: Quality; reason?: string; values: Record<string, number> };
+}
+
+export type SampleResult = ReturnType<SensorSource["sample"]>;
+
+/**
+ * A sensor whose driver may fail to start (absent, unpowered, wrong chip): until it starts, every
+ * sample is bad with reason "absent" and the start is retried every retryEvery samples, so one
+ * broken sensor never stops the node.
+ */
+export function supervisedSensor(
+  name: string, quantities: readonly string[], start: () => () => SampleResult, log: (line: string) => void, retryEvery = 30,
+): SensorSource {
+  let sample: (() => SampleResult) | undefined;
+  let countdown = 0;
+  const tryStart = () => {
+    try {
+      sample = start();
+      log(`${name}: started`);
+    } catch (error) {
+      log(`${name}: cannot start (${error instanceof Error ? error.message : error}); retrying every ${retryEvery} samples`);
+    }
+  };
+  tryStart();
+  return {
+    name,
+    quantities,
+    sample() {
+      if (!sample && ++countdown >= retryEvery) {
+        countdown = 0;
+        tryStart();
+      }
+      return sample ? sample() : { quality: "bad", reason: "absent", values: {} };
+    },
+  };
 }
 
 export interface NodeDependencies {
@@ -89,7 +123,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
         const good = s.quality === "good" && typeof value === "number" && Number.isFinite(value);
         window.set(channels[i][k], good ? { quality: "good", value } : { quality: s.quality === "good" ? "bad" : s.quality, reason: s.reason ?? "range" });
       });
-      described.push(`${sensor.name} ${describe(s)}`);
+      described.push(`${sensor.name} ${describe(s, channels[i])}`);
     });
     sampled++;
     let where: string;
@@ -125,9 +159,14 @@ export function startNode(deps: NodeDependencies): RunningNode {
   };
 }
 
-function describe(s: { quality: Quality; reason?: string; values: Record<string, number> }): string {
+/** "temperature=22.51 humidity=45.20", at each channel's stored resolution. */
+function describe(s: SampleResult, channelNumbers: number[]): string {
   const parts: string[] = [];
-  for (const name in s.values) parts.push(`${name}=${s.values[name]}`);
+  for (const n of channelNumbers) {
+    const { quantity, decimals } = CHANNELS[n];
+    const value = s.values[quantity];
+    if (typeof value === "number") parts.push(`${quantity}=${value.toFixed(decimals)}`);
+  }
   if (s.quality !== "good") parts.push(`${s.quality}${s.reason ? ` (${s.reason})` : ""}`);
   return parts.join(" ") || "-";
 }

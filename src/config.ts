@@ -1,6 +1,8 @@
 // The node's settings, read from mc/config: the manifest's "config" plus mcconfig key=value arguments
 // (which arrive as strings). Pure, so malformed settings get one clear error listing every problem.
 
+import { validateTopicForPublish } from "./mqtt/codec";
+
 export interface NodeConfig {
   thing: string;
   topicRoot: string;
@@ -60,8 +62,17 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
   };
 
   const thing = text("thing");
+  // AWS IoT thing names; also the MQTT client id (128 bytes at most) and the certificate CN (64).
+  if (thing && !/^[A-Za-z0-9:_-]{1,64}$/.test(thing)) problems.push(`thing must be 1..64 of A-Z a-z 0-9 : _ - (got ${JSON.stringify(thing)})`);
   const topicRoot = text("topic_root", `iiot/${thing}/`);
   if (topicRoot && !topicRoot.endsWith("/")) problems.push("topic_root must end with /");
+  else if (topicRoot) {
+    try {
+      validateTopicForPublish(`${topicRoot}telemetry`);
+    } catch (error) {
+      problems.push(`topic_root: ${(error as Error).message}`);
+    }
+  }
   const address = text("broker_address");
   if (address && !isIPv4(address))
     problems.push(`broker_address must be an IPv4 address (the SDK's TCP socket does not resolve names): ${address}`);

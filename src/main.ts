@@ -10,7 +10,7 @@ import TCP from "embedded:io/socket/tcp";
 import TLSSocket from "embedded:io/socket/tcp/tls";
 import Flash from "flash";
 import { parseConfig } from "./config";
-import { startNode, type RunningNode, type SensorSource } from "./app";
+import { startNode, supervisedSensor, type RunningNode, type SensorSource } from "./app";
 import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
 import type { I2CConstructor } from "../drivers/bus";
 import type { FlashDevice } from "./log/flash-log";
@@ -29,11 +29,6 @@ function nextBootId(): number {
   return boot;
 }
 
-function round(value: number, decimals: number): number {
-  const scale = 10 ** decimals;
-  return Math.round(value * scale) / scale;
-}
-
 /** The Moddable flash module's partition as the log's FlashDevice. */
 function flashPartition(name: string): FlashDevice {
   const flash = new Flash(name);
@@ -47,18 +42,16 @@ function flashPartition(name: string): FlashDevice {
 }
 
 function sht3xSource(options: ConstructorParameters<typeof Sht3x>[0]): SensorSource {
-  const sensor = new Sht3x(options);
-  return {
-    name: "sht3x",
-    quantities: ["temperature", "humidity"],
-    sample() {
+  return supervisedSensor("sht3x", ["temperature", "humidity"], () => {
+    const sensor = new Sht3x(options);
+    return () => {
       const s = sensor.sample();
       const values: Record<string, number> = {};
-      if (s.thermometer) values.temperature = round(s.thermometer.temperature, 2);
-      if (s.hygrometer) values.humidity = round(s.hygrometer.humidity, 2);
+      if (s.thermometer) values.temperature = s.thermometer.temperature;
+      if (s.hygrometer) values.humidity = s.hygrometer.humidity;
       return { quality: s.quality, reason: s.reason, values };
-    },
-  };
+    };
+  }, log);
 }
 
 export default function main(): RunningNode {

@@ -98,6 +98,8 @@ export class Uplink {
       const packetId = this.#takePacketId();
       const dup = batch.firstSeq < this.#sentBefore;
       client.publish({ topic: this.#o.topic, payload: batch.payload, qos: 1, packetId, dup });
+      // The write can fail and close the connection inside publish(): then nothing was sent.
+      if (this.#client !== client || !client.connected) return;
       this.#inFlight.push({ packetId, batch, sentAt: this.#o.now(), acked: false });
       this.#sendFrom = batch.lastSeq + 1;
       if (this.#sendFrom > this.#sentBefore) this.#sentBefore = this.#sendFrom;

@@ -30,7 +30,7 @@ declare module "embedded:io/socket/tcp/tls" {
     constructor(options: TLSOptions);
     /** The current record's data, or undefined when none is waiting. */
     read(): ArrayBuffer | undefined;
-    /** One TLS record per call; returns the count left writable. */
+    /** One TLS record per call; returns the count left writable (NaN once the connection failed). */
     write(buffer: ArrayBuffer | ArrayBufferView): number;
     close(): void;
   }

@@ -38,6 +38,16 @@ export interface Sht3xOptions {
   repeatability?: Repeatability;
   /** Chip measurement rate; sample at most at half of it (default 2, for 1 Hz sampling). */
   measurementsPerSecond?: MeasurementsPerSecond;
+  /** Waits ms milliseconds (default: spins on Date.now()); only the 1 ms after BREAK uses it. */
+  wait?: (ms: number) => void;
+}
+
+/** Datasheet 4.8: the chip needs up to 1 ms after BREAK before it accepts a command. */
+const BREAK_MS = 1;
+
+function spin(ms: number): void {
+  const until = Date.now() + ms + 1; // +1: Date.now() has whole-millisecond steps
+  while (Date.now() < until);
 }
 
 export interface Sht3xSample extends SampleQuality {
@@ -64,16 +74,18 @@ export default class Sht3x {
   #rate: MeasurementsPerSecond;
   #measuring = false;
   #misses = 0;
+  #wait: (ms: number) => void;
 
   constructor(options: Sht3xOptions) {
     const { io: IO, ...bus } = options.sensor;
     this.#repeatability = options.repeatability ?? "high";
     this.#rate = options.measurementsPerSecond ?? 2;
+    this.#wait = options.wait ?? spin;
     if (!(this.#rate in periodicCommand)) throw new RangeError(`SHT3x measures at 0.5, 1, 2, 4 or 10 per second, not ${this.#rate}`);
     this.#io = new IO({ hz: 400_000, address: 0x44, ...bus });
     try {
       // A chip left in periodic mode by a previous boot only accepts BREAK.
-      this.#send(Sht3xCommand.BREAK);
+      this.#break();
       this.#readStatus();
       this.#send(Sht3xCommand.CLEAR_STATUS);
       this.#startMeasuring();
@@ -98,7 +110,7 @@ export default class Sht3x {
   sample(): Sht3xSample {
     try {
       if (!this.#measuring) {
-        this.#send(Sht3xCommand.BREAK);
+        this.#break();
         this.#startMeasuring();
         return { quality: "bad", reason: "restarting" };
       }
@@ -133,6 +145,11 @@ export default class Sht3x {
       // closing anyway
     }
     this.#io.close();
+  }
+
+  #break(): void {
+    this.#send(Sht3xCommand.BREAK);
+    this.#wait(BREAK_MS);
   }
 
   #startMeasuring(): void {

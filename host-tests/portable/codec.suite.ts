@@ -95,6 +95,9 @@ test("codec: rejects malformed packets with MqttProtocolError", () => {
     [0x00, [], /reserved packet type/],
     [0xf0, [], /reserved packet type/],
     [0x90, [0, 1, 3], /SUBACK with return code 3/],
+    [0x90, [0, 0, 1], /SUBACK with packet id 0/],
+    [0x20, [1, 5], /session present set/],
+    [0x30, [0, 1, 0], /NUL/],
   ];
   for (const [first, body, pattern] of bad) throws(() => decodePacket(first, Uint8Array.from(body)), MqttProtocolError, pattern);
 });

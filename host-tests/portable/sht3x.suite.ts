@@ -29,8 +29,9 @@ function rig() {
   bus.attach(0x44, chip);
   const port = nextPort++;
   board.i2c.set(port, bus);
-  const driver = new Sht3x({ sensor: { io: I2C, data: 21, clock: 22, port } });
-  return { bus, chip, driver, advance: (ms: number) => (now += ms) };
+  const advance = (ms: number) => (now += ms);
+  const driver = new Sht3x({ sensor: { io: I2C, data: 21, clock: 22, port }, wait: advance });
+  return { bus, chip, driver, advance };
 }
 
 test("sht3x: driver starts periodic mode and reads the simulated air", () => {
@@ -111,10 +112,46 @@ test("sht3x: no chip at the address is a clear error at construction", () => {
   throws(() => new Sht3x({ sensor: { io: I2C, data: 21, clock: 22, port: 99, address: 0x45 } }), Error, /SHT3x at 0x45 did not respond/);
 });
 
-test("sht3x: the simulated chip refuses commands in periodic mode, as the datasheet says", () => {
-  const chip = new SimSht3x({ now: () => 0 });
+test("sht3x: the simulated chip refuses commands in periodic mode and for 1 ms after BREAK", () => {
+  let now = 0;
+  const chip = new SimSht3x({ now: () => now });
   chip.write(Uint8Array.of(0x22, 0x36));
   throws(() => chip.write(Uint8Array.of(0xf3, 0x2d)), Error, /refused in periodic mode/);
+  chip.write(Uint8Array.of(0x30, 0x93));
+  throws(() => chip.write(Uint8Array.of(0xf3, 0x2d)), Error, /busy after BREAK/);
+  now += 1;
+  chip.write(Uint8Array.of(0xf3, 0x2d));
+});
+
+test("sht3x: a driver that does not wait after BREAK is refused by the chip", () => {
+  const bus = new SimI2CBus();
+  bus.attach(0x44, new SimSht3x({ now: () => 5 }));
+  board.i2c.set(98, bus);
+  throws(() => new Sht3x({ sensor: { io: I2C, data: 21, clock: 22, port: 98 }, wait: () => {} }), Error, /busy after BREAK/);
+});
+
+test("sht3x: a CRC error in the humidity word is caught too", () => {
+  const { chip, driver, advance } = rig();
+  advance(20);
+  chip.faults.badCrcCount = 1;
+  driver.sample(); // first word corrupted
+  advance(500);
+  equal(driver.sample().quality, "good");
+  advance(500);
+  const original = chip.environment;
+  chip.faults.badCrcCount = 0;
+  // corrupt only the second word: let the first through, then flip the second
+  let words = 0;
+  const realRead = chip.read.bind(chip);
+  chip.read = (count: number) => {
+    const data = realRead(count).slice();
+    if (count === 6 && words++ === 0) data[5] ^= 0x01;
+    return data;
+  };
+  const s = driver.sample();
+  equal(s.reason, "crc");
+  equal(s.hygrometer, undefined);
+  chip.environment = original;
 });
 
 test("sht3x: the measurement rate keeps fresh data at twice the sampling rate", () => {

@@ -111,6 +111,15 @@ test("config: every problem is reported at once", () => {
   assert(/IPv4/.test(error.message) && /keepalive/.test(error.message) && /broker_port/.test(error.message));
 });
 
+test("config: thing names and topics are checked against AWS IoT limits", () => {
+  throws(() => parseConfig({ ...good, thing: "x".repeat(65) }), ConfigError, /thing must be/);
+  throws(() => parseConfig({ ...good, thing: "press 7" }), ConfigError, /thing must be/);
+  throws(() => parseConfig({ ...good, topic_root: "a/+/" }), ConfigError, /wildcard/);
+  throws(() => parseConfig({ ...good, topic_root: "1/2/3/4/5/6/7/8/" }), ConfigError, /slashes/);
+  throws(() => parseConfig({ ...good, topic_root: `${"t".repeat(250)}/` }), ConfigError, /256/);
+  throws(() => parseConfig({ ...good, log_full: "maybe" }), ConfigError, /log_full/);
+});
+
 test("config: broker_address must be a dotted IPv4 address with octets up to 255", () => {
   throws(() => parseConfig({ ...good, broker_address: "127.0.0.256" }), ConfigError, /IPv4/);
   throws(() => parseConfig({ ...good, broker_address: "1.2.3" }), ConfigError, /IPv4/);

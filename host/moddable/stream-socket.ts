@@ -59,8 +59,12 @@ export class HostStreamSocket<T extends object> {
     return all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
   }
 
-  write(data: BufferSource): number {
-    if (!this.#open) throw new Error("write to closed socket");
+  /** Like the SDK: nothing is returned (and nothing sent) once the socket is closed or has failed. */
+  write(data: BufferSource): number | undefined {
+    if (!this.#open || this.#failed) {
+      traceSink.write("write to closed socket\n");
+      return undefined;
+    }
     const bytes = Buffer.from(toBuffer(data)); // a copy: the caller may reuse its buffer
     const needed = bytes.length + this.#framing.record;
     if (needed > this.#writable) throw new Error("would block");
@@ -71,17 +75,20 @@ export class HostStreamSocket<T extends object> {
     return Math.max(0, this.#writable - this.#framing.afterWrite);
   }
 
+  /** Closes after the bytes already written are sent, as closing the SDK's file descriptor does. */
   close(): void {
+    if (!this.#open && this.#stream.destroyed) return;
     this.#open = false;
-    this.#stream.destroy();
+    this.#stream.end();
+    setTimeout(() => this.#stream.destroy(), 1000).unref();
   }
 
   #refill(): void {
     if (!this.#open || this.#failed) return;
     this.#writable = SOCKET_BUFFER_BYTES;
-    const count = SOCKET_BUFFER_BYTES - this.#framing.reported;
     setImmediate(() => {
-      if (this.#open && !this.#failed) this.#callbacks.onWritable?.call(this.#target, count);
+      // The count is read when the callback runs, as the SDK's trigger does.
+      if (this.#open && !this.#failed) this.#callbacks.onWritable?.call(this.#target, Math.max(0, this.#writable - this.#framing.reported));
     });
   }
 

@@ -21,7 +21,7 @@ export default class TCP {
   read(): ArrayBuffer | undefined {
     return this.#socket.read();
   }
-  write(data: ArrayBuffer | ArrayBufferView): number {
+  write(data: ArrayBuffer | ArrayBufferView): number | undefined {
     return this.#socket.write(data);
   }
   close(): void {

@@ -41,6 +41,8 @@ export class SimSht3x implements I2CTarget {
   #singleShot: { readyAt: number; repeatability: Repeatability } | undefined;
   #pendingRead: Uint8Array | undefined;
   #fetchArmed = false;
+  /** Datasheet 4.8: after BREAK the chip takes up to 1 ms before it accepts a command. */
+  #busyUntil = 0;
 
   constructor(options: { now?: () => number } = {}) {
     this.#now = options.now ?? (() => Date.now());
@@ -63,6 +65,7 @@ export class SimSht3x implements I2CTarget {
     if (this.faults.nack) throw new I2CNack("SHT3x NACK (fault injected)");
     if (bytes.length !== 2) throw new I2CNack(`SHT3x expects 16-bit commands, got ${bytes.length} bytes`);
     const command = (bytes[0] << 8) | bytes[1];
+    if (this.#now() < this.#busyUntil) throw new I2CNack(`SHT3x busy after BREAK, command 0x${command.toString(16)} refused`);
     this.#pendingRead = undefined;
     this.#fetchArmed = false;
     if (this.#periodic) {
@@ -73,6 +76,7 @@ export class SimSht3x implements I2CTarget {
       }
       if (command === 0x3093) {
         this.#periodic = undefined;
+        this.#busyUntil = this.#now() + 1;
         return;
       }
       throw new I2CNack(`SHT3x command 0x${command.toString(16)} refused in periodic mode`);
@@ -88,7 +92,8 @@ export class SimSht3x implements I2CTarget {
       return;
     }
     switch (command) {
-      case 0x3093: // break: harmless when idle
+      case 0x3093: // break: harmless when idle, but the chip is still busy for a moment
+        this.#busyUntil = this.#now() + 1;
         return;
       case 0x30a2: // soft reset
         this.powerCycle();

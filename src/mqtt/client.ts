@@ -12,7 +12,8 @@ import {
 /** The part of an ECMA-419 socket the client uses. */
 export interface StreamSocket {
   read(): ArrayBuffer | undefined;
-  write(bytes: Uint8Array): number;
+  /** The writable count left; nothing (or NaN through TLS) once the connection has failed. */
+  write(bytes: Uint8Array): number | undefined;
   close(): void;
 }
 
@@ -35,6 +36,8 @@ export interface MqttClientOptions {
   maxIncomingPacketBytes?: number;
   /** How long to wait for CONNACK, and for PINGRESP after a PINGREQ. */
   responseTimeoutMs?: number;
+  /** Granularity of the keep-alive and timeout checks (tests shorten it). */
+  tickMs?: number;
   onConnected?(sessionPresent: boolean): void;
   onPuback?(packetId: number): void;
   onMessage?(message: { topic: string; payload: Uint8Array; qos: number; retain: boolean }): void;
@@ -55,8 +58,14 @@ export class MqttClient {
   #queueOffset = 0;
   #writable = 0;
   #ticker: Timer | undefined;
+  /** Time since the client last sent anything. */
   #idleMs = 0;
+  /** Time since the client last received a packet. */
+  #silentMs = 0;
+  /** Bytes sent since the last packet received: the broker owes an answer. */
+  #sentSinceReceive = false;
   #awaitingMs = -1;
+  #tickMs: number;
   #closeReason: string | undefined;
 
   constructor(options: MqttClientOptions) {
@@ -75,7 +84,8 @@ export class MqttClient {
       this.#state = "closed";
       throw error;
     }
-    this.#ticker = Timer.repeat(() => this.#tick(), TICK_MS);
+    this.#tickMs = options.tickMs ?? 1000;
+    this.#ticker = Timer.repeat(() => this.#tick(), this.#tickMs);
     this.#awaitingMs = 0;
   }
 
@@ -117,6 +127,7 @@ export class MqttClient {
   #send(packet: Uint8Array): void {
     this.#queue.push(packet);
     this.#idleMs = 0;
+    this.#sentSinceReceive = true;
     this.#pump();
   }
 
@@ -137,12 +148,19 @@ export class MqttClient {
       const head = this.#queue[0];
       const size = Math.min(room, head.length - this.#queueOffset);
       const chunk = head.subarray(this.#queueOffset, this.#queueOffset + size);
+      let left: unknown;
       try {
-        this.#writable = socket.write(chunk);
+        left = socket.write(chunk);
       } catch (error) {
         this.#fail(`socket write failed: ${messageOf(error)}`);
         return;
       }
+      // The SDK's sockets return nothing (and the TLS socket NaN) once the connection has failed.
+      if (typeof left !== "number" || !(left >= 0)) {
+        this.#fail("socket write failed: the connection is gone");
+        return;
+      }
+      this.#writable = left;
       this.#queueOffset += size;
       if (this.#queueOffset === head.length) {
         this.#queue.shift();
@@ -170,8 +188,17 @@ export class MqttClient {
         this.#fail(error instanceof MqttProtocolError ? `protocol error: ${error.message}` : messageOf(error));
         return;
       }
+      if (packets.length > 0) {
+        this.#silentMs = 0;
+        this.#sentSinceReceive = false;
+      }
       for (const packet of packets) {
-        this.#handle(packet);
+        try {
+          this.#handle(packet);
+        } catch (error) {
+          // An exception from the application's callback must not escape into the socket.
+          this.#fail(`application callback failed: ${messageOf(error)}`);
+        }
         if (!this.#socket) return; // the packet closed the connection
       }
     }
@@ -215,16 +242,20 @@ export class MqttClient {
   #tick(): void {
     const timeout = this.#options.responseTimeoutMs ?? 10_000;
     if (this.#awaitingMs >= 0) {
-      this.#awaitingMs += TICK_MS;
+      this.#awaitingMs += this.#tickMs;
       if (this.#awaitingMs >= timeout) {
         this.#fail(this.#state === "connected" ? "no PINGRESP from broker" : "no CONNACK from broker");
         return;
       }
     }
     if (this.#state !== "connected") return;
-    this.#idleMs += TICK_MS;
+    this.#idleMs += this.#tickMs;
+    this.#silentMs += this.#tickMs;
     const keepAliveMs = this.#options.connect.keepAliveSeconds * 1000;
-    if (keepAliveMs > 0 && this.#idleMs >= keepAliveMs && this.#awaitingMs < 0) {
+    if (keepAliveMs <= 0 || this.#awaitingMs >= 0) return;
+    // Ping when we have been quiet (spec 3.1.2.10), and also when the broker has been silent for a
+    // keep-alive period although it owes us answers: a half-open connection shows up only that way.
+    if (this.#idleMs >= keepAliveMs || (this.#sentSinceReceive && this.#silentMs >= keepAliveMs)) {
       this.#awaitingMs = 0;
       this.#send(encodePingreq());
     }
@@ -245,15 +276,17 @@ export class MqttClient {
     this.#queue = [];
     // The SDK's sockets throw if closed from inside their own callbacks: close on the next turn.
     if (socket) Timer.set(() => closeQuietly(socket), 0);
-    this.#options.onClose?.(reason);
+    try {
+      this.#options.onClose?.(reason);
+    } catch {
+      // the connection is already gone; nothing more to report it to
+    }
   }
 
   get closeReason(): string | undefined {
     return this.#closeReason;
   }
 }
-
-const TICK_MS = 1000;
 
 function closeQuietly(socket: StreamSocket): void {
   try {

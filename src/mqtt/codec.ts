@@ -223,6 +223,7 @@ export function decodePacket(firstByte: number, body: Uint8Array): IncomingPacke
       if (body[0] & 0xfe) throw new MqttProtocolError("CONNACK with reserved acknowledge flags set");
       const returnCode = body[1];
       if (returnCode > 5) throw new MqttProtocolError(`CONNACK with unknown return code ${returnCode}`);
+      if (returnCode !== 0 && body[0] & 1) throw new MqttProtocolError("CONNACK refusing the connection with session present set");
       return { type: 2, sessionPresent: (body[0] & 1) === 1, returnCode };
     }
     case PacketType.PUBLISH: {
@@ -242,6 +243,7 @@ export function decodePacket(firstByte: number, body: Uint8Array): IncomingPacke
       }
       if (topic.length === 0) throw new MqttProtocolError("PUBLISH with an empty topic");
       if (topic.includes("+") || topic.includes("#")) throw new MqttProtocolError("PUBLISH topic has a wildcard");
+      if (topic.includes("\u0000")) throw new MqttProtocolError("PUBLISH topic has a NUL character");
       const packetId = qos > 0 ? u16(2 + topicLength) : 0;
       if (qos > 0 && packetId === 0) throw new MqttProtocolError("PUBLISH at QoS 1 with packet id 0");
       return {
@@ -262,6 +264,7 @@ export function decodePacket(firstByte: number, body: Uint8Array): IncomingPacke
       if (body.length < 3) throw new MqttProtocolError("SUBACK without return codes");
       const grants = Array.from(body.subarray(2));
       for (const g of grants) if (g > 2 && g !== 0x80) throw new MqttProtocolError(`SUBACK with return code ${g}`);
+      if (u16(0) === 0) throw new MqttProtocolError("SUBACK with packet id 0");
       return { type: 9, packetId: u16(0), grants };
     }
     case PacketType.PINGRESP:

@@ -44,7 +44,7 @@ export const CHANNELS: readonly Channel[] = [
 ];
 
 /** Reason codes stored in a quality byte. Append only. */
-export const REASONS: readonly string[] = ["", "crc", "nack", "bus", "no-data", "restarting", "fault", "range", "stale"];
+export const REASONS: readonly string[] = ["", "crc", "nack", "bus", "no-data", "restarting", "fault", "range", "stale", "absent"];
 
 export interface Reading {
   seq: number;

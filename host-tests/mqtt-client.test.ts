@@ -1,0 +1,111 @@
+// The MQTT client against a socket double: chunking to the writable count, failures reported once,
+// keep-alive and half-open detection, and callbacks that throw.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { MqttClient, type MqttClientOptions } from "../src/mqtt/client.ts";
+import { encodeConnect, utf8 } from "../src/mqtt/codec.ts";
+import { CONNACK_OK, FakeSocket, puback, sleep, until } from "./support/fake-broker.ts";
+
+function connectClient(overrides: Partial<MqttClientOptions> = {}, writable = 1536) {
+  let socket!: FakeSocket;
+  const closes: string[] = [];
+  const pubacks: number[] = [];
+  const client = new MqttClient({
+    openSocket: (callbacks) => (socket = new FakeSocket(callbacks, writable)),
+    connect: { clientId: "press-7", keepAliveSeconds: 60, cleanSession: true },
+    onClose: (reason) => closes.push(reason),
+    onPuback: (id) => pubacks.push(id),
+    ...overrides,
+  });
+  return { client, socket: () => socket, closes, pubacks };
+}
+
+test("client: CONNECT goes out in chunks that leave the transport's reserve free", () => {
+  const clientId = "c".repeat(100);
+  const { socket, client } = connectClient({ connect: { clientId, keepAliveSeconds: 60, cleanSession: true }, writeReserve: 10 }, 40);
+  socket().open();
+  assert.ok(socket().written.every((w) => w.length <= 30), `chunks ${socket().written.map((w) => w.length)}`);
+  const expected = encodeConnect({ clientId, keepAliveSeconds: 60, cleanSession: true });
+  const sentBytes = () => socket().written.reduce((n, w) => n + w.length, 0);
+  for (let i = 0; i < 10 && sentBytes() < expected.length; i++) socket().drain(40);
+  assert.ok(socket().written.every((w) => w.length <= 30), `chunks ${socket().written.map((w) => w.length)}`);
+  assert.deepEqual(new Uint8Array(Buffer.concat(socket().written)), expected);
+  client.close();
+});
+
+test("client: a write that returns nothing closes the connection once, with the reason", () => {
+  const { client, socket, closes } = connectClient();
+  socket().open();
+  socket().deliver(CONNACK_OK);
+  assert.equal(client.connected, true);
+  socket().dead = true;
+  client.publish({ topic: "t", payload: utf8("x"), qos: 1, packetId: 1 });
+  assert.deepEqual(closes, ["socket write failed: the connection is gone"]);
+  socket().callbacks.onError();
+  client.close();
+  assert.equal(closes.length, 1, "onClose exactly once");
+});
+
+test("client: a refused CONNACK and malformed input close with a clear reason", () => {
+  const refused = connectClient();
+  refused.socket().open();
+  refused.socket().deliver([0x20, 2, 0, 5]);
+  assert.deepEqual(refused.closes, ["broker refused the connection: not authorized"]);
+
+  const malformed = connectClient();
+  malformed.socket().open();
+  malformed.socket().deliver(CONNACK_OK);
+  malformed.socket().deliver([0x40, 3, 0, 1, 0]);
+  assert.match(malformed.closes[0], /protocol error: PUBACK with remaining length 3/);
+
+  const early = connectClient();
+  early.socket().open();
+  early.socket().deliver(puback(1));
+  assert.match(early.closes[0], /before CONNACK/);
+});
+
+test("client: PINGREQ after a quiet keep-alive period, and a close when PINGRESP never comes", async () => {
+  const { socket, closes } = connectClient({ connect: { clientId: "k", keepAliveSeconds: 1, cleanSession: true }, tickMs: 20, responseTimeoutMs: 200 });
+  socket().open();
+  socket().deliver(CONNACK_OK);
+  await until(() => socket().packets().some((p) => p.type === 12), 1500, "PINGREQ");
+  socket().deliver([0xd0, 0]);
+  assert.deepEqual(closes, [], "a PINGRESP keeps the connection");
+  const pings = () => socket().packets().filter((p) => p.type === 12).length;
+  await until(() => pings() === 2, 1500, "the second PINGREQ");
+  await until(() => closes.length > 0, 500, "close after the unanswered PINGREQ");
+  assert.deepEqual(closes, ["no PINGRESP from broker"]);
+});
+
+test("client: a silent broker is detected even while the client keeps publishing", async () => {
+  const { client, socket, closes } = connectClient({ connect: { clientId: "h", keepAliveSeconds: 1, cleanSession: true }, tickMs: 20, responseTimeoutMs: 200 });
+  socket().open();
+  socket().deliver(CONNACK_OK);
+  let id = 1;
+  while (closes.length === 0 && id < 60) {
+    if (client.connected) client.publish({ topic: "t", payload: utf8("x"), qos: 1, packetId: id++ });
+    socket().drain();
+    await sleep(50);
+  }
+  assert.ok(socket().packets().some((p) => p.type === 12), "a PINGREQ although never idle");
+  assert.deepEqual(closes, ["no PINGRESP from broker"]);
+});
+
+test("client: an exception from the application's callback closes the connection instead of escaping", () => {
+  const { socket, closes } = connectClient({ onPuback: () => { throw new Error("boom"); } });
+  socket().open();
+  socket().deliver(CONNACK_OK);
+  assert.doesNotThrow(() => socket().deliver(puback(1)));
+  assert.deepEqual(closes, ["application callback failed: boom"]);
+});
+
+test("client: a received QoS 1 PUBLISH is acknowledged", () => {
+  const messages: string[] = [];
+  const { socket } = connectClient({ onMessage: (m) => messages.push(`${m.topic}=${Buffer.from(m.payload)}`) });
+  socket().open();
+  socket().deliver(CONNACK_OK);
+  socket().deliver([0x32, 8, 0, 3, 0x63, 0x2f, 0x78, 0, 9, 0x21]);
+  assert.deepEqual(messages, ["c/x=!"]);
+  assert.deepEqual(socket().packets().at(-1), { type: 4, flags: 0, body: Uint8Array.of(0, 9) });
+});
