@@ -23,25 +23,16 @@ export interface XsRun {
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
-/** Bundles the given suite modules (paths relative to the repository) for a platform-free engine. */
-export async function bundleSuites(suites: string[]): Promise<string> {
-  const imports = suites.map((s) => `import ${JSON.stringify(`./${s}`)};`).join("\n");
-  const contents = `${imports}
-import { registry } from "./host-tests/portable/api.ts";
-import { utf8Encode } from "./src/util/utf8.ts";
-const results = [];
-for (const t of registry) {
-  try {
-    await t.body();
-    results.push({ name: t.name, ok: true });
-  } catch (error) {
-    results.push({ name: t.name, ok: false, error: String(error && error.stack ? error.message + "\\n" + error.stack : error) });
-  }
-}
-issueCommand(utf8Encode(JSON.stringify(results)).buffer);
-`;
+/**
+ * Bundles TypeScript source (imports relative to the repository root) for a platform-free engine.
+ * The program reports through report(value), which reaches the host as JSON.
+ */
+export async function bundleForXs(contents: string): Promise<string> {
+  const entry = `import { utf8Encode as __encode } from "./src/util/utf8.ts";
+const report = (value) => issueCommand(__encode(JSON.stringify(value)).buffer);
+${contents}`;
   const result = await build({
-    stdin: { contents, resolveDir: root, sourcefile: "xs-entry.ts", loader: "ts" },
+    stdin: { contents: entry, resolveDir: root, sourcefile: "xs-entry.ts", loader: "ts" },
     bundle: true,
     write: false,
     format: "esm",
@@ -51,30 +42,55 @@ issueCommand(utf8Encode(JSON.stringify(results)).buffer);
     logLevel: "silent",
   });
   // xsnap evaluates a script, not a module: wrap the bundle in an async function.
-  return `(async () => {\n${result.outputFiles[0].text}\n})().catch((e) => issueCommand(new TextEncoder().encode(JSON.stringify([{ name: "bundle", ok: false, error: String(e) }])).buffer));`;
+  return `(async () => {\n${result.outputFiles[0].text}\n})().catch((e) => issueCommand(new TextEncoder().encode(JSON.stringify({ bundleError: String(e) })).buffer));`;
 }
 
-export async function runOnXs(suites: string[]): Promise<XsRun> {
-  const code = await bundleSuites(suites);
-  let results: XsResult[] | undefined;
+/** Runs a bundle on XS; returns every report() in order and XS's metering of the whole run. */
+export async function runBundleOnXs(code: string): Promise<{ reports: unknown[]; compute: number }> {
+  const reports: unknown[] = [];
   const worker = await xsnap({
     os: os.type(),
     spawn,
     fs: {} as never,
-    name: "iiot-xs-tests",
+    name: "iiot-xs",
     meteringLimit: 0, // no per-run computation cap: the power-cut trials are long
     stderr: "inherit",
     stdout: "inherit",
     handleCommand: async (message: Uint8Array) => {
-      results = JSON.parse(new TextDecoder().decode(message)) as XsResult[];
+      reports.push(JSON.parse(new TextDecoder().decode(message)));
       return new Uint8Array();
     },
   });
   try {
     const { meterUsage } = await worker.evaluate(code);
-    if (!results) throw new Error("the XS run reported no results");
-    return { results, compute: meterUsage.compute };
+    const failed = reports.find((r) => typeof r === "object" && r !== null && "bundleError" in r);
+    if (failed) throw new Error(`the XS run failed: ${(failed as { bundleError: string }).bundleError}`);
+    return { reports, compute: meterUsage.compute };
   } finally {
     await worker.close();
   }
+}
+
+/** Bundles the given suite modules (paths relative to the repository) with a runner for the registry. */
+export function bundleSuites(suites: string[]): Promise<string> {
+  const imports = suites.map((s) => `import ${JSON.stringify(`./${s}`)};`).join("\n");
+  return bundleForXs(`${imports}
+import { registry } from "./host-tests/portable/api.ts";
+const results = [];
+for (const t of registry) {
+  try {
+    await t.body();
+    results.push({ name: t.name, ok: true });
+  } catch (error) {
+    results.push({ name: t.name, ok: false, error: String(error && error.stack ? error.message + "\\n" + error.stack : error) });
+  }
+}
+report(results);
+`);
+}
+
+export async function runOnXs(suites: string[]): Promise<XsRun> {
+  const { reports, compute } = await runBundleOnXs(await bundleSuites(suites));
+  if (reports.length !== 1) throw new Error(`the XS run reported ${reports.length} result sets`);
+  return { results: reports[0] as XsResult[], compute };
 }
