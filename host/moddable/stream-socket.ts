@@ -117,3 +117,17 @@ export class HostStreamSocket<T extends object> {
 export function toBuffer(data: ArrayBuffer | ArrayBufferView): Buffer {
   return data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
+
+/** The ECMA-419 socket methods, shared by the host TCP and TLS classes. */
+export class HostSocketBase {
+  protected socket!: HostStreamSocket<object>;
+  read(): ArrayBuffer | undefined {
+    return this.socket.read();
+  }
+  write(data: ArrayBuffer | ArrayBufferView): number | undefined {
+    return this.socket.write(data);
+  }
+  close(): void {
+    this.socket.close();
+  }
+}

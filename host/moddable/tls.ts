@@ -4,7 +4,7 @@
 
 import { checkServerIdentity, connect } from "node:tls";
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { HostStreamSocket, toBuffer, type StreamCallbacks } from "./stream-socket.ts";
+import { HostSocketBase, HostStreamSocket, toBuffer, type StreamCallbacks } from "./stream-socket.ts";
 
 type Der = ArrayBuffer | ArrayBufferView;
 
@@ -34,9 +34,9 @@ function pemCertificate(der: Der, what: string): string {
   }
 }
 
-export default class TLSSocket {
-  #socket: HostStreamSocket<TLSSocket>;
+export default class TLSSocket extends HostSocketBase {
   constructor(options: TLSOptions) {
+    super();
     const secure = options.secure ?? {};
     if (secure.protocolVersion !== undefined && secure.protocolVersion !== 0x303) throw new RangeError("only TLS 1.2 (0x303) is supported");
     const serverName = secure.serverName ?? options.host;
@@ -60,15 +60,6 @@ export default class TLSSocket {
       rejectUnauthorized: true,
       checkServerIdentity: (_host, cert) => checkServerIdentity(serverName ?? options.address, cert),
     });
-    this.#socket = new HostStreamSocket<TLSSocket>(this as TLSSocket, stream, "secureConnect", options, "tls", TLS_FRAMING);
-  }
-  read(): ArrayBuffer | undefined {
-    return this.#socket.read();
-  }
-  write(data: ArrayBuffer | ArrayBufferView): number | undefined {
-    return this.#socket.write(data);
-  }
-  close(): void {
-    this.#socket.close();
+    this.socket = new HostStreamSocket<TLSSocket>(this as TLSSocket, stream, "secureConnect", options, "tls", TLS_FRAMING) as HostStreamSocket<object>;
   }
 }
