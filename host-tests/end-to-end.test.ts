@@ -45,7 +45,7 @@ function runFirmware(port: number, resources: string, state = mkdtempSync(join(t
   return bootFirmware({
     config: {
       thing: THING, topic_root: `iiot-test/${THING}/`, broker_address: "127.0.0.1", broker_port: port,
-      broker_name: "localhost", sample_ms: 200, flush_ms: 600,
+      broker_name: "localhost", sample_ms: 200, flush_ms: 600, startup_jitter_ms: 0,
     },
     resources,
     state,

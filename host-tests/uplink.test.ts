@@ -7,41 +7,50 @@ import { Uplink } from "../src/uplink.ts";
 import { FlashLog } from "../src/log/flash-log.ts";
 import { encodeReading } from "../src/telemetry/reading.ts";
 import { SimNorFlash } from "../sim/nor-flash.ts";
+import { ReconnectSchedule } from "../src/session/reconnect-schedule.ts";
+import { PublishLimiter } from "../src/session/publish-limiter.ts";
 import { CONNACK_OK, FakeSocket, publishes, puback, until } from "./support/fake-broker.ts";
 
-function rig(options: { flushIntervalMs?: number } = {}) {
+function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; clockValid?: () => boolean } = {}) {
   const log = new FlashLog(new SimNorFlash({ byteLength: 16 * 4096 }));
   const sockets: FakeSocket[] = [];
   const uplink = new Uplink({
-    log, device: "press-7", boot: 1,
+    log, device: "press-7", boot: 1, firmware: "test",
     openSocket: (callbacks) => {
       const socket = new FakeSocket(callbacks);
       sockets.push(socket);
       return socket;
     },
     writeReserve: 0,
-    connect: { clientId: "press-7", keepAliveSeconds: 60, cleanSession: true },
-    topic: "t/telemetry", maxBatchBytes: 512, flushIntervalMs: options.flushIntervalMs ?? 0, inFlightWindow: 10,
-    reconnectDelayMs: 10, now: () => Date.now(), report: () => {},
+    connect: { clientId: "press-7", keepAliveSeconds: 60 },
+    topicRoot: "t/", maxBatchBytes: 512, flushIntervalMs: options.flushIntervalMs ?? 0, inFlightWindow: 10, heartbeatMs: 60_000,
+    schedule: new ReconnectSchedule({ baseMs: 10, capMs: 20, startupJitterMs: 0, minIntervalMs: 0 }),
+    limiter: options.limiter ?? new PublishLimiter(),
+    clockValid: options.clockValid ?? (() => true),
+    platformStatus: () => ({}),
+    now: () => Date.now(), report: () => {},
   });
   const append = (value: number) => log.append(encodeReading(Date.now(), new Map([[0, { quality: "good", value }]])));
   const online = (socket: FakeSocket) => {
     socket.open();
     socket.deliver(CONNACK_OK);
   };
-  return { log, uplink, sockets, append, online };
+  const telemetry = (socket: FakeSocket) => publishes(socket.packets()).filter((p) => p.topic === "t/telemetry");
+  const seqs = (p: { payload: string }) => JSON.parse(p.payload).readings.map((r: { seq: number }) => r.seq);
+  return { log, uplink, sockets, append, online, telemetry, seqs };
 }
 
-test("uplink: the log's tail advances only over a contiguous run of acknowledged batches", () => {
-  const { log, uplink, sockets, append, online } = rig();
+test("uplink: the log's tail advances only over a contiguous run of acknowledged batches", async () => {
+  const { log, uplink, sockets, append, online, telemetry, seqs } = rig();
   uplink.start();
+  await until(() => sockets.length === 1, 1000, "the first connect");
   online(sockets[0]);
   for (let i = 0; i < 3; i++) {
     append(20 + i);
     uplink.pump();
   }
-  const sent = publishes(sockets[0].packets());
-  assert.deepEqual(sent.map((p) => JSON.parse(p.payload).readings.map((r: { seq: number }) => r.seq)), [[0], [1], [2]]);
+  const sent = telemetry(sockets[0]);
+  assert.deepEqual(sent.map(seqs), [[0], [1], [2]]);
   sockets[0].deliver(puback(sent[1].packetId));
   assert.equal(log.tailSeq, 0, "batch 2 acknowledged but batch 1 is not: the tail stays");
   sockets[0].deliver(puback(sent[0].packetId));
@@ -51,58 +60,130 @@ test("uplink: the log's tail advances only over a contiguous run of acknowledged
   uplink.stop();
 });
 
-test("uplink: after a reconnect everything unacknowledged goes out again, marked DUP", async () => {
-  const { log, uplink, sockets, append, online } = rig();
+test("uplink: after a reconnect unacknowledged batches go out again first, with their packet ids and DUP", async () => {
+  const { log, uplink, sockets, append, online, telemetry, seqs } = rig();
   uplink.start();
+  await until(() => sockets.length === 1, 1000, "the first connect");
   online(sockets[0]);
   append(1);
   uplink.pump();
   append(2);
   uplink.pump();
-  const first = publishes(sockets[0].packets());
+  const first = telemetry(sockets[0]);
   sockets[0].deliver(puback(first[0].packetId));
   sockets[0].callbacks.onError(); // the connection drops before batch 2's PUBACK
+  append(3);
   await until(() => sockets.length === 2, 1000, "a reconnect");
   online(sockets[1]);
-  const again = publishes(sockets[1].packets());
-  assert.equal(again.length, 1);
+  const again = telemetry(sockets[1]);
   assert.equal(again[0].dup, true);
-  assert.deepEqual(JSON.parse(again[0].payload).readings.map((r: { seq: number }) => r.seq), [1]);
+  assert.equal(again[0].packetId, first[1].packetId, "the same packet id (MQTT 3.1.1 4.4)");
+  assert.deepEqual(seqs(again[0]), [1]);
+  assert.equal(again[1].dup, false, "fresh records are not DUP");
+  assert.deepEqual(seqs(again[1]), [2]);
+  sockets[1].deliver(puback(again[1].packetId));
+  assert.equal(log.tailSeq, 1, "batch 3 is acknowledged but the resent batch 2 is not yet");
   sockets[1].deliver(puback(again[0].packetId));
-  assert.equal(log.tailSeq, 2);
-  append(3);
-  uplink.pump();
-  assert.equal(publishes(sockets[1].packets()).at(-1)!.dup, false, "fresh records are not DUP");
+  assert.equal(log.tailSeq, 3);
   uplink.stop();
 });
 
-test("uplink: a publish whose write fails is not counted as sent and goes out on the next connection", async () => {
-  const { log, uplink, sockets, append, online } = rig();
+test("uplink: the session is persistent, the will says offline, online is announced and retained", async () => {
+  const { uplink, sockets, online } = rig();
   uplink.start();
+  await until(() => sockets.length === 1, 1000, "the first connect");
+  online(sockets[0]);
+  const connect = sockets[0].packets()[0];
+  assert.equal(connect.type, 1);
+  const flags = connect.body[7];
+  assert.equal(flags & 0x02, 0, "clean session off");
+  assert.equal(flags & 0x04 ? (flags & 0x20 ? "retained will" : "will") : "none", "retained will");
+  assert.match(Buffer.from(connect.body).toString(), /t\/status.*"state":"offline"/s);
+  const status = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status");
+  assert.equal(JSON.parse(status[0].payload).state, "online");
+  assert.equal(status[0].retain, true);
+  assert.equal(status[0].qos, 1);
+  uplink.stop();
+  const last = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status").at(-1)!;
+  assert.equal(JSON.parse(last.payload).state, "offline", "a clean stop says offline itself (DISCONNECT suppresses the will)");
+});
+
+test("uplink: an unset clock is reported and no connection is tried until it is set", async () => {
+  let valid = false;
+  const lines: string[] = [];
+  const { uplink, sockets } = rig({ clockValid: () => valid });
+  uplink.start();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(sockets.length, 0);
+  assert.match(uplink.stats.lastError, /clock is not set/);
+  valid = true;
+  await until(() => sockets.length === 1, 2000, "a connect once the clock is set");
+  uplink.stop();
+  void lines;
+});
+
+test("uplink: publishes are paced by the limiter", async () => {
+  const limiter = new PublishLimiter({ messagesPerWindow: 3, bytesPerWindow: 1 << 20, windowMs: 300 });
+  const { uplink, sockets, append, online, telemetry } = rig({ limiter });
+  uplink.start();
+  await until(() => sockets.length === 1, 1000, "the first connect");
+  online(sockets[0]); // the online status takes one of the three
+  for (let i = 0; i < 40; i++) append(i);
+  uplink.pump();
+  assert.equal(telemetry(sockets[0]).length, 2, "two telemetry batches fit the first window");
+  const t0 = Date.now();
+  const os = setInterval(() => sockets[0].drain(), 20); // the OS keeps sending
+  await until(() => telemetry(sockets[0]).length >= 5, 1000, "the next window");
+  clearInterval(os);
+  assert.ok(Date.now() - t0 >= 250, "only after the window moved on");
+  uplink.stop();
+});
+
+test("uplink: a publish whose write fails goes out on the next connection", async () => {
+  const { log, uplink, sockets, append, online, telemetry, seqs } = rig();
+  uplink.start();
+  await until(() => sockets.length === 1, 1000, "the first connect");
   online(sockets[0]);
   sockets[0].dead = true;
   append(7);
   assert.doesNotThrow(() => uplink.pump());
-  assert.equal(uplink.stats.published, 0);
   await until(() => sockets.length === 2, 1000, "a reconnect");
   online(sockets[1]);
-  const sent = publishes(sockets[1].packets());
-  assert.deepEqual(JSON.parse(sent[0].payload).readings.map((r: { seq: number }) => r.seq), [0]);
+  const sent = telemetry(sockets[1]);
+  assert.deepEqual(seqs(sent[0]), [0]);
   sockets[1].deliver(puback(sent[0].packetId));
   assert.equal(log.tailSeq, 1);
   uplink.stop();
 });
 
-test("uplink: a batch that is not full waits for the flush interval; a full one goes at once", () => {
-  const { uplink, sockets, append, online } = rig({ flushIntervalMs: 60_000 });
+test("uplink: nothing more is queued while the socket has not taken the last publish", async () => {
+  const { uplink, sockets, append, online, telemetry } = rig();
   uplink.start();
+  await until(() => sockets.length === 1, 1000, "the first connect");
+  sockets[0].writable = 600;
+  online(sockets[0]);
+  for (let i = 0; i < 40; i++) append(i);
+  uplink.pump();
+  const client = sockets[0];
+  const before = telemetry(client).length;
+  uplink.pump();
+  assert.equal(telemetry(client).length, before, "waits for the socket");
+  client.drain(4096);
+  await until(() => telemetry(client).length > before, 500, "more once the socket drained");
+  uplink.stop();
+});
+
+test("uplink: a batch that is not full waits for the flush interval; a full one goes at once", async () => {
+  const { uplink, sockets, append, online, telemetry } = rig({ flushIntervalMs: 60_000 });
+  uplink.start();
+  await until(() => sockets.length === 1, 1000, "the first connect");
   online(sockets[0]);
   append(1);
   uplink.pump();
-  assert.equal(publishes(sockets[0].packets()).length, 0, "one reading is not due yet");
+  assert.equal(telemetry(sockets[0]).length, 0, "one reading is not due yet");
   for (let i = 0; i < 12; i++) append(i);
   uplink.pump();
-  const sent = publishes(sockets[0].packets());
+  const sent = telemetry(sockets[0]);
   assert.ok(sent.length >= 1, "a batch filled to 512 bytes went out");
   assert.ok(sent.every((p) => Buffer.byteLength(p.payload) <= 512));
   uplink.stop();

@@ -6,6 +6,9 @@ import type { NodeConfig } from "./config";
 import { FlashLog, LogFullError, type FlashDevice } from "./log/flash-log";
 import { CHANNELS, channelNumber, encodeReading, type ChannelSample, type Quality } from "./telemetry/reading";
 import { Uplink } from "./uplink";
+import { ReconnectSchedule } from "./session/reconnect-schedule";
+import { PublishLimiter } from "./session/publish-limiter";
+import { FIRMWARE_VERSION } from "./version";
 import type { SocketCallbacks, StreamSocket } from "./mqtt/client";
 
 /** A sensor as the node sees it: its quantities and a sample() that never throws. */
@@ -57,7 +60,12 @@ export interface NodeDependencies {
   openSocket(callbacks: SocketCallbacks): StreamSocket;
   writeReserve: number;
   log(line: string): void;
+  /** Free heap, RSSI and the like, where the platform reports them (for the heartbeat). */
+  platformStatus?(): Record<string, number | undefined>;
 }
+
+/** Before this the clock was never set: certificate dates cannot be checked. */
+const EARLIEST_VALID_TIME = Date.UTC(2025, 0, 1);
 
 export interface NodeStats {
   sampled: number;
@@ -71,6 +79,7 @@ export interface NodeStats {
   acknowledged: number;
   readingsAcknowledged: number;
   connects: number;
+  reconnects: number;
   lastError: string;
 }
 
@@ -88,14 +97,19 @@ export function startNode(deps: NodeDependencies): RunningNode {
     log: flashLog,
     device: config.thing,
     boot: deps.boot,
+    firmware: FIRMWARE_VERSION,
     openSocket: deps.openSocket,
     writeReserve: deps.writeReserve,
-    connect: { clientId: config.thing, keepAliveSeconds: config.keepAliveSeconds, cleanSession: true },
-    topic: `${config.topicRoot}telemetry`,
+    connect: { clientId: config.thing, keepAliveSeconds: config.keepAliveSeconds },
+    topicRoot: config.topicRoot,
     maxBatchBytes: config.maxBatchBytes,
     flushIntervalMs: config.flushIntervalMs,
-    inFlightWindow: 10,
-    reconnectDelayMs: 2000,
+    inFlightWindow: config.inFlightWindow,
+    heartbeatMs: config.heartbeatMs,
+    schedule: new ReconnectSchedule(config.backoff),
+    limiter: new PublishLimiter(),
+    clockValid: () => Date.now() >= EARLIEST_VALID_TIME,
+    platformStatus: deps.platformStatus ?? (() => ({})),
     now: () => Date.now(),
     report: log,
   });
@@ -108,7 +122,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
     return {
       sampled, notStored, dropped: flashLog.dropped - droppedAtStart, pending: flashLog.pendingRecords,
       published: u.published, acknowledged: u.acknowledged, readingsAcknowledged: u.readingsAcknowledged,
-      connects: u.connects, lastError: u.lastError,
+      connects: u.connects, reconnects: u.reconnects, lastError: u.lastError,
     };
   };
 

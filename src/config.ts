@@ -14,6 +14,9 @@ export interface NodeConfig {
   maxBatchBytes: number;
   logPartition: string;
   logWhenFull: "drop-oldest" | "refuse";
+  inFlightWindow: number;
+  heartbeatMs: number;
+  backoff: { baseMs: number; capMs: number; startupJitterMs: number };
   resources: { ca: string; certificate: string; key: string };
 }
 
@@ -92,8 +95,16 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     maxBatchBytes: integer("batch_bytes", 512, BILLING_UNIT_BYTES, BILLING_UNIT_BYTES),
     logPartition: text("log_partition", "iiotlog"),
     logWhenFull: oneOf("log_full", ["drop-oldest", "refuse"] as const, "drop-oldest"),
+    inFlightWindow: integer("inflight", 1, 50, 10),
+    heartbeatMs: integer("heartbeat_s", 10, 3600, 60) * 1000,
+    backoff: {
+      baseMs: integer("backoff_base_ms", 100, 60_000, 1000),
+      capMs: integer("backoff_cap_ms", 1000, 86_400_000, 300_000),
+      startupJitterMs: integer("startup_jitter_ms", 0, 600_000, 5000),
+    },
     resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
   };
+  if (config.backoff.capMs < config.backoff.baseMs) problems.push("backoff_cap_ms must not be below backoff_base_ms");
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

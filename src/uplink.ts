@@ -1,19 +1,24 @@
-// Delivers the flash log to the broker: reads records from the oldest unacknowledged one, packs them
-// into JSON batches, publishes each at QoS 1, and advances the log's tail only on PUBACK, in order.
-// After a reconnect everything unacknowledged is sent again, so nothing is lost; a sink drops the
-// duplicates by (device, seq). Reconnects after a fixed delay (backoff is the session layer's job).
+// The MQTT session that delivers the flash log: a persistent session under the thing name, batches
+// read from the log's oldest unacknowledged record, QoS 1, the log's tail advanced only over a
+// contiguous run of PUBACKs, unacknowledged batches resent with their packet ids and DUP after a
+// reconnect, every publish paced by AWS IoT's per-connection limits, reconnects on a jittered
+// exponential backoff, and a retained status topic (online on connect, offline as the last will,
+// a heartbeat every minute).
 
 import Timer from "timer";
 import { MqttClient, type SocketCallbacks, type StreamSocket } from "./mqtt/client";
-import type { ConnectOptions } from "./mqtt/codec";
+import { utf8, type ConnectOptions } from "./mqtt/codec";
 import { BatchEncoder, type Batch } from "./telemetry/batch";
 import { decodeReading, RecordFormatError, type Reading } from "./telemetry/reading";
 import type { LogRecord } from "./log/flash-log";
+import type { ReconnectSchedule } from "./session/reconnect-schedule";
+import type { PublishLimiter } from "./session/publish-limiter";
 
 /** The part of the flash log the uplink needs. */
 export interface DeliveryLog {
   readonly tailSeq: number;
   readonly nextSeq: number;
+  readonly dropped: number;
   read(fromSeq: number, maxRecords: number, maxBytes?: number): LogRecord[];
   acknowledge(upTo: number): void;
 }
@@ -22,16 +27,24 @@ export interface UplinkOptions {
   log: DeliveryLog;
   device: string;
   boot: number;
+  firmware: string;
   openSocket(callbacks: SocketCallbacks): StreamSocket;
   writeReserve: number;
-  connect: ConnectOptions;
-  topic: string;
+  /** Client id, keep-alive, credentials; the session is persistent and the will is set here. */
+  connect: Omit<ConnectOptions, "cleanSession" | "will">;
+  topicRoot: string;
   maxBatchBytes: number;
   /** A batch that is not full goes out once its oldest reading is this old. */
   flushIntervalMs: number;
   /** Batches published and not yet acknowledged, at most. */
   inFlightWindow: number;
-  reconnectDelayMs: number;
+  heartbeatMs: number;
+  schedule: ReconnectSchedule;
+  limiter: PublishLimiter;
+  /** False while the clock cannot be trusted (TLS would check certificate dates against it). */
+  clockValid(): boolean;
+  /** Free heap, RSSI and the like, where the platform reports them. */
+  platformStatus(): Record<string, number | undefined>;
   now(): number;
   report(line: string): void;
 }
@@ -43,14 +56,19 @@ export interface UplinkStats {
   readingsAcknowledged: number;
   resent: number;
   connects: number;
+  reconnects: number;
   lastError: string;
 }
 
 interface InFlight {
   packetId: number;
-  batch: Batch;
+  firstSeq: number;
+  lastSeq: number;
+  count: number;
   sentAt: number;
   acked: boolean;
+  /** Published on an earlier connection: resent with the same packet id and DUP. */
+  stale: boolean;
 }
 
 const READ_CHUNK = 32;
@@ -59,53 +77,57 @@ export class Uplink {
   #o: UplinkOptions;
   #client: MqttClient | undefined;
   #inFlight: InFlight[] = [];
-  /** The next sequence number not yet in a batch on this connection. */
-  #sendFrom = 0;
-  /** Everything below this was published at least once before (so a resend carries DUP). */
-  #sentBefore = 0;
+  /** The next sequence number not yet in a batch. */
+  #sendFrom: number;
   #nextPacketId = 1;
-  #reconnect: Timer | undefined;
+  #statusIds = new Set<number>();
+  #retry: Timer | undefined;
   #ticker: Timer | undefined;
+  #paced: Timer | undefined;
+  #lastHeartbeat = 0;
+  #startedAt: number;
   #stopped = false;
   #draining = false;
+  #pumping = false;
+  #pumpAgain = false;
   #idleWaiters: (() => void)[] = [];
-  readonly stats: UplinkStats = { published: 0, acknowledged: 0, readingsAcknowledged: 0, resent: 0, connects: 0, lastError: "" };
+  readonly stats: UplinkStats = { published: 0, acknowledged: 0, readingsAcknowledged: 0, resent: 0, connects: 0, reconnects: 0, lastError: "" };
 
   constructor(options: UplinkOptions) {
     this.#o = options;
     this.#sendFrom = options.log.tailSeq;
-    this.#sentBefore = options.log.tailSeq;
+    this.#startedAt = options.now();
+  }
+
+  get statusTopic(): string {
+    return `${this.#o.topicRoot}status`;
   }
 
   start(): void {
-    this.#ticker = Timer.repeat(() => this.pump(), Math.max(100, Math.min(1000, this.#o.flushIntervalMs / 4)));
-    this.#open();
+    this.#ticker = Timer.repeat(() => this.#tick(), Math.max(100, Math.min(1000, this.#o.flushIntervalMs / 4)));
+    const first = this.#o.schedule.atPowerUp();
+    this.#o.report(`first connect in ${first.delayMs} ms (random start-up delay)`);
+    this.#retry = Timer.set(() => this.#open(), first.delayMs);
   }
 
   get connected(): boolean {
     return this.#client?.connected ?? false;
   }
 
-  /** Publishes what is due; called after appends, on PUBACK and on a timer. */
+  /** Publishes what is due; called after appends, on PUBACK, when the socket drains and on a timer. */
   pump(): void {
-    const client = this.#client;
-    if (!client?.connected) return;
-    while (this.#inFlight.length < this.#o.inFlightWindow) {
-      const next = this.#nextBatch();
-      if (!next) return;
-      const { batch, due } = next;
-      if (!due && !this.#draining) return;
-      const packetId = this.#takePacketId();
-      const dup = batch.firstSeq < this.#sentBefore;
-      client.publish({ topic: this.#o.topic, payload: batch.payload, qos: 1, packetId, dup });
-      // The write can fail and close the connection inside publish(): then nothing was sent.
-      if (this.#client !== client || !client.connected) return;
-      this.#inFlight.push({ packetId, batch, sentAt: this.#o.now(), acked: false });
-      this.#sendFrom = batch.lastSeq + 1;
-      if (this.#sendFrom > this.#sentBefore) this.#sentBefore = this.#sendFrom;
-      if (dup) this.stats.resent++;
-      else this.stats.published++;
-      this.#o.report(`${dup ? "resend" : "publish"} id=${packetId} seq=${batch.firstSeq}..${batch.lastSeq} readings=${batch.count} bytes=${batch.payload.length}`);
+    if (this.#pumping) {
+      this.#pumpAgain = true; // a publish completed synchronously and asked for more
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#pumpAgain = false;
+        this.#pumpOnce();
+      } while (this.#pumpAgain);
+    } finally {
+      this.#pumping = false;
     }
   }
 
@@ -126,11 +148,19 @@ export class Uplink {
     });
   }
 
+  /** Says "offline" (DISCONNECT suppresses the will) and disconnects. */
   stop(): void {
     this.#stopped = true;
-    if (this.#reconnect) Timer.clear(this.#reconnect);
-    if (this.#ticker) Timer.clear(this.#ticker);
-    this.#client?.disconnect();
+    for (const t of [this.#retry, this.#ticker, this.#paced]) if (t) Timer.clear(t);
+    const client = this.#client;
+    if (client?.connected) {
+      try {
+        client.publish({ topic: this.statusTopic, payload: this.#statusPayload("offline"), qos: 0, retain: true });
+      } catch {
+        // closing anyway
+      }
+      client.disconnect();
+    } else client?.close("stopped");
     this.#client = undefined;
   }
 
@@ -138,10 +168,74 @@ export class Uplink {
     return this.#o.log.tailSeq >= this.#o.log.nextSeq;
   }
 
+  #pumpOnce(): void {
+    const client = this.#client;
+    if (!client?.connected) return;
+    // Keep at most one batch queued in RAM behind the socket: memory stays bounded and pacing real.
+    if (client.queuedBytes > 0) return;
+    this.#dropLost();
+    const stale = this.#inFlight.find((f) => f.stale && !f.acked);
+    if (stale) {
+      const batch = this.#buildBatch(stale.firstSeq, stale.lastSeq + 1);
+      if (!batch) {
+        stale.acked = true; // its records left the log (dropped while offline)
+        this.#advanceTail();
+        this.#pumpAgain = true;
+        return;
+      }
+      if (!this.#paceOrWait(batch.payload.length)) return;
+      stale.stale = false;
+      stale.sentAt = this.#o.now();
+      this.stats.resent++;
+      this.#publish(client, batch, stale.packetId, true);
+      return;
+    }
+    if (this.#inFlight.length >= this.#o.inFlightWindow) return;
+    const next = this.#nextBatch();
+    if (!next || (!next.due && !this.#draining)) return;
+    const { batch } = next;
+    if (!this.#paceOrWait(batch.payload.length)) return;
+    const packetId = this.#takePacketId();
+    this.#inFlight.push({ packetId, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, count: batch.count, sentAt: this.#o.now(), acked: false, stale: false });
+    this.#sendFrom = batch.lastSeq + 1;
+    this.stats.published++;
+    this.#publish(client, batch, packetId, false);
+  }
+
+  #publish(client: MqttClient, batch: Batch, packetId: number, dup: boolean): void {
+    this.#o.limiter.record(batch.payload.length, this.#o.now());
+    this.#o.report(`${dup ? "resend" : "publish"} id=${packetId} seq=${batch.firstSeq}..${batch.lastSeq} readings=${batch.count} bytes=${batch.payload.length}`);
+    client.publish({ topic: `${this.#o.topicRoot}telemetry`, payload: batch.payload, qos: 1, packetId, dup });
+    // The write may have failed and closed the connection inside publish(); the batch stays in flight.
+    if (this.#client === client && client.connected) this.#pumpAgain = true;
+  }
+
+  /** True when the limiter lets a publish of this size go now; otherwise pumps again when it will. */
+  #paceOrWait(bytes: number): boolean {
+    const wait = this.#o.limiter.delayFor(bytes, this.#o.now());
+    if (wait === 0) return true;
+    if (!this.#paced) this.#paced = Timer.set(() => {
+      this.#paced = undefined;
+      this.pump();
+    }, wait);
+    return false;
+  }
+
+  /** Records [from, to) packed into one batch, or undefined when none of them remain in the log. */
+  #buildBatch(from: number, to: number): Batch | undefined {
+    const encoder = this.#encoder();
+    let closed: Batch | undefined;
+    for (const record of this.#o.log.read(from, to - from)) {
+      if (record.seq >= to) break;
+      closed = encoder.add(this.#decode(record)) ?? closed;
+    }
+    return closed ?? encoder.flush();
+  }
+
   /** Packs records from #sendFrom into one batch; due when full or its oldest reading is old enough. */
   #nextBatch(): { batch: Batch; due: boolean } | undefined {
-    const encoder = new BatchEncoder({ device: this.#o.device, boot: this.#o.boot, maxBytes: this.#o.maxBatchBytes });
-    let from = this.#sendFrom;
+    const encoder = this.#encoder();
+    let from = Math.max(this.#sendFrom, this.#o.log.tailSeq);
     let oldest: number | undefined;
     for (;;) {
       const records = this.#o.log.read(from, READ_CHUNK);
@@ -159,6 +253,10 @@ export class Uplink {
     return { batch, due: this.#o.now() - (oldest ?? 0) >= this.#o.flushIntervalMs };
   }
 
+  #encoder(): BatchEncoder {
+    return new BatchEncoder({ device: this.#o.device, boot: this.#o.boot, maxBytes: this.#o.maxBatchBytes });
+  }
+
   #decode(record: LogRecord): Reading {
     try {
       return decodeReading(record.seq, record.payload);
@@ -171,44 +269,72 @@ export class Uplink {
   }
 
   #takePacketId(): number {
-    const id = this.#nextPacketId;
-    this.#nextPacketId = id === 65535 ? 1 : id + 1;
-    return id;
+    for (;;) {
+      const id = this.#nextPacketId;
+      this.#nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.#statusIds.has(id) && !this.#inFlight.some((f) => f.packetId === id)) return id;
+    }
   }
 
   #open(): void {
-    const { connect, report } = this.#o;
-    this.#reconnect = undefined;
+    this.#retry = undefined;
+    if (this.#stopped) return;
+    const { schedule } = this.#o;
+    if (!this.#o.clockValid()) {
+      this.#retryLater("the clock is not set (no SNTP time yet); TLS cannot check certificate dates");
+      return;
+    }
+    schedule.attempting(this.#o.now());
     try {
       this.#client = new MqttClient({
         openSocket: this.#o.openSocket,
         writeReserve: this.#o.writeReserve,
-        connect,
-        onConnected: (sessionPresent) => {
-          this.stats.connects++;
-          report(`connected as ${connect.clientId} (session present: ${sessionPresent}); ${this.#o.log.nextSeq - this.#o.log.tailSeq} records waiting`);
-          this.pump();
+        connect: {
+          ...this.#o.connect,
+          cleanSession: false,
+          will: { topic: this.statusTopic, payload: this.#statusPayload("offline"), qos: 1, retain: true },
         },
+        onConnected: (sessionPresent) => this.#connected(sessionPresent),
         onPuback: (packetId) => this.#acknowledged(packetId),
+        onDrained: () => this.pump(),
         onClose: (reason) => this.#closed(reason),
       });
     } catch (error) {
-      this.#closed(`cannot open connection: ${error instanceof Error ? error.message : error}`);
+      this.#client = undefined;
+      this.#retryLater(`cannot open connection: ${error instanceof Error ? error.message : error}`);
     }
+  }
+
+  #connected(sessionPresent: boolean): void {
+    const { report, schedule, connect } = this.#o;
+    schedule.connected(this.#o.now());
+    this.stats.connects++;
+    if (this.stats.connects > 1) this.stats.reconnects++;
+    this.#o.limiter.reset();
+    for (const f of this.#inFlight) if (!f.acked) f.stale = true;
+    report(`connected as ${connect.clientId} (session present: ${sessionPresent}); ${this.#o.log.nextSeq - this.#o.log.tailSeq} records waiting, ${this.#inFlight.length} batches to resend`);
+    this.#sendStatus("online", 1);
+    this.pump();
   }
 
   #closed(reason: string): void {
     this.#client = undefined;
-    // Everything unacknowledged goes out again on the next connection.
-    this.#inFlight = [];
-    this.#sendFrom = this.#o.log.tailSeq;
+    this.#statusIds.clear();
     if (this.#stopped) return;
+    this.#retryLater(reason);
+  }
+
+  #retryLater(reason: string): void {
     this.stats.lastError = reason;
-    this.#o.report(`connection lost: ${reason}; retrying in ${this.#o.reconnectDelayMs} ms`);
-    this.#reconnect = Timer.set(() => this.#open(), this.#o.reconnectDelayMs);
+    const next = this.#o.schedule.closed(this.#o.now());
+    const why = next.because === "kicked" ? " (the broker keeps closing right after CONNACK: another client with this id?)" : "";
+    this.#o.report(`connection lost: ${reason}; retrying in ${next.delayMs} ms${why}`);
+    if (next.because === "kicked") this.stats.lastError = `duplicate client id suspected: ${reason}`;
+    this.#retry = Timer.set(() => this.#open(), next.delayMs);
   }
 
   #acknowledged(packetId: number): void {
+    if (this.#statusIds.delete(packetId)) return;
     const entry = this.#inFlight.find((f) => f.packetId === packetId && !f.acked);
     if (!entry) {
       this.#o.report(`puback id=${packetId} matches nothing in flight (ignored)`);
@@ -216,17 +342,66 @@ export class Uplink {
     }
     entry.acked = true;
     this.stats.acknowledged++;
-    this.stats.readingsAcknowledged += entry.batch.count;
-    this.#o.report(`puback id=${packetId} seq=${entry.batch.firstSeq}..${entry.batch.lastSeq} after ${this.#o.now() - entry.sentAt} ms`);
-    // The log's tail moves only over a contiguous run of acknowledged batches.
-    let upTo = -1;
-    while (this.#inFlight.length > 0 && this.#inFlight[0].acked) upTo = this.#inFlight.shift()!.batch.lastSeq;
-    if (upTo >= 0) this.#o.log.acknowledge(upTo);
+    this.stats.readingsAcknowledged += entry.count;
+    this.#o.report(`puback id=${packetId} seq=${entry.firstSeq}..${entry.lastSeq} after ${this.#o.now() - entry.sentAt} ms`);
+    this.#advanceTail();
     this.pump();
+  }
+
+  /** The log's tail moves only over a contiguous run of acknowledged batches. */
+  #advanceTail(): void {
+    let upTo = -1;
+    while (this.#inFlight.length > 0 && this.#inFlight[0].acked) upTo = this.#inFlight.shift()!.lastSeq;
+    if (upTo >= this.#o.log.tailSeq) this.#o.log.acknowledge(upTo);
     if (this.#isIdle()) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
       for (const w of waiters) w();
     }
+  }
+
+  /** Batches whose records the log dropped while offline need no delivery. */
+  #dropLost(): void {
+    const tail = this.#o.log.tailSeq;
+    for (const f of this.#inFlight) if (!f.acked && f.lastSeq < tail) f.acked = true;
+    if (this.#sendFrom < tail) this.#sendFrom = tail;
+  }
+
+  #tick(): void {
+    const now = this.#o.now();
+    if (this.connected && now - this.#lastHeartbeat >= this.#o.heartbeatMs) this.#sendStatus("online", 0);
+    this.pump();
+  }
+
+  #statusPayload(state: "online" | "offline"): Uint8Array {
+    const o = this.#o;
+    const status: Record<string, unknown> = { state, device: o.device, boot: o.boot, firmware: o.firmware };
+    if (state === "online") {
+      Object.assign(status, {
+        uptime_s: Math.floor((o.now() - this.#startedAt) / 1000),
+        log_depth: o.log.nextSeq - o.log.tailSeq,
+        dropped: o.log.dropped,
+        reconnects: this.stats.reconnects,
+        last_error: this.stats.lastError || undefined,
+        ...o.platformStatus(),
+      });
+    }
+    return utf8(JSON.stringify(status));
+  }
+
+  /** Retained status: QoS 1 when coming online, QoS 0 for the heartbeat. */
+  #sendStatus(state: "online", qos: 0 | 1): void {
+    const client = this.#client;
+    if (!client?.connected) return;
+    const payload = this.#statusPayload(state);
+    if (this.#o.limiter.delayFor(payload.length, this.#o.now()) > 0) return; // next tick
+    this.#lastHeartbeat = this.#o.now();
+    this.#o.limiter.record(payload.length, this.#o.now());
+    let packetId: number | undefined;
+    if (qos === 1) {
+      packetId = this.#takePacketId();
+      this.#statusIds.add(packetId);
+    }
+    client.publish({ topic: this.statusTopic, payload, qos, retain: true, packetId });
   }
 }

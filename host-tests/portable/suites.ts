@@ -3,3 +3,4 @@ import "./codec.suite";
 import "./telemetry.suite";
 import "./sht3x.suite";
 import "./flashlog.suite";
+import "./session.suite";

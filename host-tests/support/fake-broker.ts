@@ -31,6 +31,8 @@ export function parseClientPackets(bytes: Uint8Array): ClientPacket[] {
 
 export interface PublishSeen {
   packetId: number;
+  qos: number;
+  retain: boolean;
   dup: boolean;
   topic: string;
   payload: string;
@@ -40,8 +42,10 @@ export function publishes(packets: ClientPacket[]): PublishSeen[] {
   return packets.filter((p) => p.type === 3).map((p) => {
     const topicLength = (p.body[0] << 8) | p.body[1];
     const topic = Buffer.from(p.body.subarray(2, 2 + topicLength)).toString();
-    const packetId = (p.body[2 + topicLength] << 8) | p.body[3 + topicLength];
-    return { packetId, dup: (p.flags & 0x08) !== 0, topic, payload: Buffer.from(p.body.subarray(4 + topicLength)).toString() };
+    const qos = (p.flags >> 1) & 3;
+    const packetId = qos > 0 ? (p.body[2 + topicLength] << 8) | p.body[3 + topicLength] : 0;
+    const payloadAt = 2 + topicLength + (qos > 0 ? 2 : 0);
+    return { packetId, qos, retain: (p.flags & 1) === 1, dup: (p.flags & 0x08) !== 0, topic, payload: Buffer.from(p.body.subarray(payloadAt)).toString() };
   });
 }
 

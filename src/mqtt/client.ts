@@ -40,6 +40,8 @@ export interface MqttClientOptions {
   tickMs?: number;
   onConnected?(sessionPresent: boolean): void;
   onPuback?(packetId: number): void;
+  /** Everything queued has been handed to the socket. */
+  onDrained?(): void;
   onMessage?(message: { topic: string; payload: Uint8Array; qos: number; retain: boolean }): void;
   /** Called once, when the connection ends for any reason; reason is "" after disconnect(). */
   onClose?(reason: string): void;
@@ -167,7 +169,17 @@ export class MqttClient {
         this.#queueOffset = 0;
       }
     }
-    if (this.#closeAfterDrain) this.#finish("");
+    if (this.#closeAfterDrain) {
+      this.#finish("");
+      return;
+    }
+    if (this.#state === "connected" && this.#options.onDrained) {
+      try {
+        this.#options.onDrained();
+      } catch (error) {
+        this.#fail(`application callback failed: ${messageOf(error)}`);
+      }
+    }
   }
 
   #onReadable(_count: number): void {
