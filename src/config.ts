@@ -16,7 +16,7 @@ export interface NodeConfig {
   logWhenFull: "drop-oldest" | "refuse";
   inFlightWindow: number;
   heartbeatMs: number;
-  backoff: { baseMs: number; capMs: number; startupJitterMs: number };
+  backoff: { baseMs: number; capMs: number; startupJitterMs: number; kickBackoffMs: number };
   resources: { ca: string; certificate: string; key: string };
 }
 
@@ -101,6 +101,7 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
       baseMs: integer("backoff_base_ms", 100, 60_000, 1000),
       capMs: integer("backoff_cap_ms", 1000, 86_400_000, 300_000),
       startupJitterMs: integer("startup_jitter_ms", 0, 600_000, 5000),
+      kickBackoffMs: integer("duplicate_backoff_ms", 1000, 86_400_000, 600_000),
     },
     resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
   };

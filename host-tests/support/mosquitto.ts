@@ -11,6 +11,8 @@ export interface Mosquitto {
   port: number;
   log(): string;
   stop(): Promise<void>;
+  /** SIGKILL: no clean shutdown, as in a crash. */
+  kill(): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -70,14 +72,16 @@ export async function startMosquitto(options: { certsDir: string; port?: number 
   });
   await spawned;
   await waitForPort(port, child, logFile, 5000);
+  const signal = async (name: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill(name);
+    await exited;
+  };
   return {
     port,
     log: () => readFileSync(logFile, "utf8"),
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await exited;
-    },
+    stop: () => signal("SIGTERM"),
+    kill: () => signal("SIGKILL"),
   };
 }

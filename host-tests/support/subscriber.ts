@@ -15,13 +15,18 @@ export interface Subscriber {
   close(): Promise<void>;
 }
 
-export async function subscribe(options: { port: number; tls: { ca: Buffer; cert: Buffer; key: Buffer }; topic: string; clientId: string }): Promise<Subscriber> {
+export async function subscribe(options: {
+  port: number; tls: { ca: Buffer; cert: Buffer; key: Buffer }; topic: string; clientId: string;
+  /** A persistent session that reconnects by itself: survives broker restarts. */
+  persistent?: boolean;
+}): Promise<Subscriber> {
   const client: MqttClient = await mqtt.connectAsync(`mqtts://127.0.0.1:${options.port}`, {
     ...options.tls,
     clientId: options.clientId,
     servername: "localhost",
     rejectUnauthorized: true,
-    reconnectPeriod: 0,
+    clean: !options.persistent,
+    reconnectPeriod: options.persistent ? 200 : 0,
     connectTimeout: 5000,
   });
   const docs: TelemetryDoc[] = [];
