@@ -57,6 +57,9 @@ export interface UplinkStats {
   resent: number;
   connects: number;
   reconnects: number;
+  /** Every PUBLISH on every connection (telemetry, resends, status) and their payload bytes. */
+  publishes: number;
+  publishedBytes: number;
   lastError: string;
 }
 
@@ -91,7 +94,9 @@ export class Uplink {
   #pumping = false;
   #pumpAgain = false;
   #idleWaiters: (() => void)[] = [];
-  readonly stats: UplinkStats = { published: 0, acknowledged: 0, readingsAcknowledged: 0, resent: 0, connects: 0, reconnects: 0, lastError: "" };
+  readonly stats: UplinkStats = {
+    published: 0, acknowledged: 0, readingsAcknowledged: 0, resent: 0, connects: 0, reconnects: 0, publishes: 0, publishedBytes: 0, lastError: "",
+  };
 
   constructor(options: UplinkOptions) {
     this.#o = options;
@@ -203,11 +208,17 @@ export class Uplink {
   }
 
   #publish(client: MqttClient, batch: Batch, packetId: number, dup: boolean): void {
-    this.#o.limiter.record(batch.payload.length, this.#o.now());
+    this.#countPublish(batch.payload.length);
     this.#o.report(`${dup ? "resend" : "publish"} id=${packetId} seq=${batch.firstSeq}..${batch.lastSeq} readings=${batch.count} bytes=${batch.payload.length}`);
     client.publish({ topic: `${this.#o.topicRoot}telemetry`, payload: batch.payload, qos: 1, packetId, dup });
     // The write may have failed and closed the connection inside publish(); the batch stays in flight.
     if (this.#client === client && client.connected) this.#pumpAgain = true;
+  }
+
+  #countPublish(bytes: number): void {
+    this.#o.limiter.record(bytes, this.#o.now());
+    this.stats.publishes++;
+    this.stats.publishedBytes += bytes;
   }
 
   /** True when the limiter lets a publish of this size go now; otherwise pumps again when it will. */
@@ -396,7 +407,7 @@ export class Uplink {
     const payload = this.#statusPayload(state);
     if (this.#o.limiter.delayFor(payload.length, this.#o.now()) > 0) return; // next tick
     this.#lastHeartbeat = this.#o.now();
-    this.#o.limiter.record(payload.length, this.#o.now());
+    this.#countPublish(payload.length);
     let packetId: number | undefined;
     if (qos === 1) {
       packetId = this.#takePacketId();

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { flashlogFigures } from "./bench/flashlog.ts";
+import { sessionFigures } from "./bench/session.ts";
 
 export interface Figure {
   name: string;
@@ -15,6 +16,7 @@ export interface Figure {
 
 const suites: Record<string, { title: string; run: () => Promise<Figure[]> }> = {
   flashlog: { title: "Flash log (issue 3)", run: flashlogFigures },
+  session: { title: "MQTT session (issue 4)", run: sessionFigures },
 };
 
 const file = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));

@@ -1,0 +1,119 @@
+// The fault scenario shared by host-tests/faults.test.ts and `npm run bench -- session`: the firmware
+// against a real Mosquitto that is killed with -9 and restarted, a proxy that cuts connections
+// mid-packet and refuses them, and another client taking the same client id. An independent
+// subscriber with a persistent session records what arrives.
+
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mqtt from "mqtt";
+import { bootFirmware } from "../../host/firmware.ts";
+import { traceSink } from "../../host/moddable/runtime.ts";
+import type { NodeStats } from "../../src/app.ts";
+import { startMosquitto, freePort, type Mosquitto } from "./mosquitto.ts";
+import { startCuttingProxy } from "./cutting-proxy.ts";
+import { devPki, SUBSCRIBER } from "./pki.ts";
+import { subscribe, type TelemetryDoc } from "./subscriber.ts";
+import { random } from "../portable/api.ts";
+
+const THING = "press-7";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface FaultScenarioResult {
+  stats: NodeStats;
+  docs: TelemetryDoc[];
+  cuts: number;
+  log: string;
+  window: number;
+}
+
+export async function runFaultScenario(options: { window: number; seed: number }): Promise<FaultScenarioResult> {
+  const pki = devPki(THING, SUBSCRIBER);
+  const log: string[] = [];
+  traceSink.write = (text) => void log.push(text);
+  const port = await freePort();
+  let broker: Mosquitto = await startMosquitto({ certsDir: pki.dir, port });
+  const proxy = await startCuttingProxy(port, random(options.seed));
+  const sub = await subscribe({ port, tls: pki.tlsOptions(SUBSCRIBER), topic: `faults/${THING}/telemetry`, clientId: `${SUBSCRIBER}-faults`, persistent: true });
+  const node = await bootFirmware({
+    config: {
+      thing: THING, topic_root: `faults/${THING}/`, broker_address: "127.0.0.1", broker_port: proxy.port, broker_name: "localhost",
+      sample_ms: 200, flush_ms: 400, startup_jitter_ms: 0, backoff_base_ms: 200, backoff_cap_ms: 1500, inflight: options.window,
+      duplicate_backoff_ms: 2000,
+    },
+    resources: pki.resources(THING),
+    state: mkdtempSync(join(tmpdir(), "iiot-faults-")),
+  });
+  let stats: NodeStats;
+  try {
+    await sleep(2000);
+    // 1. The broker crashes and comes back on the same port.
+    await broker.kill();
+    await sleep(1500);
+    broker = await startMosquitto({ certsDir: pki.dir, port });
+    await sleep(2500);
+    // 2. Connections cut after a random number of bytes.
+    proxy.mode = { kind: "cut", minBytes: 40, maxBytes: 2500 }; // mostly inside the TLS handshake
+    proxy.cutAll();
+    await sleep(2500);
+    proxy.mode = { kind: "cut", minBytes: 3000, maxBytes: 7000 }; // mostly inside PUBLISHes and PUBACKs
+    proxy.cutAll();
+    await sleep(8000);
+    proxy.mode = { kind: "pass" };
+    proxy.cutAll();
+    await sleep(2500);
+    // 3. Connections refused for a while.
+    proxy.mode = { kind: "refuse" };
+    proxy.cutAll();
+    await sleep(2500);
+    proxy.mode = { kind: "pass" };
+    await sleep(3000);
+    // 4. Another client takes the thing's client id, again and again, then gives up.
+    const intruder = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, {
+      ...pki.tlsOptions(SUBSCRIBER), clientId: THING, servername: "localhost", reconnectPeriod: 150, connectTimeout: 3000,
+    });
+    await sleep(3000);
+    await intruder.endAsync(true);
+    await sleep(4000);
+  } finally {
+    stats = await node.stop(8000);
+    await sub.waitForReadings(stats.sampled, 5000);
+    await sub.close();
+    await proxy.close();
+    await broker.stop();
+    traceSink.write = (text) => void process.stdout.write(text);
+  }
+  return { stats, docs: sub.docs, cuts: proxy.cuts, log: log.join(""), window: options.window };
+}
+
+/** What the subscriber saw after dropping duplicates by sequence number. */
+export function dedupe(docs: TelemetryDoc[], sampled: number) {
+  const firstSeen: number[] = [];
+  const seen = new Set<number>();
+  const contents = new Map<string, number>();
+  let duplicateBatches = 0;
+  let duplicateReadings = 0;
+  let duplicatesAfterDedupe = 0;
+  for (const doc of docs) {
+    const seqs = doc.readings.map((r) => r.seq);
+    if (seqs.every((s) => seen.has(s))) duplicateBatches++;
+    for (const reading of doc.readings) {
+      if (seen.has(reading.seq)) {
+        duplicateReadings++;
+        continue;
+      }
+      seen.add(reading.seq);
+      firstSeen.push(reading.seq);
+      // The same sample under another sequence number would slip past a sink's dedupe.
+      const { seq: _seq, ...content } = reading;
+      const key = JSON.stringify(content);
+      if (contents.has(key)) duplicatesAfterDedupe++;
+      contents.set(key, reading.seq);
+    }
+  }
+  let lost = 0;
+  for (let s = 0; s < sampled; s++) if (!seen.has(s)) lost++;
+  let disordered = 0;
+  for (let i = 1; i < firstSeen.length; i++) if (firstSeen[i] < firstSeen[i - 1]) disordered++;
+  return { lost, disordered, duplicateBatches, duplicateReadings, duplicatesAfterDedupe, received: seen.size };
+}
