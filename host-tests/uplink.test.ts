@@ -31,9 +31,11 @@ function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; cloc
     now: () => Date.now(), report: () => {},
   });
   const append = (value: number) => log.append(encodeReading(Date.now(), new Map([[0, { quality: "good", value }]])));
-  const online = (socket: FakeSocket) => {
+  /** The broker accepts; the uplink publishes on its next turn, outside the socket callback. */
+  const online = async (socket: FakeSocket) => {
     socket.open();
     socket.deliver(CONNACK_OK);
+    await new Promise((r) => setTimeout(r, 5));
   };
   const telemetry = (socket: FakeSocket) => publishes(socket.packets()).filter((p) => p.topic === "t/telemetry");
   const seqs = (p: { payload: string }) => JSON.parse(p.payload).readings.map((r: { seq: number }) => r.seq);
@@ -44,7 +46,7 @@ test("uplink: the log's tail advances only over a contiguous run of acknowledged
   const { log, uplink, sockets, append, online, telemetry, seqs } = rig();
   uplink.start();
   await until(() => sockets.length === 1, 1000, "the first connect");
-  online(sockets[0]);
+  await online(sockets[0]);
   for (let i = 0; i < 3; i++) {
     append(20 + i);
     uplink.pump();
@@ -64,7 +66,7 @@ test("uplink: after a reconnect unacknowledged batches go out again first, with 
   const { log, uplink, sockets, append, online, telemetry, seqs } = rig();
   uplink.start();
   await until(() => sockets.length === 1, 1000, "the first connect");
-  online(sockets[0]);
+  await online(sockets[0]);
   append(1);
   uplink.pump();
   append(2);
@@ -74,7 +76,7 @@ test("uplink: after a reconnect unacknowledged batches go out again first, with 
   sockets[0].callbacks.onError(); // the connection drops before batch 2's PUBACK
   append(3);
   await until(() => sockets.length === 2, 1000, "a reconnect");
-  online(sockets[1]);
+  await online(sockets[1]);
   const again = telemetry(sockets[1]);
   assert.equal(again[0].dup, true);
   assert.equal(again[0].packetId, first[1].packetId, "the same packet id (MQTT 3.1.1 4.4)");
@@ -92,7 +94,7 @@ test("uplink: the session is persistent, the will says offline, online is announ
   const { uplink, sockets, online } = rig();
   uplink.start();
   await until(() => sockets.length === 1, 1000, "the first connect");
-  online(sockets[0]);
+  await online(sockets[0]);
   const connect = sockets[0].packets()[0];
   assert.equal(connect.type, 1);
   const flags = connect.body[7];
@@ -127,7 +129,7 @@ test("uplink: publishes are paced by the limiter", async () => {
   const { uplink, sockets, append, online, telemetry } = rig({ limiter });
   uplink.start();
   await until(() => sockets.length === 1, 1000, "the first connect");
-  online(sockets[0]); // the online status takes one of the three
+  await online(sockets[0]); // the online status takes one of the three
   for (let i = 0; i < 40; i++) append(i);
   uplink.pump();
   assert.equal(telemetry(sockets[0]).length, 2, "two telemetry batches fit the first window");
@@ -143,12 +145,12 @@ test("uplink: a publish whose write fails goes out on the next connection", asyn
   const { log, uplink, sockets, append, online, telemetry, seqs } = rig();
   uplink.start();
   await until(() => sockets.length === 1, 1000, "the first connect");
-  online(sockets[0]);
+  await online(sockets[0]);
   sockets[0].dead = true;
   append(7);
   assert.doesNotThrow(() => uplink.pump());
   await until(() => sockets.length === 2, 1000, "a reconnect");
-  online(sockets[1]);
+  await online(sockets[1]);
   const sent = telemetry(sockets[1]);
   assert.deepEqual(seqs(sent[0]), [0]);
   sockets[1].deliver(puback(sent[0].packetId));
@@ -161,7 +163,7 @@ test("uplink: nothing more is queued while the socket has not taken the last pub
   uplink.start();
   await until(() => sockets.length === 1, 1000, "the first connect");
   sockets[0].writable = 600;
-  online(sockets[0]);
+  await online(sockets[0]);
   for (let i = 0; i < 40; i++) append(i);
   uplink.pump();
   const client = sockets[0];
@@ -177,7 +179,7 @@ test("uplink: a batch that is not full waits for the flush interval; a full one 
   const { uplink, sockets, append, online, telemetry } = rig({ flushIntervalMs: 60_000 });
   uplink.start();
   await until(() => sockets.length === 1, 1000, "the first connect");
-  online(sockets[0]);
+  await online(sockets[0]);
   append(1);
   uplink.pump();
   assert.equal(telemetry(sockets[0]).length, 0, "one reading is not due yet");

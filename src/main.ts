@@ -14,6 +14,7 @@ import { startNode, supervisedSensor, type RunningNode, type SensorSource } from
 import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
 import type { I2CConstructor } from "../drivers/bus";
 import type { FlashDevice } from "./log/flash-log";
+import { guardedTCP } from "./net/guarded-tcp";
 
 /** Each TLS write becomes one record: leave room for its header, IV, MAC and padding. */
 const TLS_RECORD_OVERHEAD = 96;
@@ -78,6 +79,7 @@ function start(): RunningNode {
   const sensors = [
     sht3xSource({ sensor: { io: i2c, ...settings.i2c }, measurementsPerSecond: rateForSamplingPeriod(settings.sampleIntervalMs) }),
   ];
+  const GuardedTCP = guardedTCP(TCP, log) as unknown as typeof TCP;
   return startNode({
     config: settings,
     boot: nextBootId(),
@@ -86,7 +88,7 @@ function start(): RunningNode {
     writeReserve: TLS_RECORD_OVERHEAD,
     openSocket: (callbacks) =>
       new TLSSocket({
-        TCP: { io: TCP },
+        TCP: { io: GuardedTCP },
         address: settings.broker.address,
         port: settings.broker.port,
         host: settings.broker.serverName,

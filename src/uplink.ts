@@ -93,6 +93,8 @@ export class Uplink {
   #draining = false;
   #pumping = false;
   #pumpAgain = false;
+  #pumpSoon: Timer | undefined;
+  #announce = false;
   #idleWaiters: (() => void)[] = [];
   readonly stats: UplinkStats = {
     published: 0, acknowledged: 0, readingsAcknowledged: 0, resent: 0, connects: 0, reconnects: 0, publishes: 0, publishedBytes: 0, lastError: "",
@@ -136,6 +138,17 @@ export class Uplink {
     }
   }
 
+  /**
+   * Pumps on the next turn. Socket callbacks run deep in the SDK's TLS stack, and XS stacks are small
+   * (384 slots on the simulator, 512 on ESP32): publishing, which encrypts, must not run inside them.
+   */
+  #schedulePump(): void {
+    this.#pumpSoon ??= Timer.set(() => {
+      this.#pumpSoon = undefined;
+      this.pump();
+    }, 0);
+  }
+
   /** Resolves once the log holds nothing unacknowledged (publishing even batches not yet due), or after timeoutMs. */
   drain(timeoutMs: number): Promise<boolean> {
     this.#draining = true;
@@ -156,7 +169,7 @@ export class Uplink {
   /** Says "offline" (DISCONNECT suppresses the will) and disconnects. */
   stop(): void {
     this.#stopped = true;
-    for (const t of [this.#retry, this.#ticker, this.#paced]) if (t) Timer.clear(t);
+    for (const t of [this.#retry, this.#ticker, this.#paced, this.#pumpSoon]) if (t) Timer.clear(t);
     const client = this.#client;
     if (client?.connected) {
       try {
@@ -178,6 +191,12 @@ export class Uplink {
     if (!client?.connected) return;
     // Keep at most one batch queued in RAM behind the socket: memory stays bounded and pacing real.
     if (client.queuedBytes > 0) return;
+    if (this.#announce) {
+      this.#announce = false;
+      this.#sendStatus("online", 1);
+      this.#pumpAgain = true;
+      return;
+    }
     this.#dropLost();
     const stale = this.#inFlight.find((f) => f.stale && !f.acked);
     if (stale) {
@@ -307,7 +326,7 @@ export class Uplink {
         },
         onConnected: (sessionPresent) => this.#connected(sessionPresent),
         onPuback: (packetId) => this.#acknowledged(packetId),
-        onDrained: () => this.pump(),
+        onDrained: () => this.#schedulePump(),
         onClose: (reason) => this.#closed(reason),
       });
     } catch (error) {
@@ -324,8 +343,8 @@ export class Uplink {
     this.#o.limiter.reset();
     for (const f of this.#inFlight) if (!f.acked) f.stale = true;
     report(`connected as ${connect.clientId} (session present: ${sessionPresent}); ${this.#o.log.nextSeq - this.#o.log.tailSeq} records waiting, ${this.#inFlight.length} batches to resend`);
-    this.#sendStatus("online", 1);
-    this.pump();
+    this.#announce = true;
+    this.#schedulePump();
   }
 
   #closed(reason: string): void {
@@ -356,7 +375,7 @@ export class Uplink {
     this.stats.readingsAcknowledged += entry.count;
     this.#o.report(`puback id=${packetId} seq=${entry.firstSeq}..${entry.lastSeq} after ${this.#o.now() - entry.sentAt} ms`);
     this.#advanceTail();
-    this.pump();
+    this.#schedulePump();
   }
 
   /** The log's tail moves only over a contiguous run of acknowledged batches. */

@@ -49,6 +49,7 @@ test("codec: PUBLISH topic rules (AWS: 256 bytes, 7 slashes, no wildcards)", () 
   throws(() => encodePublish({ topic: "t".repeat(257), payload: bytes(), qos: 0 }), RangeError, /256/);
   throws(() => encodePublish({ topic: "t", payload: bytes(), qos: 1, packetId: 0 }), RangeError, /packet id/);
   throws(() => encodePublish({ topic: "t", payload: bytes(), qos: 1, packetId: 65536 }), RangeError, /packet id/);
+  throws(() => encodePublish({ topic: "t", payload: new Uint8Array(128 * 1024 + 1), qos: 0 }), RangeError, /128/);
 });
 
 test("codec: small packets", () => {

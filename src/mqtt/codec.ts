@@ -57,6 +57,7 @@ export const MAX_REMAINING_LENGTH = 268_435_455;
 /** AWS IoT Core limits for what a device sends (../shared/reference/aws-iot.md). */
 export const MAX_TOPIC_BYTES = 256;
 export const MAX_CLIENT_ID_BYTES = 128;
+export const MAX_PAYLOAD_BYTES = 128 * 1024;
 
 export const utf8 = utf8Encode;
 
@@ -164,6 +165,7 @@ export function checkPacketId(packetId: number | undefined): number {
 
 export function encodePublish(options: PublishOptions): Uint8Array {
   const topic = validateTopicForPublish(options.topic);
+  if (options.payload.length > MAX_PAYLOAD_BYTES) throw new RangeError(`payload of ${options.payload.length} bytes exceeds AWS IoT's 128 KB limit`);
   const packetId = options.qos > 0 ? checkPacketId(options.packetId) : 0;
   const length = 2 + topic.length + (options.qos > 0 ? 2 : 0) + options.payload.length;
   const first = (PacketType.PUBLISH << 4) | (options.dup ? 0x08 : 0) | (options.qos << 1) | (options.retain ? 0x01 : 0);
