@@ -190,3 +190,27 @@ test("uplink: a batch that is not full waits for the flush interval; a full one 
   assert.ok(sent.every((p) => Buffer.byteLength(p.payload) <= 512));
   uplink.stop();
 });
+
+test("uplink: fresh readings go out ahead of a backlog, and the tail still moves only over contiguous acks", async () => {
+  const limiter = new PublishLimiter({ messagesPerWindow: 2, bytesPerWindow: 1 << 20, windowMs: 200 });
+  const { log, uplink, sockets, append, online, telemetry, seqs } = rig({ limiter });
+  for (let i = 0; i < 40; i++) append(i); // the backlog: 40 readings, about 5 batches of 512 bytes
+  uplink.start();
+  await until(() => sockets.length === 1, 1000, "the first connect");
+  const os = setInterval(() => sockets[0].drain(), 10);
+  await online(sockets[0]);
+  append(1000); // a fresh reading, sampled after the connection came up
+  await until(() => telemetry(sockets[0]).some((p) => seqs(p).includes(40)), 2000, "the fresh reading");
+  const order = telemetry(sockets[0]).map(seqs);
+  const freshAt = order.findIndex((s) => s.includes(40));
+  assert.ok(freshAt < 2, `the fresh batch went out at position ${freshAt} of ${JSON.stringify(order)}`);
+  await until(() => telemetry(sockets[0]).filter((p) => seqs(p)[0] < 40).length >= 5, 3000, "the rest of the backlog");
+  clearInterval(os);
+  const sent = telemetry(sockets[0]);
+  const fresh = sent.find((p) => seqs(p).includes(40))!;
+  sockets[0].deliver(puback(fresh.packetId));
+  assert.equal(log.tailSeq, 0, "the fresh batch is acknowledged, the backlog before it is not");
+  for (const p of sent) if (p !== fresh) sockets[0].deliver(puback(p.packetId));
+  assert.equal(log.tailSeq, 41, "everything acknowledged, tail past the fresh reading");
+  uplink.stop();
+});

@@ -80,8 +80,11 @@ export class Uplink {
   #o: UplinkOptions;
   #client: MqttClient | undefined;
   #inFlight: InFlight[] = [];
-  /** The next sequence number not yet in a batch. */
-  #sendFrom: number;
+  /**
+   * Records from here on were appended during this connection. While older records still wait, they
+   * go out as a separate fresh lane ahead of the backlog, so live data is never held behind a replay.
+   */
+  #freshFrom = Infinity;
   #nextPacketId = 1;
   #statusIds = new Set<number>();
   #retry: Timer | undefined;
@@ -102,7 +105,6 @@ export class Uplink {
 
   constructor(options: UplinkOptions) {
     this.#o = options;
-    this.#sendFrom = options.log.tailSeq;
     this.#startedAt = options.now();
   }
 
@@ -216,14 +218,44 @@ export class Uplink {
     }
     if (this.#inFlight.length >= this.#o.inFlightWindow) return;
     const next = this.#nextBatch();
-    if (!next || (!next.due && !this.#draining)) return;
+    if (!next) return;
     const { batch } = next;
     if (!this.#paceOrWait(batch.payload.length)) return;
     const packetId = this.#takePacketId();
-    this.#inFlight.push({ packetId, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, count: batch.count, sentAt: this.#o.now(), acked: false, stale: false });
-    this.#sendFrom = batch.lastSeq + 1;
+    const entry: InFlight = { packetId, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, count: batch.count, sentAt: this.#o.now(), acked: false, stale: false };
+    const at = this.#inFlight.findIndex((f) => f.firstSeq > entry.firstSeq);
+    this.#inFlight.splice(at < 0 ? this.#inFlight.length : at, 0, entry); // kept in sequence order
     this.stats.published++;
+    if (next.lane === "fresh") this.#o.report(`fresh readings ahead of ${this.#freshFrom - this.#nextUnsent(this.#o.log.tailSeq)} waiting in the backlog`);
     this.#publish(client, batch, packetId, false);
+  }
+
+  /** The next batch to publish: fresh readings first while a backlog remains, then the backlog. */
+  #nextBatch(): { batch: Batch; lane: "fresh" | "backlog" | "live" } | undefined {
+    const backlogStart = this.#nextUnsent(this.#o.log.tailSeq);
+    if (backlogStart < this.#freshFrom && backlogStart < this.#o.log.nextSeq) {
+      const freshStart = this.#nextUnsent(this.#freshFrom);
+      const fresh = this.#collectBatch(freshStart, this.#limitAfter(freshStart));
+      if (fresh?.due) return { batch: fresh.batch, lane: "fresh" };
+      // Backlog records are from before this connection: due at once.
+      const backlog = this.#collectBatch(backlogStart, Math.min(this.#freshFrom, this.#limitAfter(backlogStart)));
+      return backlog && { batch: backlog.batch, lane: "backlog" };
+    }
+    const live = this.#collectBatch(backlogStart, this.#limitAfter(backlogStart));
+    return live && (live.due || this.#draining) ? { batch: live.batch, lane: "live" } : undefined;
+  }
+
+  /** The first sequence number at or after seq that no batch in flight (or acknowledged early) covers. */
+  #nextUnsent(seq: number): number {
+    for (const f of this.#inFlight) if (f.firstSeq <= seq && f.lastSeq >= seq) seq = f.lastSeq + 1;
+    return seq;
+  }
+
+  /** Where the next batch in flight after seq starts: a new batch must stop there. */
+  #limitAfter(seq: number): number {
+    let limit = Infinity;
+    for (const f of this.#inFlight) if (f.firstSeq > seq && f.firstSeq < limit) limit = f.firstSeq;
+    return limit;
   }
 
   #publish(client: MqttClient, batch: Batch, packetId: number, dup: boolean): void {
@@ -262,15 +294,15 @@ export class Uplink {
     return closed ?? encoder.flush();
   }
 
-  /** Packs records from #sendFrom into one batch; due when full or its oldest reading is old enough. */
-  #nextBatch(): { batch: Batch; due: boolean } | undefined {
+  /** Records from `from` (below `limit`) packed into one batch; due when full or its oldest reading is old enough. */
+  #collectBatch(from: number, limit: number): { batch: Batch; due: boolean } | undefined {
     const encoder = this.#encoder();
-    let from = Math.max(this.#sendFrom, this.#o.log.tailSeq);
     let oldest: number | undefined;
     for (;;) {
       const records = this.#o.log.read(from, READ_CHUNK);
       if (records.length === 0) break;
       for (const record of records) {
+        if (record.seq >= limit) return this.#finish(encoder, oldest);
         const reading = this.#decode(record);
         oldest ??= reading.ts;
         const closed = encoder.add(reading);
@@ -278,9 +310,12 @@ export class Uplink {
         from = record.seq + 1;
       }
     }
+    return this.#finish(encoder, oldest);
+  }
+
+  #finish(encoder: BatchEncoder, oldest: number | undefined): { batch: Batch; due: boolean } | undefined {
     const batch = encoder.flush();
-    if (!batch) return undefined;
-    return { batch, due: this.#o.now() - (oldest ?? 0) >= this.#o.flushIntervalMs };
+    return batch && { batch, due: this.#o.now() - (oldest ?? 0) >= this.#o.flushIntervalMs };
   }
 
   #encoder(): BatchEncoder {
@@ -342,6 +377,7 @@ export class Uplink {
     if (this.stats.connects > 1) this.stats.reconnects++;
     this.#o.limiter.reset();
     for (const f of this.#inFlight) if (!f.acked) f.stale = true;
+    this.#freshFrom = this.#o.log.nextSeq;
     report(`connected as ${connect.clientId} (session present: ${sessionPresent}); ${this.#o.log.nextSeq - this.#o.log.tailSeq} records waiting, ${this.#inFlight.length} batches to resend`);
     this.#announce = true;
     this.#schedulePump();
@@ -378,11 +414,17 @@ export class Uplink {
     this.#schedulePump();
   }
 
-  /** The log's tail moves only over a contiguous run of acknowledged batches. */
+  /** The log's tail moves only over a contiguous run of acknowledged batches from the tail. */
   #advanceTail(): void {
-    let upTo = -1;
-    while (this.#inFlight.length > 0 && this.#inFlight[0].acked) upTo = this.#inFlight.shift()!.lastSeq;
-    if (upTo >= this.#o.log.tailSeq) this.#o.log.acknowledge(upTo);
+    const tail = this.#o.log.tailSeq;
+    let cursor = tail;
+    for (;;) {
+      const i = this.#inFlight.findIndex((f) => f.acked && f.firstSeq <= cursor && f.lastSeq >= cursor);
+      if (i < 0) break;
+      cursor = this.#inFlight[i].lastSeq + 1;
+      this.#inFlight.splice(i, 1);
+    }
+    if (cursor > tail) this.#o.log.acknowledge(cursor - 1);
     if (this.#isIdle()) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
@@ -393,8 +435,7 @@ export class Uplink {
   /** Batches whose records the log dropped while offline need no delivery. */
   #dropLost(): void {
     const tail = this.#o.log.tailSeq;
-    for (const f of this.#inFlight) if (!f.acked && f.lastSeq < tail) f.acked = true;
-    if (this.#sendFrom < tail) this.#sendFrom = tail;
+    this.#inFlight = this.#inFlight.filter((f) => f.lastSeq >= tail);
   }
 
   #tick(): void {
