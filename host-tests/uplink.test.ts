@@ -39,14 +39,18 @@ function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; cloc
   };
   const telemetry = (socket: FakeSocket) => publishes(socket.packets()).filter((p) => p.topic === "t/telemetry");
   const seqs = (p: { payload: string }) => JSON.parse(p.payload).readings.map((r: { seq: number }) => r.seq);
-  return { log, uplink, sockets, append, online, telemetry, seqs };
+  /** Start the uplink and let the broker accept its first connection. */
+  const startOnline = async () => {
+    uplink.start();
+    await until(() => sockets.length === 1, 1000, "the first connect");
+    await online(sockets[0]);
+  };
+  return { log, uplink, sockets, append, online, startOnline, telemetry, seqs };
 }
 
 test("uplink: the log's tail advances only over a contiguous run of acknowledged batches", async () => {
-  const { log, uplink, sockets, append, online, telemetry, seqs } = rig();
-  uplink.start();
-  await until(() => sockets.length === 1, 1000, "the first connect");
-  await online(sockets[0]);
+  const { log, uplink, sockets, append, online, telemetry, seqs, startOnline } = rig();
+  await startOnline();
   for (let i = 0; i < 3; i++) {
     append(20 + i);
     uplink.pump();
@@ -63,10 +67,8 @@ test("uplink: the log's tail advances only over a contiguous run of acknowledged
 });
 
 test("uplink: after a reconnect unacknowledged batches go out again first, with their packet ids and DUP", async () => {
-  const { log, uplink, sockets, append, online, telemetry, seqs } = rig();
-  uplink.start();
-  await until(() => sockets.length === 1, 1000, "the first connect");
-  await online(sockets[0]);
+  const { log, uplink, sockets, append, online, telemetry, seqs, startOnline } = rig();
+  await startOnline();
   append(1);
   uplink.pump();
   append(2);
@@ -91,10 +93,8 @@ test("uplink: after a reconnect unacknowledged batches go out again first, with 
 });
 
 test("uplink: the session is persistent, the will says offline, online is announced and retained", async () => {
-  const { uplink, sockets, online } = rig();
-  uplink.start();
-  await until(() => sockets.length === 1, 1000, "the first connect");
-  await online(sockets[0]);
+  const { uplink, sockets, online, startOnline } = rig();
+  await startOnline();
   const connect = sockets[0].packets()[0];
   assert.equal(connect.type, 1);
   const flags = connect.body[7];
@@ -142,10 +142,8 @@ test("uplink: publishes are paced by the limiter", async () => {
 });
 
 test("uplink: a publish whose write fails goes out on the next connection", async () => {
-  const { log, uplink, sockets, append, online, telemetry, seqs } = rig();
-  uplink.start();
-  await until(() => sockets.length === 1, 1000, "the first connect");
-  await online(sockets[0]);
+  const { log, uplink, sockets, append, online, telemetry, seqs, startOnline } = rig();
+  await startOnline();
   sockets[0].dead = true;
   append(7);
   assert.doesNotThrow(() => uplink.pump());
@@ -176,10 +174,8 @@ test("uplink: nothing more is queued while the socket has not taken the last pub
 });
 
 test("uplink: a batch that is not full waits for the flush interval; a full one goes at once", async () => {
-  const { uplink, sockets, append, online, telemetry } = rig({ flushIntervalMs: 60_000 });
-  uplink.start();
-  await until(() => sockets.length === 1, 1000, "the first connect");
-  await online(sockets[0]);
+  const { uplink, sockets, append, online, telemetry, startOnline } = rig({ flushIntervalMs: 60_000 });
+  await startOnline();
   append(1);
   uplink.pump();
   assert.equal(telemetry(sockets[0]).length, 0, "one reading is not due yet");
