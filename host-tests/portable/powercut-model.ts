@@ -160,6 +160,9 @@ function runSequence(ops: Op[], cutAt: number, options: PowerCutOptions, seed: n
     model.acked = Math.max(model.acked, Math.min(model.ackInFlight, recovered.tailSeq - 1));
     model.ackInFlight = -1;
     // The recovered log must keep working: append, acknowledge, restart, check again.
+    // An append cut short may have completed on flash: from now on it is promised like any other.
+    const survivor = model.inFlight && recovered.read(model.inFlight.seq, 1).find((r) => r.seq === model.inFlight!.seq);
+    if (survivor && model.inFlight) model.durable.set(survivor.seq, model.inFlight.payload);
     model.inFlight = undefined;
     forgetDropped(recovered, model, totals, label);
     for (let i = 0; i < 5; i++) {

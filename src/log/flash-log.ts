@@ -64,6 +64,8 @@ interface SectorInfo {
 
 interface Position {
   sector: number;
+  /** The sector's epoch when the position was taken: a reused sector is another sector. */
+  epoch: number;
   offset: number;
 }
 
@@ -225,19 +227,19 @@ export class FlashLog {
     if (upTo >= this.#nextSeq) throw new RangeError(`acknowledge(${upTo}) is past the newest record ${this.#nextSeq - 1}`);
     if (upTo < this.#tailSeq) return;
     let cursor = this.#ackCursor;
-    if (!cursor || !this.#order.includes(cursor.sector)) cursor = this.#positionOf(this.#tailSeq);
+    if (!cursor || !this.#order.includes(cursor.sector) || this.#sectors[cursor.sector]!.epoch !== cursor.epoch) cursor = this.#positionOf(this.#tailSeq);
     for (;;) {
       const index = this.#order.indexOf(cursor.sector);
       const scan: RecordScan = cursor.offset < this.#endOf(index) ? this.#scanRecord(cursor.sector, cursor.offset, false) : { kind: "end" };
       if (scan.kind === "record") {
         if (scan.seq > upTo) break;
         if (!scan.acked) this.#writeByte(cursor.sector * this.#sectorSize + cursor.offset, 0xff & ~RECORD_ACKED);
-        cursor = { sector: cursor.sector, offset: cursor.offset + scan.size };
+        cursor = { ...cursor, offset: cursor.offset + scan.size };
         continue;
       }
       if (index === this.#order.length - 1) break; // the head: nothing beyond it yet
       this.#markFullyAcked(cursor.sector);
-      cursor = { sector: this.#order[index + 1], offset: SECTOR_HEADER_BYTES };
+      cursor = this.#startOf(this.#order[index + 1]);
     }
     this.#ackCursor = cursor;
     this.#tailSeq = upTo + 1;
@@ -360,7 +362,7 @@ export class FlashLog {
           if (scan.seq >= this.#tailSeq) {
             if (!scan.acked) {
               this.#tailSeq = scan.seq;
-              this.#ackCursor = { sector, offset };
+              this.#ackCursor = { sector, epoch: this.#sectors[sector]!.epoch, offset };
               return;
             }
             this.#tailSeq = scan.seq + 1;
@@ -505,7 +507,11 @@ export class FlashLog {
       if (scan.kind !== "record" || scan.seq >= seq) break;
       offset += scan.size;
     }
-    return { sector, offset };
+    return { sector, epoch: this.#sectors[sector]!.epoch, offset };
+  }
+
+  #startOf(sector: number): Position {
+    return { sector, epoch: this.#sectors[sector]!.epoch, offset: SECTOR_HEADER_BYTES };
   }
 
   #scanRecord(sector: number, offset: number, withPayload: boolean): RecordScan {
