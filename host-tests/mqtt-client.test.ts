@@ -109,3 +109,35 @@ test("client: a received QoS 1 PUBLISH is acknowledged", () => {
   assert.deepEqual(messages, ["c/x=!"]);
   assert.deepEqual(socket().packets().at(-1), { type: 4, flags: 0, body: Uint8Array.of(0, 9) });
 });
+
+test("client: a socket that fails while opening leaves nothing running", async () => {
+  const closes: string[] = [];
+  let socket!: FakeSocket;
+  new MqttClient({
+    openSocket: (callbacks) => {
+      socket = new FakeSocket(callbacks);
+      callbacks.onError(); // e.g. connection refused reported at once
+      return socket;
+    },
+    connect: { clientId: "x", keepAliveSeconds: 1, cleanSession: true },
+    tickMs: 10,
+    onClose: (reason) => closes.push(reason),
+  });
+  await sleep(60);
+  assert.deepEqual(closes, ["socket error or closed by peer"]);
+  assert.equal(socket.closed, true, "the socket is closed");
+  assert.equal(socket.written.length, 0, "and nothing was sent on it");
+});
+
+test("client: after disconnect() nothing more is published or pinged, and a stuck socket is dropped", async () => {
+  const { client, socket, closes } = connectClient({ connect: { clientId: "d", keepAliveSeconds: 1, cleanSession: true }, tickMs: 20, responseTimeoutMs: 100 }, 1536);
+  socket().open();
+  socket().deliver(CONNACK_OK);
+  socket().writable = 0;
+  socket().callbacks.onWritable(0); // the socket takes nothing more
+  client.disconnect();
+  assert.throws(() => client.publish({ topic: "t", payload: utf8("x"), qos: 0 }), /not connected/);
+  await until(() => closes.length > 0, 1000, "the disconnect to give up on the stuck socket");
+  assert.deepEqual(closes, [""]);
+  assert.ok(!socket().packets().some((p) => p.type === 12), "no PINGREQ while disconnecting");
+});

@@ -11,7 +11,7 @@ import { ReconnectSchedule } from "../src/session/reconnect-schedule.ts";
 import { PublishLimiter } from "../src/session/publish-limiter.ts";
 import { CONNACK_OK, FakeSocket, publishes, puback, until } from "./support/fake-broker.ts";
 
-function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; clockValid?: () => boolean } = {}) {
+function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; clockValid?: () => boolean; inFlightWindow?: number } = {}) {
   const log = new FlashLog(new SimNorFlash({ byteLength: 16 * 4096 }));
   const sockets: FakeSocket[] = [];
   const uplink = new Uplink({
@@ -23,7 +23,7 @@ function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; cloc
     },
     writeReserve: 0,
     connect: { clientId: "press-7", keepAliveSeconds: 60 },
-    topicRoot: "t/", maxBatchBytes: 512, flushIntervalMs: options.flushIntervalMs ?? 0, inFlightWindow: 10, heartbeatMs: 60_000,
+    topicRoot: "t/", maxBatchBytes: 512, flushIntervalMs: options.flushIntervalMs ?? 0, inFlightWindow: options.inFlightWindow ?? 10, heartbeatMs: 60_000,
     schedule: new ReconnectSchedule({ baseMs: 10, capMs: 20, startupJitterMs: 0, minIntervalMs: 0 }),
     limiter: options.limiter ?? new PublishLimiter(),
     clockValid: options.clockValid ?? (() => true),
@@ -208,5 +208,28 @@ test("uplink: fresh readings go out ahead of a backlog, and the tail still moves
   assert.equal(log.tailSeq, 0, "the fresh batch is acknowledged, the backlog before it is not");
   for (const p of sent) if (p !== fresh) sockets[0].deliver(puback(p.packetId));
   assert.equal(log.tailSeq, 41, "everything acknowledged, tail past the fresh reading");
+  uplink.stop();
+});
+
+test("uplink: fresh batches acknowledged ahead of a long backlog do not close the window", async () => {
+  const limiter = new PublishLimiter({ messagesPerWindow: 4, bytesPerWindow: 1 << 20, windowMs: 300 });
+  const { log, uplink, sockets, append, online, telemetry } = rig({ limiter, flushIntervalMs: 50, inFlightWindow: 2 });
+  for (let i = 0; i < 120; i++) append(i); // an outage's backlog, ~15 batches
+  uplink.start();
+  await until(() => sockets.length === 1, 1000, "the first connect");
+  await online(sockets[0]);
+  const acked = new Set<number>();
+  const broker = setInterval(() => {
+    sockets[0].drain();
+    for (const p of telemetry(sockets[0])) if (!acked.has(p.packetId)) {
+      acked.add(p.packetId);
+      sockets[0].deliver(puback(p.packetId));
+    }
+  }, 10);
+  const sampler = setInterval(() => append(0), 60); // live sampling keeps the fresh lane busy
+  await until(() => log.tailSeq >= 120, 8000, "the backlog to drain while fresh readings keep coming");
+  clearInterval(sampler);
+  await until(() => log.tailSeq === log.nextSeq, 3000, "everything acknowledged");
+  clearInterval(broker);
   uplink.stop();
 });

@@ -193,9 +193,8 @@ export class Uplink {
     if (!client?.connected) return;
     // Keep at most one batch queued in RAM behind the socket: memory stays bounded and pacing real.
     if (client.queuedBytes > 0) return;
-    if (this.#announce) {
+    if (this.#announce && this.#sendStatus("online", 1)) {
       this.#announce = false;
-      this.#sendStatus("online", 1);
       this.#pumpAgain = true;
       return;
     }
@@ -216,7 +215,11 @@ export class Uplink {
       this.#publish(client, batch, stale.packetId, true);
       return;
     }
-    if (this.#inFlight.length >= this.#o.inFlightWindow) return;
+    // Only batches still waiting for PUBACK count: fresh batches acknowledged ahead of the backlog
+    // stay listed (the tail cannot pass them yet) but must not close the window.
+    let waiting = 0;
+    for (const f of this.#inFlight) if (!f.acked) waiting++;
+    if (waiting >= this.#o.inFlightWindow) return;
     const next = this.#nextBatch();
     if (!next) return;
     const { batch } = next;
@@ -410,8 +413,22 @@ export class Uplink {
     this.stats.acknowledged++;
     this.stats.readingsAcknowledged += entry.count;
     this.#o.report(`puback id=${packetId} seq=${entry.firstSeq}..${entry.lastSeq} after ${this.#o.now() - entry.sentAt} ms`);
+    this.#mergeAcknowledged();
     this.#advanceTail();
     this.#schedulePump();
+  }
+
+  /** Neighbouring acknowledged ranges become one, so what waits for the tail stays a few entries. */
+  #mergeAcknowledged(): void {
+    for (let i = 0; i + 1 < this.#inFlight.length; ) {
+      const a = this.#inFlight[i];
+      const b = this.#inFlight[i + 1];
+      if (a.acked && b.acked && a.lastSeq + 1 === b.firstSeq) {
+        a.lastSeq = b.lastSeq;
+        a.count += b.count;
+        this.#inFlight.splice(i + 1, 1);
+      } else i++;
+    }
   }
 
   /** The log's tail moves only over a contiguous run of acknowledged batches from the tail. */
@@ -460,12 +477,12 @@ export class Uplink {
     return utf8(JSON.stringify(status));
   }
 
-  /** Retained status: QoS 1 when coming online, QoS 0 for the heartbeat. */
-  #sendStatus(state: "online", qos: 0 | 1): void {
+  /** Retained status: QoS 1 when coming online, QoS 0 for the heartbeat. False when it must wait. */
+  #sendStatus(state: "online", qos: 0 | 1): boolean {
     const client = this.#client;
-    if (!client?.connected) return;
+    if (!client?.connected) return false;
     const payload = this.#statusPayload(state);
-    if (this.#o.limiter.delayFor(payload.length, this.#o.now()) > 0) return; // next tick
+    if (this.#o.limiter.delayFor(payload.length, this.#o.now()) > 0) return false; // a later pump
     this.#lastHeartbeat = this.#o.now();
     this.#countPublish(payload.length);
     let packetId: number | undefined;
@@ -474,5 +491,6 @@ export class Uplink {
       this.#statusIds.add(packetId);
     }
     client.publish({ topic: this.statusTopic, payload, qos, retain: true, packetId });
+    return true;
   }
 }

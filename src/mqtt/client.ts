@@ -47,7 +47,7 @@ export interface MqttClientOptions {
   onClose?(reason: string): void;
 }
 
-type State = "opening" | "awaiting-connack" | "connected" | "closed";
+type State = "opening" | "awaiting-connack" | "connected" | "disconnecting" | "closed";
 
 const MAX_WRITE_CHUNK = 2048;
 
@@ -76,8 +76,9 @@ export class MqttClient {
     // Fail fast on a bad CONNECT before a socket is opened.
     const connectPacket = encodeConnect(options.connect);
     this.#queue.push(connectPacket);
+    let socket: StreamSocket;
     try {
-      this.#socket = options.openSocket({
+      socket = options.openSocket({
         onReadable: (count) => this.#onReadable(count),
         onWritable: (count) => this.#onWritable(count),
         onError: () => this.#fail("socket error or closed by peer"),
@@ -87,6 +88,12 @@ export class MqttClient {
       throw error;
     }
     this.#tickMs = options.tickMs ?? 1000;
+    if (this.#state === "closed") {
+      // The socket failed while it was being opened: onClose has been called already.
+      Timer.set(() => closeQuietly(socket), 0);
+      return;
+    }
+    this.#socket = socket;
     this.#ticker = Timer.repeat(() => this.#tick(), this.#tickMs);
     this.#awaitingMs = 0;
   }
@@ -107,11 +114,16 @@ export class MqttClient {
     this.#send(encodePublish(options));
   }
 
-  /** Sends DISCONNECT after everything queued, then closes. */
+  /**
+   * Sends DISCONNECT after everything queued, then closes; publishes are refused from now on, and if
+   * the socket has not taken it all within the response timeout the connection is dropped anyway.
+   */
   disconnect(): void {
-    if (this.#state === "closed") return;
+    if (this.#state === "closed" || this.#state === "disconnecting") return;
     if (this.#state === "connected") {
-      this.#send(encodeDisconnect());
+      this.#queue.push(encodeDisconnect());
+      this.#state = "disconnecting";
+      this.#awaitingMs = 0;
       this.#closeAfterDrain = true;
       this.#pump();
     } else {
@@ -143,6 +155,7 @@ export class MqttClient {
   #pump(): void {
     const socket = this.#socket;
     if (!socket || this.#state === "opening" || this.#state === "closed") return;
+    if (this.#state === "disconnecting" && !this.#closeAfterDrain) return;
     const reserve = this.#options.writeReserve ?? 0;
     while (this.#queue.length > 0) {
       const room = Math.min(this.#writable - reserve, MAX_WRITE_CHUNK);
@@ -256,7 +269,8 @@ export class MqttClient {
     if (this.#awaitingMs >= 0) {
       this.#awaitingMs += this.#tickMs;
       if (this.#awaitingMs >= timeout) {
-        this.#fail(this.#state === "connected" ? "no PINGRESP from broker" : "no CONNACK from broker");
+        if (this.#state === "disconnecting") this.#finish("");
+        else this.#fail(this.#state === "connected" ? "no PINGRESP from broker" : "no CONNACK from broker");
         return;
       }
     }
