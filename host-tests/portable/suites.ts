@@ -4,3 +4,4 @@ import "./telemetry.suite";
 import "./sht3x.suite";
 import "./flashlog.suite";
 import "./session.suite";
+import "./rtd.suite";
