@@ -44,7 +44,8 @@ export class HostStreamSocket<T extends object> {
     this.#framing = framing;
     stream.once(readyEvent, () => this.#refill());
     stream.on("data", (chunk: Buffer) => this.#received(chunk));
-    stream.on("error", (error: Error) => this.#fail(error.message));
+    // A reset or broken pipe is the peer closing (as brokers do right after DISCONNECT): not worth a line.
+    stream.on("error", (error: NodeJS.ErrnoException) => this.#fail(error.code === "ECONNRESET" || error.code === "EPIPE" ? "closed by peer" : error.message));
     stream.on("close", () => this.#fail("closed by peer"));
   }
 
