@@ -5,3 +5,4 @@ import "./sht3x.suite";
 import "./flashlog.suite";
 import "./session.suite";
 import "./rtd.suite";
+import "./bme280.suite";
