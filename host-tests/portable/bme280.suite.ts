@@ -55,3 +55,52 @@ test("bme280: compensation rises with the raw values and stays in range across i
     }
   }
 });
+
+import Bme280 from "../../drivers/bme280/bme280";
+import { SimBme280 } from "../../sim/chips/bme280";
+import { SimI2CBus } from "../../sim/i2c-bus";
+import I2C from "../../sim/io/i2c";
+import { board } from "../../sim/board";
+import { throws } from "./api";
+
+let port = 40;
+function rig() {
+  let now = 5_000;
+  const chip = new SimBme280({ now: () => now });
+  const bus = new SimI2CBus();
+  bus.attach(0x76, chip);
+  board.i2c.set(++port, bus);
+  const driver = new Bme280({ sensor: { io: I2C, data: 21, clock: 22, port } });
+  return { chip, bus, driver, advance: (ms: number) => (now += ms) };
+}
+
+test("bme280 driver: reads back the simulated air through the chip's own calibration", () => {
+  const { chip, driver, advance } = rig();
+  equal(driver.sample().reason, "no-data", "registers hold 0x80000 until the first measurement");
+  for (const env of [{ temperature: 23.45, pressure: 101_325, humidity: 45.5 }, { temperature: -12.3, pressure: 87_000.5, humidity: 92 }, { temperature: 61, pressure: 110_000, humidity: 3 }]) {
+    chip.environment = env;
+    advance(200);
+    const s = driver.sample();
+    equal(s.quality, "good");
+    near(s.thermometer!.temperature, env.temperature, 0.011);
+    near(s.barometer!.pressure, env.pressure, 0.2); // one raw step is about 0.16 Pa
+    near(s.hygrometer!.humidity, env.humidity, 0.01);
+  }
+});
+
+test("bme280 driver: a wrong chip id is a clear error, a NACK is bad with a reason and recovers", () => {
+  const bus = new SimI2CBus();
+  const impostor = new SimBme280();
+  impostor.faults.chipId = 0x58; // a BMP280
+  bus.attach(0x76, impostor);
+  board.i2c.set(++port, bus);
+  throws(() => new Bme280({ sensor: { io: I2C, data: 21, clock: 22, port } }), Error, /chip id 0x58 is not 0x60/);
+  const { chip, driver, advance } = rig();
+  advance(200);
+  chip.faults.nack = true;
+  equal(driver.sample().reason, "nack");
+  chip.faults.nack = false;
+  equal(driver.sample().reason, "restarting");
+  advance(200);
+  equal(driver.sample().quality, "good");
+});
