@@ -12,6 +12,7 @@ import Flash from "flash";
 import { parseConfig } from "./config";
 import { startNode, supervisedSensor, type RunningNode, type SensorSource } from "./app";
 import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
+import Bme280 from "../drivers/bme280/bme280";
 import type { I2CConstructor } from "../drivers/bus";
 import type { FlashDevice } from "./log/flash-log";
 import { guardedTCP } from "./net/guarded-tcp";
@@ -55,6 +56,19 @@ function sht3xSource(options: ConstructorParameters<typeof Sht3x>[0]): SensorSou
   }, log);
 }
 
+/** The reference device logs the BME280's pressure; its temperature and humidity duplicate the SHT3x. */
+function bme280Source(options: ConstructorParameters<typeof Bme280>[0]): SensorSource {
+  return supervisedSensor("bme280", ["pressure"], () => {
+    const sensor = new Bme280(options);
+    return () => {
+      const s = sensor.sample();
+      const values: Record<string, number> = {};
+      if (s.barometer) values.pressure = s.barometer.pressure;
+      return { quality: s.quality, reason: s.reason, values };
+    };
+  }, log);
+}
+
 export default function main(): RunningNode {
   try {
     return start();
@@ -78,6 +92,7 @@ function start(): RunningNode {
   const i2c = I2C as unknown as I2CConstructor;
   const sensors = [
     sht3xSource({ sensor: { io: i2c, ...settings.i2c }, measurementsPerSecond: rateForSamplingPeriod(settings.sampleIntervalMs) }),
+    bme280Source({ sensor: { io: i2c, ...settings.i2c, address: 0x76 } }),
   ];
   const GuardedTCP = guardedTCP(TCP, log) as unknown as typeof TCP;
   return startNode({

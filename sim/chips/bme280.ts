@@ -29,7 +29,8 @@ const STANDBY_MS = [0.5, 62.5, 125, 250, 500, 1000, 10, 20];
 const OVERSAMPLING = [0, 1, 2, 4, 8, 16, 16, 16];
 
 export class SimBme280 implements I2CTarget {
-  environment: Bme280Environment = { temperature: 22, pressure: 101_325, humidity: 45 };
+  /** The air around the chip: fixed, or a function of time (ms) for a drifting plant. */
+  environment: Bme280Environment | ((atMs: number) => Bme280Environment) = { temperature: 22, pressure: 101_325, humidity: 45 };
   faults = { nack: false, chipId: 0x60 };
   #now: () => number;
   #regs = new Uint8Array(256);
@@ -135,7 +136,7 @@ export class SimBme280 implements I2CTarget {
 
   #latch(): void {
     const c = SIM_BME280_CALIBRATION;
-    const env = this.environment;
+    const env = typeof this.environment === "function" ? this.environment(this.#now()) : this.environment;
     const osrsT = (this.#regs[0xf4] >> 5) & 7;
     const osrsP = (this.#regs[0xf4] >> 2) & 7;
     const osrsH = this.#regs[0xf2] & 7;
