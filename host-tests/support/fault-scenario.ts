@@ -74,7 +74,8 @@ export async function runFaultScenario(options: { window: number; seed: number }
     const intruder = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, {
       ...pki.tlsOptions(SUBSCRIBER), clientId: THING, servername: "localhost", reconnectPeriod: 150, connectTimeout: 3000,
     });
-    await sleep(3000);
+    // Long enough for three of the node's reconnects (at least 1 s apart) to be kicked off.
+    await sleep(5000);
     await intruder.endAsync(true);
     await sleep(4000);
   } finally {
