@@ -49,7 +49,7 @@ function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; cloc
 }
 
 test("uplink: the log's tail advances only over a contiguous run of acknowledged batches", async () => {
-  const { log, uplink, sockets, append, online, telemetry, seqs, startOnline } = rig();
+  const { log, uplink, sockets, append, telemetry, seqs, startOnline } = rig();
   await startOnline();
   for (let i = 0; i < 3; i++) {
     append(20 + i);
@@ -93,7 +93,7 @@ test("uplink: after a reconnect unacknowledged batches go out again first, with 
 });
 
 test("uplink: the session is persistent, the will says offline, online is announced and retained", async () => {
-  const { uplink, sockets, online, startOnline } = rig();
+  const { uplink, sockets, startOnline } = rig();
   await startOnline();
   const connect = sockets[0].packets()[0];
   assert.equal(connect.type, 1);
@@ -174,7 +174,7 @@ test("uplink: nothing more is queued while the socket has not taken the last pub
 });
 
 test("uplink: a batch that is not full waits for the flush interval; a full one goes at once", async () => {
-  const { uplink, sockets, append, online, telemetry, startOnline } = rig({ flushIntervalMs: 60_000 });
+  const { uplink, sockets, append, telemetry, startOnline } = rig({ flushIntervalMs: 60_000 });
   await startOnline();
   append(1);
   uplink.pump();

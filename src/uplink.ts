@@ -201,7 +201,7 @@ export class Uplink {
     this.#dropLost();
     const stale = this.#inFlight.find((f) => f.stale && !f.acked);
     if (stale) {
-      const batch = this.#buildBatch(stale.firstSeq, stale.lastSeq + 1);
+      const batch = this.#collectBatch(stale.firstSeq, stale.lastSeq + 1)?.batch; // the same records as before: one batch
       if (!batch) {
         stale.acked = true; // its records left the log (dropped while offline)
         this.#advanceTail();
@@ -284,17 +284,6 @@ export class Uplink {
       this.pump();
     }, wait);
     return false;
-  }
-
-  /** Records [from, to) packed into one batch, or undefined when none of them remain in the log. */
-  #buildBatch(from: number, to: number): Batch | undefined {
-    const encoder = this.#encoder();
-    let closed: Batch | undefined;
-    for (const record of this.#o.log.read(from, to - from)) {
-      if (record.seq >= to) break;
-      closed = encoder.add(this.#decode(record)) ?? closed;
-    }
-    return closed ?? encoder.flush();
   }
 
   /** Records from `from` (below `limit`) packed into one batch; due when full or its oldest reading is old enough. */
