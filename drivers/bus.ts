@@ -25,3 +25,45 @@ export type I2CConstructor = new (options: Required<Pick<I2CBusOptions, "hz" | "
 export interface I2CSensorConfig extends I2CBusOptions {
   io: I2CConstructor;
 }
+
+export interface SPIDevice {
+  /** Clocks the buffer's bytes out and replaces them with what the chip sent back. */
+  transfer(buffer: Uint8Array): void;
+  write(buffer: ByteBuffer): void;
+  /** Completes pending transfers; with deselect, ends the transaction (chip select inactive). */
+  flush(deselect?: boolean): void;
+  close(): void;
+}
+
+export interface SPIBusOptions {
+  clock: number;
+  out?: number;
+  in?: number;
+  /** Chip select pin, driven by the SPI class (active while a transaction is open). */
+  select?: number;
+  active?: 0 | 1;
+  hz?: number;
+  /** Clock polarity and phase: CPOL << 1 | CPHA. */
+  mode?: number;
+  port?: number;
+}
+
+export type SPIConstructor = new (options: SPIBusOptions & { hz: number }) => SPIDevice;
+
+/** ECMA-419 sensor IO configuration for an SPI chip: the bus class plus its pins. */
+export interface SPISensorConfig extends SPIBusOptions {
+  io: SPIConstructor;
+}
+
+/**
+ * One SPI transaction: clocks the bytes out with chip select active, returns what came back, and
+ * always ends the transaction (the chips here latch and pop data at the end of it).
+ */
+export function spiTransaction(spi: SPIDevice, bytes: Uint8Array): Uint8Array {
+  try {
+    spi.transfer(bytes);
+  } finally {
+    spi.flush(true);
+  }
+  return bytes;
+}

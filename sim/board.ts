@@ -1,5 +1,7 @@
-// The simulated reference device (press-7, ../shared/workload.md): its buses and the chips on them
-// (so far the SHT3x at 0x44 and the BME280 at 0x76 on I2C port 0).
+// The simulated reference device (press-7, ../shared/workload.md): its buses and the chips on them:
+// the SHT3x at 0x44 and the BME280 at 0x76 on I2C port 0, the MAX31865 (PT100, 430 ohm reference)
+// on SPI port 1 and the ADXL345 on SPI port 2 (ECMA-419 SPI pins are exclusive to one instance, so
+// each SPI chip has its own bus; chip selects as in the manifest's config).
 // The simulator build and the host target map embedded:io/* to these buses; tests and the host
 // runner reach the chips here to set physical inputs and inject faults.
 
@@ -7,12 +9,20 @@ import { SimI2CBus } from "./i2c-bus";
 import { SimSht3x, type Sht3xEnvironment } from "./chips/sht3x";
 import { SimBme280 } from "./chips/bme280";
 import { SimNorFlash } from "./nor-flash";
+import { SimSPIBus } from "./spi-bus";
+import { SimMax31865 } from "./chips/max31865";
+import { SimAdxl345, STANDARD_GRAVITY, type Acceleration } from "./chips/adxl345";
+import { rtdResistance } from "../drivers/max31865/rtd";
 
 export interface SimBoard {
   /** I2C buses by ECMA-419 port number. */
   i2c: Map<number, SimI2CBus>;
   sht3x: SimSht3x;
   bme280: SimBme280;
+  /** SPI buses by ECMA-419 port number (ESP32: 1 = SPI2/HSPI, 2 = SPI3/VSPI). */
+  spi: Map<number, SimSPIBus>;
+  max31865: SimMax31865;
+  adxl345: SimAdxl345;
   /** NOR flash data partitions by label; created blank on first use unless a host installed one. */
   partitions: Map<string, SimNorFlash>;
   flashPartition(label: string): SimNorFlash;
@@ -30,6 +40,24 @@ export function driftingAir(atMs: number): Sht3xEnvironment {
   };
 }
 
+/** Chip-select pins of the SPI chips (the select pin routes a transaction to its chip). */
+export const SIM_SPI_SELECT = { max31865: 15, adxl345: 5 };
+
+/** The press's process temperature: a slow cycle that crosses the 85 C alarm level at its top. */
+export function processTemperature(atMs: number): number {
+  return 70 + 18 * Math.sin((2 * Math.PI * atMs) / 900_000);
+}
+
+/** The press's vibration: gravity on z, a 50 Hz motor line on x and y, a 120 Hz component on z. */
+export function pressVibration(atSeconds: number): Acceleration {
+  const swell = 1 + 0.3 * Math.sin((2 * Math.PI * atSeconds) / 60);
+  return {
+    x: 2.0 * swell * Math.sin(2 * Math.PI * 50 * atSeconds),
+    y: 1.2 * swell * Math.sin(2 * Math.PI * 50 * atSeconds + 1.1),
+    z: STANDARD_GRAVITY + 0.8 * Math.sin(2 * Math.PI * 120 * atSeconds),
+  };
+}
+
 function createBoard(): SimBoard {
   const bus = new SimI2CBus();
   const sht3x = new SimSht3x();
@@ -38,11 +66,22 @@ function createBoard(): SimBoard {
   const bme280 = new SimBme280();
   bme280.environment = (atMs) => ({ ...driftingAir(atMs), pressure: 101_325 + 180 * Math.sin((2 * Math.PI * atMs) / 3_600_000) });
   bus.attach(0x76, bme280);
+  const max31865 = new SimMax31865({ referenceOhms: 430 });
+  max31865.resistance = (atMs) => rtdResistance(processTemperature(atMs), 100);
+  const rtdBus = new SimSPIBus();
+  rtdBus.attach(SIM_SPI_SELECT.max31865, max31865);
+  const adxl345 = new SimAdxl345();
+  adxl345.motion = pressVibration;
+  const accelBus = new SimSPIBus();
+  accelBus.attach(SIM_SPI_SELECT.adxl345, adxl345);
   const partitions = new Map<string, SimNorFlash>();
   return {
     i2c: new Map([[0, bus]]),
     sht3x,
     bme280,
+    spi: new Map([[1, rtdBus], [2, accelBus]]),
+    max31865,
+    adxl345,
     partitions,
     flashPartition(label) {
       let flash = partitions.get(label);

@@ -16,9 +16,17 @@ export interface SensorSource {
   name: string;
   quantities: readonly string[];
   sample(): { quality: Quality; reason?: string; values: Record<string, number> };
+  /** Stops the driver's own timers and releases its bus. */
+  close(): void;
 }
 
 export type SampleResult = ReturnType<SensorSource["sample"]>;
+
+/** A started driver, adapted to the node's quantities. */
+export interface SensorHandle {
+  sample(): SampleResult;
+  close(): void;
+}
 
 /**
  * A sensor whose driver may fail to start (absent, unpowered, wrong chip): until it starts, every
@@ -26,13 +34,14 @@ export type SampleResult = ReturnType<SensorSource["sample"]>;
  * broken sensor never stops the node.
  */
 export function supervisedSensor(
-  name: string, quantities: readonly string[], start: () => () => SampleResult, log: (line: string) => void, retryEvery = 30,
+  name: string, quantities: readonly string[], start: () => SensorHandle, log: (line: string) => void, retryEvery = 30,
 ): SensorSource {
-  let sample: (() => SampleResult) | undefined;
+  let handle: SensorHandle | undefined;
+  let closed = false;
   let countdown = 0;
   const tryStart = () => {
     try {
-      sample = start();
+      handle = start();
       log(`${name}: started`);
     } catch (error) {
       log(`${name}: cannot start (${error instanceof Error ? error.message : error}); retrying every ${retryEvery} samples`);
@@ -43,11 +52,16 @@ export function supervisedSensor(
     name,
     quantities,
     sample() {
-      if (!sample && ++countdown >= retryEvery) {
+      if (!handle && !closed && ++countdown >= retryEvery) {
         countdown = 0;
         tryStart();
       }
-      return sample ? sample() : { quality: "bad", reason: "absent", values: {} };
+      return handle ? handle.sample() : { quality: "bad", reason: "absent", values: {} };
+    },
+    close() {
+      closed = true;
+      handle?.close();
+      handle = undefined;
     },
   };
 }
@@ -165,6 +179,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
     },
     async stop(drainMs = 10_000) {
       Timer.clear(sampler);
+      for (const sensor of deps.sensors) sensor.close();
       const drained = await uplink.drain(drainMs);
       if (!drained) log(`stop: ${flashLog.pendingRecords} records still unacknowledged after ${drainMs} ms; they stay in flash`);
       uplink.stop();

@@ -9,6 +9,11 @@ export interface NodeConfig {
   broker: { address: string; port: number; serverName: string };
   keepAliveSeconds: number;
   i2c: { data: number; clock: number; hz: number; port?: number };
+  /** Sensors the node reads, in this order (names as in drivers/ and telemetry CHANNELS). */
+  sensors: SensorName[];
+  /** MAX31865 with its RTD; SPI pins are exclusive, so it has its own SPI port. */
+  rtd: { spi: SpiPins; nominal: 100 | 1000; referenceOhms: number; wires: 2 | 3 | 4; filterHz: 50 | 60 };
+  accelerometer: { spi: SpiPins; range: 2 | 4 | 8 | 16 };
   sampleIntervalMs: number;
   flushIntervalMs: number;
   maxBatchBytes: number;
@@ -18,6 +23,17 @@ export interface NodeConfig {
   heartbeatMs: number;
   backoff: { baseMs: number; capMs: number; startupJitterMs: number; kickBackoffMs: number };
   resources: { ca: string; certificate: string; key: string };
+}
+
+export const SENSOR_NAMES = ["sht3x", "bme280", "max31865", "adxl345"] as const;
+export type SensorName = (typeof SENSOR_NAMES)[number];
+
+export interface SpiPins {
+  port: number;
+  clock: number;
+  out: number;
+  in: number;
+  select: number;
 }
 
 export class ConfigError extends Error {
@@ -64,6 +80,35 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     return value as T;
   };
 
+  const spiPins = (prefix: string, port: number, clock: number, out: number, input: number, select: number): SpiPins => {
+    const pins = {
+      port: integer(`${prefix}_spi_port`, 0, 2, port),
+      clock: integer(`${prefix}_sck`, 0, 48, clock),
+      out: integer(`${prefix}_mosi`, 0, 48, out),
+      in: integer(`${prefix}_miso`, 0, 48, input),
+      select: integer(`${prefix}_cs`, 0, 48, select),
+    };
+    if (new Set([pins.clock, pins.out, pins.in, pins.select]).size !== 4) problems.push(`${prefix}_sck, _mosi, _miso and _cs must be four different pins`);
+    return pins;
+  };
+  const choice = <T extends number>(key: string, allowed: readonly T[], fallback: T): T => {
+    const value = raw[key] ?? fallback;
+    const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+    if (!allowed.includes(n as T)) {
+      problems.push(`${key} must be one of ${allowed.join(", ")} (got ${JSON.stringify(value)})`);
+      return fallback;
+    }
+    return n as T;
+  };
+  const sensorList = (): SensorName[] => {
+    const value = raw.sensors ?? SENSOR_NAMES.join(",");
+    const names = typeof value === "string" ? value.split(",").map((n) => n.trim()).filter((n) => n !== "") : [];
+    const unknown = names.filter((n) => !(SENSOR_NAMES as readonly string[]).includes(n));
+    if (typeof value !== "string" || unknown.length > 0 || new Set(names).size !== names.length)
+      problems.push(`sensors must be a comma-separated list of distinct names from ${SENSOR_NAMES.join(", ")} (got ${JSON.stringify(value)})`);
+    return names.filter((n): n is SensorName => (SENSOR_NAMES as readonly string[]).includes(n));
+  };
+
   const thing = text("thing");
   // AWS IoT thing names; also the MQTT client id (128 bytes at most) and the certificate CN (64).
   if (thing && !/^[A-Za-z0-9:_-]{1,64}$/.test(thing)) problems.push(`thing must be 1..64 of A-Z a-z 0-9 : _ - (got ${JSON.stringify(thing)})`);
@@ -90,6 +135,19 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
       hz: integer("i2c_hz", 10_000, 1_000_000, 100_000),
       ...(raw.i2c_port !== undefined ? { port: integer("i2c_port", 0, 1) } : {}),
     },
+    sensors: sensorList(),
+    rtd: {
+      // ESP32 SPI2 (HSPI) on its default clock, MOSI and select pins; MISO off the GPIO12 strapping pin.
+      spi: spiPins("rtd", 1, 14, 13, 27, 15),
+      nominal: choice("rtd_nominal", [100, 1000] as const, 100),
+      referenceOhms: integer("rtd_ref_ohms", 100, 100_000, 430),
+      wires: choice("rtd_wires", [2, 3, 4] as const, 3),
+      filterHz: choice("rtd_filter_hz", [50, 60] as const, 50),
+    },
+    accelerometer: {
+      spi: spiPins("accel", 2, 18, 23, 19, 5), // ESP32 SPI3 (VSPI) default pins
+      range: choice("accel_range", [2, 4, 8, 16] as const, 16),
+    },
     sampleIntervalMs: integer("sample_ms", 100, 3_600_000, 1000),
     flushIntervalMs: integer("flush_ms", 100, 3_600_000, 5000),
     maxBatchBytes: integer("batch_bytes", 512, BILLING_UNIT_BYTES, BILLING_UNIT_BYTES),
@@ -105,6 +163,10 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     },
     resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
   };
+  if (config.rtd.referenceOhms <= config.rtd.nominal) problems.push("rtd_ref_ohms must exceed rtd_nominal (the reference resistor is above the RTD's range)");
+  const rtdPins = Object.values(config.rtd.spi).slice(1);
+  if (config.sensors.includes("max31865") && config.sensors.includes("adxl345") && Object.values(config.accelerometer.spi).slice(1).some((p) => rtdPins.includes(p)))
+    problems.push("the MAX31865 and the ADXL345 need separate SPI pins (an ECMA-419 SPI instance owns its pins)");
   if (config.backoff.capMs < config.backoff.baseMs) problems.push("backoff_cap_ms must not be below backoff_base_ms");
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -6,14 +6,18 @@ import config from "mc/config";
 import Preference from "preference";
 import Resource from "Resource";
 import I2C from "embedded:io/i2c";
+import SPI from "embedded:io/spi";
+import Timer from "timer";
 import TCP from "embedded:io/socket/tcp";
 import TLSSocket from "embedded:io/socket/tcp/tls";
 import Flash from "flash";
-import { parseConfig } from "./config";
+import { parseConfig, type NodeConfig, type SensorName } from "./config";
 import { startNode, supervisedSensor, type RunningNode, type SensorSource } from "./app";
 import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
 import Bme280 from "../drivers/bme280/bme280";
-import type { I2CConstructor } from "../drivers/bus";
+import Max31865 from "../drivers/max31865/max31865";
+import Adxl345 from "../drivers/adxl345/adxl345";
+import type { I2CConstructor, SPIConstructor } from "../drivers/bus";
 import type { FlashDevice } from "./log/flash-log";
 import { guardedTCP } from "./net/guarded-tcp";
 
@@ -46,13 +50,14 @@ function flashPartition(name: string): FlashDevice {
 function sht3xSource(options: ConstructorParameters<typeof Sht3x>[0]): SensorSource {
   return supervisedSensor("sht3x", ["temperature", "humidity"], () => {
     const sensor = new Sht3x(options);
-    return () => {
+    const sample = () => {
       const s = sensor.sample();
       const values: Record<string, number> = {};
       if (s.thermometer) values.temperature = s.thermometer.temperature;
       if (s.hygrometer) values.humidity = s.hygrometer.humidity;
       return { quality: s.quality, reason: s.reason, values };
     };
+    return { sample, close: () => sensor.close() };
   }, log);
 }
 
@@ -60,13 +65,65 @@ function sht3xSource(options: ConstructorParameters<typeof Sht3x>[0]): SensorSou
 function bme280Source(options: ConstructorParameters<typeof Bme280>[0]): SensorSource {
   return supervisedSensor("bme280", ["pressure"], () => {
     const sensor = new Bme280(options);
-    return () => {
+    const sample = () => {
       const s = sensor.sample();
       const values: Record<string, number> = {};
       if (s.barometer) values.pressure = s.barometer.pressure;
       return { quality: s.quality, reason: s.reason, values };
     };
+    return { sample, close: () => sensor.close() };
   }, log);
+}
+
+function max31865Source(options: ConstructorParameters<typeof Max31865>[0]): SensorSource {
+  return supervisedSensor("max31865", ["temperature"], () => {
+    const sensor = new Max31865(options);
+    const sample = () => {
+      const s = sensor.sample();
+      const values: Record<string, number> = s.thermometer ? { temperature: s.thermometer.temperature } : {};
+      return { quality: s.quality, reason: s.reason, values };
+    };
+    return { sample, close: () => sensor.close() };
+  }, log);
+}
+
+/** The ADXL345's FIFO holds 40 ms at 800 Hz: drain it every 20 ms, outside the sampling tick. */
+const ACCELEROMETER_DRAIN_MS = 20;
+
+function adxl345Source(options: ConstructorParameters<typeof Adxl345>[0]): SensorSource {
+  return supervisedSensor("adxl345", ["rms_x", "rms_y", "rms_z", "peak"], () => {
+    const sensor = new Adxl345(options);
+    const drainer = Timer.repeat(() => sensor.drain(), ACCELEROMETER_DRAIN_MS);
+    const sample = () => {
+      const s = sensor.sample();
+      const v = s.vibration;
+      const values: Record<string, number> = v ? { rms_x: v.rms.x, rms_y: v.rms.y, rms_z: v.rms.z, peak: v.peak } : {};
+      return { quality: s.quality, reason: s.reason, values };
+    };
+    return {
+      sample,
+      close: () => {
+        Timer.clear(drainer);
+        sensor.close();
+      },
+    };
+  }, log);
+}
+
+/** The configured sensors, each on its bus. The SDK's I2C and SPI have close(); their typings leave it out. */
+function sensorSources(settings: NodeConfig): SensorSource[] {
+  const i2c = I2C as unknown as I2CConstructor;
+  const spi = SPI as unknown as SPIConstructor;
+  const start: Record<SensorName, () => SensorSource> = {
+    sht3x: () => sht3xSource({ sensor: { io: i2c, ...settings.i2c }, measurementsPerSecond: rateForSamplingPeriod(settings.sampleIntervalMs) }),
+    bme280: () => bme280Source({ sensor: { io: i2c, ...settings.i2c, address: 0x76 } }),
+    max31865: () => {
+      const { spi: pins, nominal, referenceOhms, wires, filterHz } = settings.rtd;
+      return max31865Source({ sensor: { io: spi, ...pins }, rtdNominal: nominal, referenceOhms, wires, filterHz });
+    },
+    adxl345: () => adxl345Source({ sensor: { io: spi, ...settings.accelerometer.spi }, range: settings.accelerometer.range }),
+  };
+  return settings.sensors.map((name) => start[name]());
 }
 
 export default function main(): RunningNode {
@@ -88,12 +145,7 @@ function start(): RunningNode {
     serverName: settings.broker.serverName,
     protocolVersion: 0x303,
   };
-  // The SDK's I2C has close(); its typings (npm 5.6.0 and SDK 8.2.3) leave it out.
-  const i2c = I2C as unknown as I2CConstructor;
-  const sensors = [
-    sht3xSource({ sensor: { io: i2c, ...settings.i2c }, measurementsPerSecond: rateForSamplingPeriod(settings.sampleIntervalMs) }),
-    bme280Source({ sensor: { io: i2c, ...settings.i2c, address: 0x76 } }),
-  ];
+  const sensors = sensorSources(settings);
   const GuardedTCP = guardedTCP(TCP, log) as unknown as typeof TCP;
   return startNode({
     config: settings,

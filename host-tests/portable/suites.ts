@@ -6,3 +6,5 @@ import "./flashlog.suite";
 import "./session.suite";
 import "./rtd.suite";
 import "./bme280.suite";
+import "./max31865.suite";
+import "./adxl345.suite";

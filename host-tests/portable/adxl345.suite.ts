@@ -1,0 +1,169 @@
+// ADXL345: the window statistics against analytic values, and the driver against the simulated
+// chip through the simulator's ECMA-419 SPI class: 800 Hz through the FIFO in bursts, full
+// resolution, overrun, and every injectable fault with recovery. Also the SPI class's own rules.
+
+import { test, equal, near, assert, throws } from "./api";
+import Adxl345, { ADXL345_M_S2_PER_COUNT } from "../../drivers/adxl345/adxl345";
+import { VibrationWindow } from "../../drivers/adxl345/vibration";
+import { SimAdxl345, STANDARD_GRAVITY } from "../../sim/chips/adxl345";
+import { SimSPIBus, type SPITarget } from "../../sim/spi-bus";
+import SPI from "../../sim/io/spi";
+import { board } from "../../sim/board";
+
+const SELECT = 37;
+const COUNT = ADXL345_M_S2_PER_COUNT;
+let port = 80;
+let previous: { close(): void } | undefined;
+
+function rig(options: { range?: 2 | 4 | 8 | 16; mode?: number } = {}) {
+  previous?.close();
+  previous = undefined;
+  let now = 0;
+  const chip = new SimAdxl345({ now: () => now });
+  const bus = new SimSPIBus();
+  bus.attach(SELECT, chip);
+  board.spi.set(++port, bus);
+  const driver = new Adxl345({ range: options.range, sensor: { io: SPI, port, clock: 38, out: 39, in: 43, select: SELECT, ...(options.mode !== undefined ? { mode: options.mode } : {}) } });
+  previous = driver;
+  /** Runs the node's schedule: drain every drainMs for ms, then take the window. */
+  const windowOf = (ms: number, drainMs = 20) => {
+    for (let t = 0; t < ms; t += drainMs) {
+      now += Math.min(drainMs, ms - t);
+      driver.drain();
+    }
+    return driver.sample();
+  };
+  return { chip, bus, driver, windowOf };
+}
+
+test("vibration: RMS about the mean and peak of a sampled sine are the analytic values", () => {
+  const w = new VibrationWindow();
+  const amplitude = 1000; // counts
+  for (let k = 0; k < 800; k++) w.add(Math.round(amplitude * Math.sin((2 * Math.PI * 50 * k) / 800)), 256, -300 + (k % 2) * 600);
+  const r = w.result(1)!;
+  equal(r.count, 800);
+  near(r.rms.x, amplitude / Math.SQRT2, 0.5, "A / sqrt 2");
+  equal(r.rms.y, 0, "a constant (gravity) has no RMS about the mean");
+  equal(r.rms.z, 300, "a square wave's RMS is its amplitude");
+  equal(r.peak, amplitude, "largest deviation from the mean");
+  w.reset();
+  equal(w.result(1), undefined, "an empty window has no statistics");
+});
+
+test("adxl345: RMS of a known sine through chip, FIFO and driver equals A / sqrt 2", () => {
+  const { chip, windowOf } = rig();
+  const a = 3.0; // m/s^2
+  chip.motion = (t) => ({ x: a * Math.sin(2 * Math.PI * 50 * t), y: 0.5 * a * Math.cos(2 * Math.PI * 25 * t), z: STANDARD_GRAVITY });
+  windowOf(1000); // the first window starts with the chip
+  const s = windowOf(1000);
+  equal(s.quality, "good");
+  equal(s.vibration!.count, 800, "800 Hz for one second, nothing lost");
+  // Quantisation to 3.9 mg adds at most COUNT / sqrt(12) of RMS error.
+  near(s.vibration!.rms.x, a / Math.SQRT2, COUNT / 2, "x");
+  near(s.vibration!.rms.y, (0.5 * a) / Math.SQRT2, COUNT / 2, "y");
+  near(s.vibration!.rms.z, 0, COUNT / 2, "gravity is not vibration");
+  near(s.vibration!.peak, a, COUNT, "peak");
+  near(s.accelerometer!.z, STANDARD_GRAVITY, COUNT, "the latest sample carries gravity");
+});
+
+test("adxl345: full resolution keeps 3.9 mg per count up to the range, which clips", () => {
+  for (const [range, g] of [[16, 12.5], [2, 1.5], [2, 3]] as const) {
+    const { chip, windowOf } = rig({ range });
+    chip.motion = () => ({ x: g * STANDARD_GRAVITY, y: -g * STANDARD_GRAVITY, z: 0 });
+    windowOf(100);
+    const s = windowOf(100);
+    // Clipped at the range's counts: +-2 g full resolution is 10 bits, -512..511.
+    const top = g < range ? g * STANDARD_GRAVITY : 511 * COUNT;
+    const bottom = g < range ? -g * STANDARD_GRAVITY : -512 * COUNT;
+    near(s.accelerometer!.x, top, COUNT / 2, `+${g} g in +-${range} g`);
+    near(s.accelerometer!.y, bottom, COUNT / 2, `-${g} g in +-${range} g`);
+  }
+});
+
+test("adxl345: draining every 20 ms keeps every sample; too slowly overruns and says so", () => {
+  const { chip, windowOf } = rig();
+  windowOf(1000);
+  equal(windowOf(1000, 20).vibration!.count, 800);
+  equal(chip.fifoEntries, 0, "bursts empty the FIFO");
+  const slow = windowOf(1000, 60); // 48 samples arrive per 60 ms, the FIFO holds 32
+  equal(slow.quality, "uncertain");
+  equal(slow.reason, "overrun");
+  assert(chip.overwritten > 0, "the chip did lose samples");
+  equal(windowOf(1000, 20).quality, "good", "the next window is whole again");
+});
+
+test("adxl345: a floating MISO, a power-cycled chip: bad with a reason, then recovery", () => {
+  const { chip, bus, windowOf } = rig();
+  windowOf(1000);
+  bus.misoStuck = 0xff;
+  const lost = windowOf(1000);
+  equal(lost.quality, "bad");
+  equal(lost.reason, "bus");
+  bus.misoStuck = undefined;
+  equal(windowOf(1000).reason, "restarting", "the window that spans the recovery is incomplete");
+  equal(windowOf(1000).quality, "good");
+  chip.powerOnReset();
+  equal(windowOf(1000).reason, "restarting", "lost settings are noticed and written again");
+  const s = windowOf(1000);
+  equal(s.quality, "good");
+  equal(s.vibration!.count, 800);
+});
+
+test("adxl345: a wrong device id or SPI mode is a clear error at construction", () => {
+  previous?.close();
+  previous = undefined;
+  const impostor = new SimAdxl345();
+  impostor.faults.deviceId = 0xe6;
+  const bus = new SimSPIBus();
+  bus.attach(SELECT, impostor);
+  board.spi.set(++port, bus);
+  throws(() => new Adxl345({ sensor: { io: SPI, port, clock: 38, out: 39, in: 43, select: SELECT } }), Error, /device id 0xe6 is not 0xe5/);
+  throws(() => rig({ mode: 0 }), Error, /ADXL345: device id 0x\w+ is not 0xe5/);
+  equal(rig({ mode: 3 }).windowOf(100).quality, "good");
+});
+
+/** A chip that records what it saw, for the SPI class's rules. */
+class Probe implements SPITarget {
+  readonly modes = [0, 1, 2, 3];
+  events: string[] = [];
+  select() {
+    this.events.push("select");
+  }
+  exchange(mosi: number) {
+    this.events.push(`byte ${mosi}`);
+    return mosi ^ 0xff;
+  }
+  deselect() {
+    this.events.push("deselect");
+  }
+}
+
+test("spi: select stays active across calls until flush(true) or another instance; pins are exclusive", () => {
+  previous?.close();
+  previous = undefined;
+  const bus = new SimSPIBus();
+  const a = new Probe();
+  const b = new Probe();
+  bus.attach(1, a);
+  bus.attach(2, b);
+  board.spi.set(++port, bus);
+  const one = new SPI({ port, clock: 3, out: 4, in: 5, select: 1, hz: 1e6 });
+  const two = new SPI({ port, clock: 6, out: 7, in: 8, select: 2, hz: 1e6 });
+  throws(() => new SPI({ port, clock: 3, out: 9, select: 10, hz: 1e6 }), Error, /in use/);
+  throws(() => new SPI({ port, clock: 11, hz: 1e6 }), Error, /in or out required/);
+  throws(() => new SPI({ port, clock: 11, out: 12, hz: 0 }), RangeError, /invalid hz/);
+  throws(() => new SPI({ port, clock: 11, out: 12, hz: 1e6, mode: 4 }), RangeError, /invalid mode/);
+  throws(() => new SPI({ port: 99, clock: 11, out: 12, hz: 1e6 }), RangeError, /invalid port/);
+  one.write(Uint8Array.of(1));
+  const reply = Uint8Array.of(2);
+  one.transfer(reply);
+  equal(reply[0], 0xfd, "full duplex, in place");
+  two.write(Uint8Array.of(3));
+  one.flush(true);
+  two.flush(true);
+  equal(a.events.join(","), "select,byte 1,byte 2,deselect", "one transaction until another instance takes the bus");
+  equal(b.events.join(","), "select,byte 3,deselect");
+  one.close();
+  two.close();
+  new SPI({ port, clock: 3, out: 4, hz: 1e6 }).close(); // pins are free again after close
+});

@@ -1,0 +1,171 @@
+// MAX31865: the driver against the simulated chip through the simulator's ECMA-419 SPI class: the
+// IEC 60751 table end to end (PT100 and PT1000), wiring and filter settings, conversion timing, and
+// every injectable fault with recovery.
+
+import { test, equal, near, assert, throws } from "./api";
+import Max31865, { max31865FaultReason } from "../../drivers/max31865/max31865";
+import { rtdResistance } from "../../drivers/max31865/rtd";
+import { SimMax31865, MAX31865_REGISTERS, MAX31865_CONFIG } from "../../sim/chips/max31865";
+import { SimSPIBus } from "../../sim/spi-bus";
+import SPI from "../../sim/io/spi";
+import { board } from "../../sim/board";
+
+const IEC_60751_PT100: [number, number][] = [
+  [-200, 18.52], [-150, 39.72], [-100, 60.26], [-50, 80.31], [0, 100.0], [50, 119.4], [100, 138.51],
+  [200, 175.86], [300, 212.05], [400, 247.09], [500, 280.98], [600, 313.71], [700, 345.28], [800, 375.7], [850, 390.48],
+];
+
+const SELECT = 33;
+let port = 60;
+let previous: { close(): void } | undefined;
+
+type Options = Partial<ConstructorParameters<typeof Max31865>[0]> & { mode?: number; referenceOhms?: number };
+
+/** A MAX31865 on its own simulated bus; closes the previous rig's driver (SPI pins are exclusive). */
+function rig(options: Options = {}) {
+  previous?.close();
+  previous = undefined;
+  let now = 10_000;
+  const chip = new SimMax31865({ referenceOhms: options.referenceOhms ?? 430, now: () => now });
+  chip.resistance = options.rtdNominal ?? 100;
+  const bus = new SimSPIBus();
+  bus.attach(SELECT, chip);
+  board.spi.set(++port, bus);
+  const { mode, ...rest } = options;
+  const driver = new Max31865({ ...rest, sensor: { io: SPI, port, clock: 34, out: 35, in: 36, select: SELECT, ...(mode !== undefined ? { mode } : {}) } });
+  previous = driver;
+  /** Lets time pass, then samples. */
+  const after = (ms: number) => {
+    now += ms;
+    return driver.sample();
+  };
+  /** Samples until the driver reports good data (at most five 100 ms steps). */
+  const settle = () => {
+    let s = after(100);
+    for (let i = 0; i < 5 && s.quality !== "good"; i++) s = after(100);
+    return s;
+  };
+  return { chip, bus, driver, after, settle };
+}
+
+test("max31865: IEC 60751 PT100 table end to end through chip and driver, 430 ohm reference", () => {
+  const { chip, after, settle } = rig({ referenceOhms: 430 });
+  equal(after(1).reason, "no-data", "the lead check runs first, then conversions start");
+  equal(settle().quality, "good");
+  for (const [t, ohms] of IEC_60751_PT100) {
+    chip.resistance = ohms;
+    const s = after(100);
+    equal(s.quality, "good", `${t} C`);
+    // One code is 430 / 32768 = 0.013 ohm: 0.035 C at the table's steepest and 0.005 C of table rounding.
+    near(s.thermometer!.temperature, t, 0.045, `${ohms} ohm`);
+    near(s.resistance!, ohms, 430 / 32768, `${ohms} ohm read back`);
+  }
+});
+
+test("max31865: PT1000 with a 4300 ohm reference across -200..850 C", () => {
+  const { chip, after, settle } = rig({ rtdNominal: 1000, referenceOhms: 4300 });
+  settle();
+  for (let t = -200; t <= 850; t += 52.5) {
+    chip.resistance = rtdResistance(t, 1000);
+    const s = after(100);
+    equal(s.quality, "good", `${t} C`);
+    near(s.thermometer!.temperature, t, 0.04, `${t} C`);
+  }
+});
+
+test("max31865: wiring and mains filter reach the configuration register", () => {
+  for (const [wires, filterHz] of [[2, 50], [3, 60], [4, 60], [3, 50]] as const) {
+    const { chip, driver, settle } = rig({ wires, filterHz });
+    equal(settle().quality, "good");
+    equal(chip.filterHz, filterHz, "notch");
+    // Read the configuration register over the bus as any controller would (on the driver's pins).
+    driver.close();
+    const spi = new SPI({ port, clock: 34, out: 35, in: 36, select: SELECT, hz: 1e6, mode: 1 });
+    const frame = Uint8Array.of(MAX31865_REGISTERS.CONFIG, 0);
+    spi.transfer(frame);
+    spi.flush(true);
+    spi.close();
+    equal(frame[1] & MAX31865_CONFIG.THREE_WIRE, wires === 3 ? MAX31865_CONFIG.THREE_WIRE : 0, `${wires}-wire`);
+    assert(frame[1] & MAX31865_CONFIG.AUTO && frame[1] & MAX31865_CONFIG.VBIAS, "bias on, converting automatically");
+  }
+});
+
+test("max31865: no conversion wait: a sample never blocks and is fresh once the chip has converted", () => {
+  const { chip, after } = rig({ filterHz: 60 });
+  equal(after(1).reason, "no-data");
+  chip.resistance = rtdResistance(42, 100);
+  equal(after(10).reason, "no-data", "the first automatic conversion takes a one-shot's 52 ms");
+  near(after(60).thermometer!.temperature, 42, 0.04);
+});
+
+test("max31865: open RTD is bad (rtd-high, then open-circuit from the lead check) and recovers", () => {
+  const { chip, after, settle } = rig();
+  chip.resistance = rtdResistance(85, 100);
+  settle();
+  chip.faults.open = true;
+  const first = after(100);
+  equal(first.quality, "bad");
+  equal(first.reason, "rtd-high");
+  equal(first.thermometer, undefined, "no value with a fault");
+  equal(after(100).reason, "open-circuit");
+  chip.faults.open = false;
+  near(settle().thermometer!.temperature, 85, 0.04);
+});
+
+test("max31865: shorted RTD, FORCE- open and overvoltage each give their reason, then recover", () => {
+  const cases = [["short", "rtd-low"], ["forceOpen", "force-open"], ["overvoltage", "overvoltage"]] as const;
+  for (const [fault, reason] of cases) {
+    const { chip, after, settle } = rig();
+    chip.resistance = 110;
+    settle();
+    chip.faults[fault] = true;
+    // FORCE- open leaves conversions looking valid: only the lead check at start sees it.
+    if (fault === "forceOpen") {
+      const { chip: fresh, after: afterFresh, settle: settleFresh } = rig();
+      fresh.faults.forceOpen = true;
+      equal(afterFresh(1).reason, reason);
+      equal(afterFresh(100).reason, reason, "persists");
+      fresh.faults.forceOpen = false;
+      equal(settleFresh().quality, "good");
+      continue;
+    }
+    const seen = [after(100), after(100)];
+    assert(seen.every((s) => s.quality === "bad"), `${fault}: bad while present`);
+    assert(seen.some((s) => s.reason === reason), `${fault}: reason ${reason}, got ${seen.map((s) => s.reason)}`);
+    chip.faults[fault] = false;
+    equal(settle().quality, "good", `${fault}: recovers`);
+  }
+});
+
+test("max31865: a floating MISO is a bus fault and a power-cycled chip is reconfigured", () => {
+  const { chip, bus, after, settle } = rig();
+  settle();
+  bus.misoStuck = 0xff;
+  equal(after(100).reason, "bus");
+  equal(after(100).reason, "restarting");
+  bus.misoStuck = undefined;
+  equal(settle().quality, "good", "recovers once the bus does");
+  chip.powerOnReset();
+  equal(after(100).reason, "restarting", "lost settings are noticed (configuration reads back 00h)");
+  equal(settle().quality, "good");
+});
+
+test("max31865: no chip, or the wrong SPI mode, is a clear error at construction", () => {
+  previous?.close();
+  previous = undefined;
+  board.spi.set(++port, new SimSPIBus());
+  throws(() => new Max31865({ sensor: { io: SPI, port, clock: 34, out: 35, in: 36, select: SELECT } }), Error, /no MAX31865 answering/);
+  throws(() => rig({ mode: 0 }), Error, /no MAX31865 answering/);
+  const ok = rig({ mode: 1 });
+  equal(ok.settle().quality, "good", "mode 1 works as well as mode 3");
+});
+
+test("max31865: fault status decoding follows datasheet table 7's bit order", () => {
+  equal(max31865FaultReason(0x80), "rtd-high");
+  equal(max31865FaultReason(0x40), "rtd-low");
+  equal(max31865FaultReason(0x20), "open-circuit");
+  equal(max31865FaultReason(0x18), "force-open");
+  equal(max31865FaultReason(0x08), "rtdin-low");
+  equal(max31865FaultReason(0x04), "overvoltage");
+  equal(max31865FaultReason(0x01), "fault");
+});

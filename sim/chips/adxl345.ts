@@ -1,0 +1,216 @@
+// Register-level model of an Analog Devices ADXL345 accelerometer on 4-wire SPI (datasheet Rev. G):
+// device id, rate, power, data format (range, full resolution, justify, 3-wire SPI), offsets, output
+// data produced at the selected rate from a settable motion, the 32-entry FIFO in bypass, FIFO and
+// stream modes with watermark and overrun, multi-byte reads, SPI mode 3. Faults: a wrong device id
+// and a power-on reset at any moment; the bus adds a stuck or floating MISO.
+
+import type { SPITarget } from "../spi-bus";
+
+export const STANDARD_GRAVITY = 9.80665;
+
+export const ADXL345_REGISTERS = Object.freeze({
+  DEVID: 0x00, OFSX: 0x1e, BW_RATE: 0x2c, POWER_CTL: 0x2d, INT_ENABLE: 0x2e, INT_MAP: 0x2f, INT_SOURCE: 0x30,
+  DATA_FORMAT: 0x31, DATAX0: 0x32, FIFO_CTL: 0x38, FIFO_STATUS: 0x39,
+});
+
+/** Registers the controller may write (datasheet table 19). */
+const WRITABLE = new Set([0x1d, 0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2c, 0x2d, 0x2e, 0x2f, 0x31, 0x38]);
+const FIFO_DEPTH = 32;
+/** Offset registers: 15.6 mg per LSB, two's complement. */
+const OFFSET_G_PER_LSB = 0.0156;
+
+export interface Acceleration {
+  /** m/s^2 */
+  x: number;
+  y: number;
+  z: number;
+}
+
+type Sample = [number, number, number];
+
+export class SimAdxl345 implements SPITarget {
+  readonly modes = [3];
+  /** The acceleration the chip feels, m/s^2, as a function of time in seconds (default: at rest, z up). */
+  motion: (atSeconds: number) => Acceleration = () => ({ x: 0, y: 0, z: STANDARD_GRAVITY });
+  faults = { deviceId: 0xe5 };
+  /** Samples lost to a full FIFO since power-on (for tests). */
+  overwritten = 0;
+  #now: () => number;
+  #regs = new Uint8Array(64);
+  #fifo: Sample[] = [];
+  #latest: Sample = [0, 0, 0];
+  #nextSampleAt = 0;
+  #address = -1;
+  #write = false;
+  #multiByte = false;
+  #snapshot: Sample | undefined;
+  #popOnDeselect = false;
+
+  constructor(options: { now?: () => number } = {}) {
+    this.#now = options.now ?? (() => Date.now());
+    this.powerOnReset();
+  }
+
+  /** Register values after power-on (datasheet table 19): standby, 100 Hz, bypass. */
+  powerOnReset(): void {
+    this.#regs.fill(0);
+    this.#regs[ADXL345_REGISTERS.BW_RATE] = 0x0a;
+    this.#regs[ADXL345_REGISTERS.INT_SOURCE] = 0x02;
+    this.#fifo = [];
+    this.#latest = [0, 0, 0];
+  }
+
+  /** Output data rate selected by BW_RATE, Hz: 3200 / 2^(15 - code). */
+  get outputRateHz(): number {
+    return 3200 / 2 ** (15 - (this.#regs[ADXL345_REGISTERS.BW_RATE] & 0x0f));
+  }
+
+  get fifoEntries(): number {
+    return this.#fifo.length;
+  }
+
+  select(): void {
+    this.#produce();
+    this.#address = -1;
+    this.#snapshot = undefined;
+    this.#popOnDeselect = false;
+  }
+
+  exchange(mosi: number): number {
+    if (this.#address < 0) {
+      this.#write = (mosi & 0x80) === 0;
+      this.#multiByte = (mosi & 0x40) !== 0;
+      this.#address = mosi & 0x3f;
+      return 0xff;
+    }
+    const register = this.#address;
+    if (this.#multiByte) this.#address = (this.#address + 1) & 0x3f;
+    // In 3-wire mode the chip answers on SDIO, and nothing drives a 4-wire bus's MISO.
+    const threeWire = (this.#regs[ADXL345_REGISTERS.DATA_FORMAT] & 0x40) !== 0;
+    if (this.#write) {
+      this.#writeRegister(register, mosi);
+      return 0xff;
+    }
+    return threeWire ? 0xff : this.#readRegister(register);
+  }
+
+  deselect(): void {
+    // A FIFO entry pops once its data registers have been read and the transaction ends.
+    if (this.#popOnDeselect && this.#fifo.length > 0) {
+      this.#fifo.shift();
+      this.#regs[ADXL345_REGISTERS.INT_SOURCE] &= ~0x01; // reading the FIFO clears overrun
+    }
+    this.#popOnDeselect = false;
+    this.#snapshot = undefined;
+    this.#address = -1;
+  }
+
+  #fifoMode(): number {
+    return this.#regs[ADXL345_REGISTERS.FIFO_CTL] >> 6;
+  }
+
+  #readRegister(register: number): number {
+    const R = ADXL345_REGISTERS;
+    if (register === R.DEVID) return this.faults.deviceId;
+    if (register === R.FIFO_STATUS) return Math.min(this.#fifo.length, FIFO_DEPTH);
+    if (register === R.INT_SOURCE) return this.#interruptSource();
+    if (register >= R.DATAX0 && register < R.DATAX0 + 6) {
+      if (!this.#snapshot) {
+        const fromFifo = this.#fifoMode() !== 0 && this.#fifo.length > 0;
+        this.#snapshot = fromFifo ? this.#fifo[0] : this.#latest;
+        this.#popOnDeselect = fromFifo;
+        this.#regs[R.INT_SOURCE] &= ~0x80; // data read: DATA_READY clears
+      }
+      const word = this.#encode(this.#snapshot[(register - R.DATAX0) >> 1]);
+      return (register - R.DATAX0) % 2 === 0 ? word & 0xff : (word >> 8) & 0xff;
+    }
+    return this.#regs[register];
+  }
+
+  #interruptSource(): number {
+    const R = ADXL345_REGISTERS;
+    const watermark = this.#regs[R.FIFO_CTL] & 0x1f;
+    let source = this.#regs[R.INT_SOURCE] & ~0x02;
+    if (this.#fifoMode() !== 0 ? this.#fifo.length >= watermark && watermark > 0 : false) source |= 0x02;
+    return source;
+  }
+
+  #writeRegister(register: number, value: number): void {
+    const R = ADXL345_REGISTERS;
+    if (!WRITABLE.has(register)) return;
+    const before = this.#regs[register];
+    this.#regs[register] = value;
+    if (register === R.FIFO_CTL && value >> 6 === 0) this.#fifo = []; // bypass clears the FIFO
+    if (register === R.POWER_CTL && (value & 0x08) && !(before & 0x08)) {
+      // Measurement starts: the first sample lands one output period later.
+      this.#nextSampleAt = this.#now() + 1000 / this.outputRateHz;
+    }
+    if (register === R.BW_RATE) this.#nextSampleAt = this.#now() + 1000 / this.outputRateHz;
+  }
+
+  /** Produces the samples that fell due since the last transaction. */
+  #produce(): void {
+    const R = ADXL345_REGISTERS;
+    if (!(this.#regs[R.POWER_CTL] & 0x08) || (this.#regs[R.POWER_CTL] & 0x04)) return; // standby or sleep
+    const now = this.#now();
+    const period = 1000 / this.outputRateHz;
+    if (now < this.#nextSampleAt) return;
+    let due = Math.floor((now - this.#nextSampleAt) / period) + 1;
+    // Only the newest FIFO_DEPTH + 1 samples can survive: skip the rest but count them as overwritten.
+    const keep = FIFO_DEPTH + 1;
+    if (due > keep) {
+      const skipped = due - keep;
+      if (this.#fifoMode() !== 0) this.overwritten += skipped;
+      this.#regs[R.INT_SOURCE] |= 0x01;
+      this.#nextSampleAt += skipped * period;
+      due = keep;
+    }
+    for (let i = 0; i < due; i++) {
+      this.#acquire(this.#nextSampleAt);
+      this.#nextSampleAt += period;
+    }
+  }
+
+  #acquire(atMs: number): void {
+    const R = ADXL345_REGISTERS;
+    const a = this.motion(atMs / 1000);
+    const offsets = [0, 1, 2].map((k) => ((this.#regs[R.OFSX + k] << 24) >> 24) * OFFSET_G_PER_LSB);
+    const sample: Sample = [this.#counts(a.x / STANDARD_GRAVITY + offsets[0]), this.#counts(a.y / STANDARD_GRAVITY + offsets[1]), this.#counts(a.z / STANDARD_GRAVITY + offsets[2])];
+    const mode = this.#fifoMode();
+    if (mode === 0) {
+      if (this.#regs[R.INT_SOURCE] & 0x80) this.#regs[R.INT_SOURCE] |= 0x01; // replaced unread data
+    } else if (this.#fifo.length >= FIFO_DEPTH) {
+      this.#regs[R.INT_SOURCE] |= 0x01;
+      if (mode === 1) {
+        this.overwritten++; // FIFO mode keeps the oldest and stops collecting
+        this.#latest = sample;
+        return;
+      }
+      this.#fifo.shift(); // stream and trigger modes keep the newest
+      this.overwritten++;
+    }
+    if (mode !== 0) this.#fifo.push(sample);
+    this.#latest = sample;
+    this.#regs[R.INT_SOURCE] |= 0x80;
+  }
+
+  /** Acceleration in g to output counts for the current range and resolution. */
+  #counts(g: number): number {
+    const format = this.#regs[ADXL345_REGISTERS.DATA_FORMAT];
+    const range = format & 0x03;
+    const fullResolution = (format & 0x08) !== 0;
+    const bits = fullResolution ? 10 + range : 10;
+    const gPerCount = fullResolution ? 1 / 256 : (4 << range) / 1024;
+    const limit = 2 ** (bits - 1);
+    return Math.max(-limit, Math.min(limit - 1, Math.round(g / gPerCount)));
+  }
+
+  /** A count as the 16-bit register pair holds it: right-justified and sign-extended, or MSB-aligned. */
+  #encode(count: number): number {
+    const format = this.#regs[ADXL345_REGISTERS.DATA_FORMAT];
+    const range = format & 0x03;
+    const bits = format & 0x08 ? 10 + range : 10;
+    const word = format & 0x04 ? count * 2 ** (16 - bits) : count;
+    return word & 0xffff;
+  }
+}
