@@ -47,6 +47,8 @@ export default class Adxl345 {
   /** Why the current window is incomplete ("" when it is not). */
   #damage: { quality: "bad" | "uncertain"; reason: string } | undefined;
   #configured = false;
+  /** False until the first drain after (re)configuration: the first window begins there. */
+  #draining = false;
   #status = new Uint8Array(7);
   #fifoStatus = new Uint8Array(3);
   #data = new Uint8Array(7);
@@ -84,7 +86,9 @@ export default class Adxl345 {
         this.#configured = false;
         return;
       }
-      if (status[4] & OVERRUN) this.#mark("uncertain", "overrun");
+      // Samples overwritten before the first drain were never part of a window.
+      if (status[4] & OVERRUN && this.#draining) this.#mark("uncertain", "overrun");
+      this.#draining = true;
       const fifo = this.#read(REG.FIFO_CTL, 2, this.#fifoStatus);
       if (fifo[0] !== (STREAM_MODE | WATERMARK)) {
         this.#mark("bad", "restarting");
@@ -138,6 +142,7 @@ export default class Adxl345 {
     this.#write(REG.FIFO_CTL, STREAM_MODE | WATERMARK);
     this.#write(REG.POWER_CTL, MEASURE);
     this.#configured = true;
+    this.#draining = false;
     this.#latest = undefined;
     if (restart) this.#mark("bad", "restarting");
   }

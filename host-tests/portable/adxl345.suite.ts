@@ -92,6 +92,15 @@ test("adxl345: draining every 20 ms keeps every sample; too slowly overruns and 
   equal(windowOf(1000, 20).quality, "good", "the next window is whole again");
 });
 
+test("adxl345: the first window begins at the first drain, however late it comes", () => {
+  const { windowOf } = rig();
+  const first = windowOf(300, 300); // the node took 300 ms to start its drain timer
+  equal(first.quality, "good");
+  equal(first.vibration!.count, 32, "what the FIFO kept");
+  const late = windowOf(300, 300);
+  equal(late.reason, "overrun", "later, a late drain loses samples of the window");
+});
+
 test("adxl345: a floating MISO, a power-cycled chip: bad with a reason, then recovery", () => {
   const { chip, bus, windowOf } = rig();
   windowOf(1000);
