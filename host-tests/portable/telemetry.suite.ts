@@ -105,6 +105,28 @@ test("config: mcconfig key=value strings become numbers, defaults fill the rest"
   equal(c.resources.key, "device-key.der");
 });
 
+test("config: sensors and their SPI settings, with the reference device's defaults", () => {
+  const c = parseConfig(good);
+  deepEqual(c.sensors, ["sht3x", "bme280", "max31865", "adxl345"]);
+  deepEqual(c.rtd, { spi: { port: 1, clock: 14, out: 13, in: 27, select: 15 }, nominal: 100, referenceOhms: 430, wires: 3, filterHz: 50 });
+  deepEqual(c.accelerometer, { spi: { port: 2, clock: 18, out: 23, in: 19, select: 5 }, range: 16 });
+  const custom = parseConfig({ ...good, sensors: "max31865, sht3x", rtd_nominal: "1000", rtd_ref_ohms: "4300", rtd_wires: "2", rtd_filter_hz: "60", rtd_cs: "4" });
+  deepEqual(custom.sensors, ["max31865", "sht3x"]);
+  deepEqual([custom.rtd.nominal, custom.rtd.referenceOhms, custom.rtd.wires, custom.rtd.filterHz, custom.rtd.spi.select], [1000, 4300, 2, 60, 4]);
+  // Without the ADXL345 its default pins may be reused.
+  equal(parseConfig({ ...good, sensors: "max31865", rtd_sck: "18" }).rtd.spi.clock, 18);
+});
+
+test("config: bad sensor settings are each named", () => {
+  const error = throws(() => parseConfig({
+    ...good, sensors: "sht3x,foo,sht3x", rtd_wires: "5", rtd_filter_hz: "55", rtd_nominal: "1000", rtd_ref_ohms: "430",
+    accel_range: "3", accel_sck: "14", rtd_mosi: "15",
+  }), ConfigError);
+  for (const pattern of [/sensors must be/, /rtd_wires must be one of 2, 3, 4/, /rtd_filter_hz/, /rtd_ref_ohms must exceed/, /accel_range/, /rtd_sck, _mosi, _miso and _cs must be four different pins/])
+    assert(pattern.test(error.message), `${pattern} in ${error.message}`);
+  throws(() => parseConfig({ ...good, accel_sck: "14" }), ConfigError, /separate SPI pins/);
+});
+
 test("config: every problem is reported at once", () => {
   const error = throws(() => parseConfig({ ...good, thing: "", broker_address: "broker.example.com", keepalive: "10", broker_port: "x" }), ConfigError);
   equal(error.problems.length, 4, error.message);
