@@ -29,6 +29,7 @@ export interface I2CSensorConfig extends I2CBusOptions {
 export interface SPIDevice {
   /** Clocks the buffer's bytes out and replaces them with what the chip sent back. */
   transfer(buffer: Uint8Array): void;
+  /** On ESP32 the SDK reads the source as 32-bit words: pass whole buffers, not unaligned views. */
   write(buffer: ByteBuffer): void;
   /** Completes pending transfers; with deselect, ends the transaction (chip select inactive). */
   flush(deselect?: boolean): void;
@@ -36,7 +37,7 @@ export interface SPIDevice {
 }
 
 export interface SPIBusOptions {
-  clock: number;
+  clock?: number;
   out?: number;
   in?: number;
   /** Chip select pin, driven by the SPI class (active while a transaction is open). */
@@ -62,8 +63,25 @@ export interface SPISensorConfig extends SPIBusOptions {
 export function spiTransaction(spi: SPIDevice, bytes: Uint8Array): Uint8Array {
   try {
     spi.transfer(bytes);
-  } finally {
-    spi.flush(true);
+  } catch (error) {
+    try {
+      spi.flush(true);
+    } catch {
+      // the transfer's error is the one to report
+    }
+    throw error;
   }
+  spi.flush(true);
   return bytes;
+}
+
+export interface DigitalOutput {
+  write(value: 0 | 1): void;
+  close(): void;
+}
+
+/** ECMA-419 Digital, as far as a chip-select output needs it. */
+export interface DigitalConstructor {
+  new (options: { pin: number; mode: number; initialValue?: 0 | 1 }): DigitalOutput;
+  readonly Output: number;
 }

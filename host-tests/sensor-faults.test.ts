@@ -43,8 +43,7 @@ test("every chip faulted mid-run: sampling goes on, readings are bad with the re
   board.bme280.environment = { temperature: 31.5, humidity: 40, pressure: 99_000 };
   board.max31865.resistance = rtdResistance(85.5, 100);
   board.adxl345.motion = (t) => ({ x: amplitude * Math.sin(2 * Math.PI * 50 * t), y: 0, z: STANDARD_GRAVITY });
-  const rtdBus = board.spi.get(1)!;
-  const accelBus = board.spi.get(2)!;
+  const spiBus = board.spi.get(2)!;
   try {
     const sub = await subscribe({ port: broker.port, tls: pki.tlsOptions(SUBSCRIBER), topic: `iiot-test/${THING}/telemetry`, clientId: `${SUBSCRIBER}-sensor-faults` });
     const node = await bootFirmware({
@@ -60,14 +59,14 @@ test("every chip faulted mid-run: sampling goes on, readings are bad with the re
     board.sht3x.faults.badCrcCount = 1_000_000;
     board.bme280.faults.nack = true;
     board.max31865.faults.open = true;
-    accelBus.misoStuck = 0xff;
+    board.adxl345.faults.unpowered = true;
     await sleep(1500);
     const faultedFrom = healthyUntil + 1; // the window in flight may still be whole
     const faultedUntil = node.stats.sampled;
     board.sht3x.faults.badCrcCount = 0;
     board.bme280.faults.nack = false;
     board.max31865.faults.open = false;
-    accelBus.misoStuck = undefined;
+    board.adxl345.faults.unpowered = false;
     await sleep(2500);
     const stats = await node.stop(5000);
     await sub.waitForReadings(stats.sampled, 5000);
@@ -76,7 +75,7 @@ test("every chip faulted mid-run: sampling goes on, readings are bad with the re
 
     const readings = sub.docs.flatMap((d) => d.readings) as unknown as ({ seq: number } & Record<string, Channel>)[];
     assert.deepEqual(readings.map((r) => r.seq), Array.from({ length: stats.sampled }, (_, i) => i), `sampling never stopped\n${log}`);
-    assert.ok(rtdBus.transactions > 0);
+    assert.ok(spiBus.transactions > 0);
 
     const faulted = readings.filter((r) => r.seq > faultedFrom && r.seq < faultedUntil);
     assert.ok(faulted.length >= 4, `${faulted.length} readings while faulted`);

@@ -1,7 +1,6 @@
 // The simulated reference device (press-7, ../shared/workload.md): its buses and the chips on them:
-// the SHT3x at 0x44 and the BME280 at 0x76 on I2C port 0, the MAX31865 (PT100, 430 ohm reference)
-// on SPI port 1 and the ADXL345 on SPI port 2 (ECMA-419 SPI pins are exclusive to one instance, so
-// each SPI chip has its own bus; chip selects as in the manifest's config).
+// the SHT3x at 0x44 and the BME280 at 0x76 on I2C port 0; the MAX31865 (PT100, 430 ohm reference,
+// select on GPIO 4) and the ADXL345 (select on GPIO 5) on SPI port 2, their selects wired to GPIO.
 // The simulator build and the host target map embedded:io/* to these buses; tests and the host
 // runner reach the chips here to set physical inputs and inject faults.
 
@@ -10,6 +9,7 @@ import { SimSht3x, type Sht3xEnvironment } from "./chips/sht3x";
 import { SimBme280 } from "./chips/bme280";
 import { SimNorFlash } from "./nor-flash";
 import { SimSPIBus } from "./spi-bus";
+import { SimGpio } from "./gpio";
 import { SimMax31865 } from "./chips/max31865";
 import { SimAdxl345, STANDARD_GRAVITY, type Acceleration } from "./chips/adxl345";
 import { rtdResistance } from "../drivers/max31865/rtd";
@@ -21,6 +21,7 @@ export interface SimBoard {
   bme280: SimBme280;
   /** SPI buses by ECMA-419 port number (ESP32: 1 = SPI2/HSPI, 2 = SPI3/VSPI). */
   spi: Map<number, SimSPIBus>;
+  gpio: SimGpio;
   max31865: SimMax31865;
   adxl345: SimAdxl345;
   /** NOR flash data partitions by label; created blank on first use unless a host installed one. */
@@ -40,8 +41,8 @@ export function driftingAir(atMs: number): Sht3xEnvironment {
   };
 }
 
-/** Chip-select pins of the SPI chips (the select pin routes a transaction to its chip). */
-export const SIM_SPI_SELECT = { max31865: 15, adxl345: 5 };
+/** Select pins of the SPI chips (as the manifest's rtd_cs and accel_cs). */
+export const SIM_SPI_SELECT = { max31865: 4, adxl345: 5 };
 
 /** The press's process temperature: a slow cycle that crosses the 85 C alarm level at its top. */
 export function processTemperature(atMs: number): number {
@@ -68,18 +69,21 @@ function createBoard(): SimBoard {
   bus.attach(0x76, bme280);
   const max31865 = new SimMax31865({ referenceOhms: 430 });
   max31865.resistance = (atMs) => rtdResistance(processTemperature(atMs), 100);
-  const rtdBus = new SimSPIBus();
-  rtdBus.attach(SIM_SPI_SELECT.max31865, max31865);
   const adxl345 = new SimAdxl345();
   adxl345.motion = pressVibration;
-  const accelBus = new SimSPIBus();
-  accelBus.attach(SIM_SPI_SELECT.adxl345, adxl345);
+  const spi = new SimSPIBus();
+  const gpio = new SimGpio();
+  spi.attach(SIM_SPI_SELECT.max31865, max31865);
+  spi.attach(SIM_SPI_SELECT.adxl345, adxl345);
+  gpio.connect(SIM_SPI_SELECT.max31865, spi.selectInput(SIM_SPI_SELECT.max31865));
+  gpio.connect(SIM_SPI_SELECT.adxl345, spi.selectInput(SIM_SPI_SELECT.adxl345));
   const partitions = new Map<string, SimNorFlash>();
   return {
     i2c: new Map([[0, bus]]),
     sht3x,
     bme280,
-    spi: new Map([[1, rtdBus], [2, accelBus]]),
+    spi: new Map([[2, spi]]),
+    gpio,
     max31865,
     adxl345,
     partitions,

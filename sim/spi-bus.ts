@@ -1,21 +1,27 @@
-// A simulated SPI bus: chips attach at their chip-select pins and see every byte the ECMA-419 SPI
-// class clocks while their select is active. Full duplex: each byte out returns one byte in.
-// Faults: MISO stuck at a level (a chip off the bus, a shorted line), and the wrong clock mode,
-// which makes the chip sample on the wrong edge so that every byte arrives shifted by one bit.
+// A simulated SPI bus: SCLK, MOSI and MISO shared by every chip on it, each chip with its own select
+// line (wired to the board's GPIO). Full duplex: each byte out returns one byte in.
+// Faults and hazards, as on a real bus: MISO stuck at a level; two chips selected at once (their
+// outputs fight: the controller reads the AND); and a clock the chip does not expect - a mode its
+// datasheet does not allow, or a clock polarity that changed while the chip was selected (chips
+// note the idle level when select falls) - makes every bit arrive one position late.
 
 export interface SPITarget {
   /** SPI modes (CPOL << 1 | CPHA) the chip's datasheet allows. */
   readonly modes: readonly number[];
-  /** Chip select went active. */
+  /** Select went active. */
   select(): void;
   /** One byte each way: mosi is what the controller sent, the result is the chip's reply. */
   exchange(mosi: number): number;
-  /** Chip select went inactive: the transaction ends. */
+  /** Select went inactive: the transaction ends. */
   deselect(): void;
 }
 
 export class SimSPIBus {
   #targets = new Map<number, SPITarget>();
+  /** Selected chips, with the SCLK idle level each saw when its select fell. */
+  #selected = new Map<number, number>();
+  /** SCLK's level between transfers: low until the controller first clocks in a CPOL 1 mode. */
+  #clockIdle = 0;
   /** MISO held at a level: every byte the controller reads is this. */
   misoStuck: number | undefined;
   transactions = 0;
@@ -25,31 +31,40 @@ export class SimSPIBus {
     this.#targets.set(selectPin, target);
   }
 
-  detach(selectPin: number): void {
-    this.#targets.delete(selectPin);
+  /** The chip's select input, for wiring to a GPIO line (active low). */
+  selectInput(selectPin: number): (level: 0 | 1) => void {
+    return (level) => {
+      const target = this.#targets.get(selectPin);
+      if (level === 0 && !this.#selected.has(selectPin)) {
+        this.#selected.set(selectPin, this.#clockIdle);
+        this.transactions++;
+        target?.select();
+      } else if (level === 1 && this.#selected.has(selectPin)) {
+        this.#selected.delete(selectPin);
+        target?.deselect();
+      }
+    };
   }
 
-  select(selectPin: number): void {
-    this.transactions++;
-    this.#targets.get(selectPin)?.select();
-  }
-
-  /** Exchanges the buffer's bytes in place. Nobody selected (or nobody driving MISO) reads 0xFF. */
-  exchange(selectPin: number, mode: number, bytes: Uint8Array): void {
-    const target = this.#targets.get(selectPin);
-    const rightMode = target?.modes.includes(mode) ?? true;
+  /** Clocks the buffer's bytes out in the given mode and replaces them with MISO, in place. */
+  exchange(mode: number, bytes: Uint8Array): void {
+    const chips: { target: SPITarget; inStep: boolean }[] = [];
+    for (const [pin, idle] of this.#selected) {
+      const target = this.#targets.get(pin);
+      if (target) chips.push({ target, inStep: target.modes.includes(mode) && idle === mode >> 1 });
+    }
+    this.#clockIdle = mode >> 1;
     let carry = 0;
     for (let i = 0; i < bytes.length; i++) {
       const out = bytes[i];
-      // Sampled on the wrong edge, every bit lands one position late on both lines.
-      const reply = target ? target.exchange(rightMode ? out : ((out >> 1) | (carry << 7)) & 0xff) : 0xff;
+      let miso = 0xff; // nobody driving: the line floats high
+      for (const { target, inStep } of chips) {
+        // Sampled on the wrong edge, every bit lands one position late on both lines.
+        const reply = target.exchange(inStep ? out : ((out >> 1) | (carry << 7)) & 0xff);
+        miso &= inStep ? reply : (reply >> 1) | 0x80;
+      }
       carry = out & 1;
-      const seen = rightMode ? reply : (reply >> 1) | 0x80;
-      bytes[i] = this.misoStuck ?? seen;
+      bytes[i] = this.misoStuck ?? miso;
     }
-  }
-
-  deselect(selectPin: number): void {
-    this.#targets.get(selectPin)?.deselect();
   }
 }

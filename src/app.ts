@@ -70,6 +70,8 @@ export interface NodeDependencies {
   config: NodeConfig;
   boot: number;
   sensors: SensorSource[];
+  /** Closes the buses the sensors shared, after the sensors are closed. */
+  closeBuses?(): void;
   flash: FlashDevice;
   openSocket(callbacks: SocketCallbacks): StreamSocket;
   writeReserve: number;
@@ -180,6 +182,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
     async stop(drainMs = 10_000) {
       Timer.clear(sampler);
       for (const sensor of deps.sensors) sensor.close();
+      deps.closeBuses?.();
       const drained = await uplink.drain(drainMs);
       if (!drained) log(`stop: ${flashLog.pendingRecords} records still unacknowledged after ${drainMs} ms; they stay in flash`);
       uplink.stop();

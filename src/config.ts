@@ -11,9 +11,10 @@ export interface NodeConfig {
   i2c: { data: number; clock: number; hz: number; port?: number };
   /** Sensors the node reads, in this order (names as in drivers/ and telemetry CHANNELS). */
   sensors: SensorName[];
-  /** MAX31865 with its RTD; SPI pins are exclusive, so it has its own SPI port. */
-  rtd: { spi: SpiPins; nominal: 100 | 1000; referenceOhms: number; wires: 2 | 3 | 4; filterHz: 50 | 60 };
-  accelerometer: { spi: SpiPins; range: 2 | 4 | 8 | 16 };
+  /** The SPI bus every SPI chip shares (the SDK drives one), in mode 3 (both chips allow it). */
+  spi: SpiBus;
+  rtd: { select: number; nominal: 100 | 1000; referenceOhms: number; wires: 2 | 3 | 4; filterHz: 50 | 60 };
+  accelerometer: { select: number; range: 2 | 4 | 8 | 16 };
   sampleIntervalMs: number;
   flushIntervalMs: number;
   maxBatchBytes: number;
@@ -28,13 +29,16 @@ export interface NodeConfig {
 export const SENSOR_NAMES = ["sht3x", "bme280", "max31865", "adxl345"] as const;
 export type SensorName = (typeof SENSOR_NAMES)[number];
 
-export interface SpiPins {
+export interface SpiBus {
   port: number;
   clock: number;
   out: number;
   in: number;
-  select: number;
+  hz: number;
 }
+
+/** ESP32 GPIO 34..39 are inputs only. */
+const isInputOnly = (pin: number) => pin >= 34 && pin <= 39;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -80,16 +84,10 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     return value as T;
   };
 
-  const spiPins = (prefix: string, port: number, clock: number, out: number, input: number, select: number): SpiPins => {
-    const pins = {
-      port: integer(`${prefix}_spi_port`, 0, 2, port),
-      clock: integer(`${prefix}_sck`, 0, 48, clock),
-      out: integer(`${prefix}_mosi`, 0, 48, out),
-      in: integer(`${prefix}_miso`, 0, 48, input),
-      select: integer(`${prefix}_cs`, 0, 48, select),
-    };
-    if (new Set([pins.clock, pins.out, pins.in, pins.select]).size !== 4) problems.push(`${prefix}_sck, _mosi, _miso and _cs must be four different pins`);
-    return pins;
+  const output = (key: string, fallback: number): number => {
+    const pin = integer(key, 0, 48, fallback);
+    if (isInputOnly(pin)) problems.push(`${key}: GPIO ${pin} is input only`);
+    return pin;
   };
   const choice = <T extends number>(key: string, allowed: readonly T[], fallback: T): T => {
     const value = raw[key] ?? fallback;
@@ -136,16 +134,17 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
       ...(raw.i2c_port !== undefined ? { port: integer("i2c_port", 0, 1) } : {}),
     },
     sensors: sensorList(),
+    // ESP32 SPI3 (VSPI) on its default pins; port 0 is the flash chip's bus.
+    spi: { port: integer("spi_port", 1, 2, 2), clock: output("spi_sck", 18), out: output("spi_mosi", 23), in: integer("spi_miso", 0, 48, 19), hz: integer("spi_hz", 100_000, 5_000_000, 1_000_000) },
     rtd: {
-      // ESP32 SPI2 (HSPI) on its default clock, MOSI and select pins; MISO off the GPIO12 strapping pin.
-      spi: spiPins("rtd", 1, 14, 13, 27, 15),
+      select: output("rtd_cs", 4),
       nominal: choice("rtd_nominal", [100, 1000] as const, 100),
       referenceOhms: integer("rtd_ref_ohms", 100, 100_000, 430),
       wires: choice("rtd_wires", [2, 3, 4] as const, 3),
       filterHz: choice("rtd_filter_hz", [50, 60] as const, 50),
     },
     accelerometer: {
-      spi: spiPins("accel", 2, 18, 23, 19, 5), // ESP32 SPI3 (VSPI) default pins
+      select: output("accel_cs", 5),
       range: choice("accel_range", [2, 4, 8, 16] as const, 16),
     },
     sampleIntervalMs: integer("sample_ms", 100, 3_600_000, 1000),
@@ -164,9 +163,15 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
   };
   if (config.rtd.referenceOhms <= config.rtd.nominal) problems.push("rtd_ref_ohms must exceed rtd_nominal (the reference resistor is above the RTD's range)");
-  const rtdPins = Object.values(config.rtd.spi).slice(1);
-  if (config.sensors.includes("max31865") && config.sensors.includes("adxl345") && Object.values(config.accelerometer.spi).slice(1).some((p) => rtdPins.includes(p)))
-    problems.push("the MAX31865 and the ADXL345 need separate SPI pins (an ECMA-419 SPI instance owns its pins)");
+  // Every pin in use has one job.
+  const pins: [string, number][] = [["i2c_sda", config.i2c.data], ["i2c_scl", config.i2c.clock]];
+  const spiChips: [SensorName, string, number][] = [["max31865", "rtd_cs", config.rtd.select], ["adxl345", "accel_cs", config.accelerometer.select]];
+  if (spiChips.some(([name]) => config.sensors.includes(name))) {
+    pins.push(["spi_sck", config.spi.clock], ["spi_mosi", config.spi.out], ["spi_miso", config.spi.in]);
+    for (const [name, key, pin] of spiChips) if (config.sensors.includes(name)) pins.push([key, pin]);
+  }
+  for (let i = 0; i < pins.length; i++)
+    for (let k = i + 1; k < pins.length; k++) if (pins[i][1] === pins[k][1]) problems.push(`${pins[i][0]} and ${pins[k][0]} are both GPIO ${pins[i][1]}`);
   if (config.backoff.capMs < config.backoff.baseMs) problems.push("backoff_cap_ms must not be below backoff_base_ms");
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

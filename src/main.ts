@@ -7,6 +7,7 @@ import Preference from "preference";
 import Resource from "Resource";
 import I2C from "embedded:io/i2c";
 import SPI from "embedded:io/spi";
+import Digital from "embedded:io/digital";
 import Timer from "timer";
 import TCP from "embedded:io/socket/tcp";
 import TLSSocket from "embedded:io/socket/tcp/tls";
@@ -17,7 +18,8 @@ import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
 import Bme280 from "../drivers/bme280/bme280";
 import Max31865 from "../drivers/max31865/max31865";
 import Adxl345 from "../drivers/adxl345/adxl345";
-import type { I2CConstructor, SPIConstructor } from "../drivers/bus";
+import type { DigitalConstructor, I2CConstructor, SPIDevice } from "../drivers/bus";
+import { SharedSPI } from "../drivers/shared-spi";
 import type { FlashDevice } from "./log/flash-log";
 import { guardedTCP } from "./net/guarded-tcp";
 
@@ -47,9 +49,9 @@ function flashPartition(name: string): FlashDevice {
   };
 }
 
-function sht3xSource(options: ConstructorParameters<typeof Sht3x>[0]): SensorSource {
+function sht3xSource(open: () => Sht3x): SensorSource {
   return supervisedSensor("sht3x", ["temperature", "humidity"], () => {
-    const sensor = new Sht3x(options);
+    const sensor = open();
     const sample = () => {
       const s = sensor.sample();
       const values: Record<string, number> = {};
@@ -62,9 +64,9 @@ function sht3xSource(options: ConstructorParameters<typeof Sht3x>[0]): SensorSou
 }
 
 /** The reference device logs the BME280's pressure; its temperature and humidity duplicate the SHT3x. */
-function bme280Source(options: ConstructorParameters<typeof Bme280>[0]): SensorSource {
+function bme280Source(open: () => Bme280): SensorSource {
   return supervisedSensor("bme280", ["pressure"], () => {
-    const sensor = new Bme280(options);
+    const sensor = open();
     const sample = () => {
       const s = sensor.sample();
       const values: Record<string, number> = {};
@@ -75,9 +77,9 @@ function bme280Source(options: ConstructorParameters<typeof Bme280>[0]): SensorS
   }, log);
 }
 
-function max31865Source(options: ConstructorParameters<typeof Max31865>[0]): SensorSource {
+function max31865Source(open: () => Max31865): SensorSource {
   return supervisedSensor("max31865", ["temperature"], () => {
-    const sensor = new Max31865(options);
+    const sensor = open();
     const sample = () => {
       const s = sensor.sample();
       const values: Record<string, number> = s.thermometer ? { temperature: s.thermometer.temperature } : {};
@@ -90,9 +92,9 @@ function max31865Source(options: ConstructorParameters<typeof Max31865>[0]): Sen
 /** The ADXL345's FIFO holds 40 ms at 800 Hz: drain it every 20 ms, outside the sampling tick. */
 const ACCELEROMETER_DRAIN_MS = 20;
 
-function adxl345Source(options: ConstructorParameters<typeof Adxl345>[0]): SensorSource {
+function adxl345Source(open: () => Adxl345): SensorSource {
   return supervisedSensor("adxl345", ["rms_x", "rms_y", "rms_z", "peak"], () => {
-    const sensor = new Adxl345(options);
+    const sensor = open();
     const drainer = Timer.repeat(() => sensor.drain(), ACCELEROMETER_DRAIN_MS);
     const sample = () => {
       const s = sensor.sample();
@@ -110,20 +112,45 @@ function adxl345Source(options: ConstructorParameters<typeof Adxl345>[0]): Senso
   }, log);
 }
 
-/** The configured sensors, each on its bus. The SDK's I2C and SPI have close(); their typings leave it out. */
-function sensorSources(settings: NodeConfig): SensorSource[] {
+/** Mode 3: the ADXL345 needs it and the MAX31865 allows it (modes 1 and 3). */
+const SPI_MODE = 3;
+
+/**
+ * The SPI chips share one bus and SPI instance, each selected by a digital output (see
+ * drivers/shared-spi.ts). Opened once: the sensors' restarts never reopen the bus.
+ */
+function sharedSPI(settings: NodeConfig): SharedSPI {
+  const { port, clock, out, in: input, hz } = settings.spi;
+  const spi = new SPI({ port, clock, out, in: input, hz, mode: SPI_MODE }) as unknown as SPIDevice;
+  return new SharedSPI({ spi, hz, mode: SPI_MODE, digital: Digital as unknown as DigitalConstructor });
+}
+
+/**
+ * The configured sensors, each on its bus, and what closes the buses once the sensors are closed.
+ * Drivers open inside their supervised start, so a bus that cannot open makes its sensors absent
+ * (and retried), never the node. The SDK's I2C, SPI and Digital have close() and Digital takes
+ * initialValue; their typings leave those out, hence the casts.
+ */
+function sensorSources(settings: NodeConfig): { sensors: SensorSource[]; closeBuses(): void } {
   const i2c = I2C as unknown as I2CConstructor;
-  const spi = SPI as unknown as SPIConstructor;
+  let shared: SharedSPI | undefined;
+  const spiBus = () => (shared ??= sharedSPI(settings));
+  const { rtd, accelerometer } = settings;
   const start: Record<SensorName, () => SensorSource> = {
-    sht3x: () => sht3xSource({ sensor: { io: i2c, ...settings.i2c }, measurementsPerSecond: rateForSamplingPeriod(settings.sampleIntervalMs) }),
-    bme280: () => bme280Source({ sensor: { io: i2c, ...settings.i2c, address: 0x76 } }),
-    max31865: () => {
-      const { spi: pins, nominal, referenceOhms, wires, filterHz } = settings.rtd;
-      return max31865Source({ sensor: { io: spi, ...pins }, rtdNominal: nominal, referenceOhms, wires, filterHz });
-    },
-    adxl345: () => adxl345Source({ sensor: { io: spi, ...settings.accelerometer.spi }, range: settings.accelerometer.range }),
+    sht3x: () => sht3xSource(() => new Sht3x({ sensor: { io: i2c, ...settings.i2c }, measurementsPerSecond: rateForSamplingPeriod(settings.sampleIntervalMs) })),
+    bme280: () => bme280Source(() => new Bme280({ sensor: { io: i2c, ...settings.i2c, address: 0x76 } })),
+    max31865: () => max31865Source(() => new Max31865({
+      sensor: { io: spiBus().io, select: rtd.select }, rtdNominal: rtd.nominal, referenceOhms: rtd.referenceOhms, wires: rtd.wires, filterHz: rtd.filterHz,
+    })),
+    adxl345: () => adxl345Source(() => new Adxl345({ sensor: { io: spiBus().io, select: accelerometer.select }, range: accelerometer.range })),
   };
-  return settings.sensors.map((name) => start[name]());
+  return {
+    sensors: settings.sensors.map((name) => start[name]()),
+    closeBuses() {
+      shared?.close();
+      shared = undefined;
+    },
+  };
 }
 
 export default function main(): RunningNode {
@@ -145,12 +172,13 @@ function start(): RunningNode {
     serverName: settings.broker.serverName,
     protocolVersion: 0x303,
   };
-  const sensors = sensorSources(settings);
+  const { sensors, closeBuses } = sensorSources(settings);
   const GuardedTCP = guardedTCP(TCP, log) as unknown as typeof TCP;
   return startNode({
     config: settings,
     boot: nextBootId(),
     sensors,
+    closeBuses,
     flash: flashPartition(settings.logPartition),
     writeReserve: TLS_RECORD_OVERHEAD,
     openSocket: (callbacks) =>

@@ -13,6 +13,8 @@ import { max31865Code, max31865Resistance, rtdResistance, rtdTemperature, RTD_MA
 
 const CONFIG = Object.freeze({ VBIAS: 0x80, AUTO: 0x40, THREE_WIRE: 0x10, DETECT_MASK: 0x0c, DETECT_AUTO: 0x04, FAULT_CLEAR: 0x02, FILTER_50HZ: 0x01 });
 const WRITE = 0x80;
+/** Fault status D7..D2; D1 and D0 are unused. */
+const FAULT_BITS = 0xfc;
 const REGISTER_COUNT = 8;
 
 /** Fault status bits (datasheet table 7) and the reason each one is reported as. */
@@ -104,7 +106,7 @@ export default class Max31865 {
       return { quality: "bad", reason: "bus" };
     }
     const [config, msb, lsb] = regs;
-    const status = regs[7];
+    const status = regs[7] & FAULT_BITS;
     if (!this.#looksConfigured(regs)) {
       // All ones or all zeros: nothing drives MISO. Otherwise the chip lost its settings (power).
       const silent = regs.every((b) => b === 0xff) || regs.every((b) => b === 0);
@@ -112,16 +114,26 @@ export default class Max31865 {
       return { quality: "bad", reason: silent ? "bus" : "restarting" };
     }
     if (this.#state === "checking") {
-      if (config & CONFIG.DETECT_MASK) return { quality: "uncertain", reason: "no-data" }; // still checking the leads
+      // The automatic lead check takes under a millisecond and samples are at least 100 ms apart:
+      // a check still running, or conversions running during it, means the chip did not take it.
+      if (config & (CONFIG.DETECT_MASK | CONFIG.AUTO)) return this.#restart();
       if (status) return this.#fault(status);
-      this.#write(0, [this.#config | CONFIG.AUTO | CONFIG.FAULT_CLEAR]);
+      try {
+        this.#write(0, [this.#config | CONFIG.AUTO | CONFIG.FAULT_CLEAR]);
+      } catch {
+        this.#state = "reconfigure";
+        return { quality: "bad", reason: "bus" };
+      }
       this.#state = "running";
       const cause = this.#cause;
       this.#cause = "";
       if (cause) return { quality: "bad", reason: cause };
       return { quality: "uncertain", reason: "no-data" }; // the first conversion takes about 60 ms
     }
+    // Converting automatically, or the register holds a result that no longer changes.
+    if ((config & (CONFIG.DETECT_MASK | CONFIG.AUTO)) !== CONFIG.AUTO) return this.#restart();
     if ((lsb & 1) || status) return this.#fault(status);
+    // Samples are at least 100 ms apart, after the first conversion's 62.5 ms: this one is fresh.
     const code = (msb << 7) | (lsb >> 1);
     if (code === 0) return { quality: "uncertain", reason: "no-data" }; // no conversion has finished yet
     const resistance = max31865Resistance(code, this.#reference);
@@ -132,6 +144,11 @@ export default class Max31865 {
 
   close(): void {
     this.#spi.close();
+  }
+
+  #restart(): Max31865Sample {
+    this.#state = "reconfigure";
+    return { quality: "bad", reason: "restarting" };
   }
 
   /**

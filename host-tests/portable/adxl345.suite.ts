@@ -6,25 +6,25 @@ import { test, equal, near, assert, throws } from "./api";
 import Adxl345, { ADXL345_M_S2_PER_COUNT } from "../../drivers/adxl345/adxl345";
 import { VibrationWindow } from "../../drivers/adxl345/vibration";
 import { SimAdxl345, STANDARD_GRAVITY } from "../../sim/chips/adxl345";
+import { SimMax31865 } from "../../sim/chips/max31865";
+import Max31865 from "../../drivers/max31865/max31865";
 import { SimSPIBus, type SPITarget } from "../../sim/spi-bus";
 import SPI from "../../sim/io/spi";
+import Digital from "../../sim/io/digital";
 import { board } from "../../sim/board";
+import type { SPIConstructor } from "../../drivers/bus";
+import { onClose, openBus, wireBus, SPI_PINS as PINS } from "./spi-rig";
 
-const SELECT = 37;
+const SELECT = 32;
 const COUNT = ADXL345_M_S2_PER_COUNT;
-let port = 80;
-let previous: { close(): void } | undefined;
 
-function rig(options: { range?: 2 | 4 | 8 | 16; mode?: number } = {}) {
-  previous?.close();
-  previous = undefined;
+function rig(options: { range?: 2 | 4 | 8 | 16; busMode?: number; chipMode?: number } = {}) {
   let now = 0;
   const chip = new SimAdxl345({ now: () => now });
-  const bus = new SimSPIBus();
-  bus.attach(SELECT, chip);
-  board.spi.set(++port, bus);
-  const driver = new Adxl345({ range: options.range, sensor: { io: SPI, port, clock: 38, out: 39, in: 43, select: SELECT, ...(options.mode !== undefined ? { mode: options.mode } : {}) } });
-  previous = driver;
+  const { bus, shared } = openBus([[SELECT, chip]], options.busMode);
+  const mode = options.chipMode !== undefined ? { mode: options.chipMode } : {};
+  const driver = new Adxl345({ range: options.range, sensor: { io: shared.io, select: SELECT, ...mode } });
+  onClose(() => driver.close());
   /** Runs the node's schedule: drain every drainMs for ms, then take the window. */
   const windowOf = (ms: number, drainMs = 20) => {
     for (let t = 0; t < ms; t += drainMs) {
@@ -119,16 +119,61 @@ test("adxl345: a floating MISO, a power-cycled chip: bad with a reason, then rec
 });
 
 test("adxl345: a wrong device id or SPI mode is a clear error at construction", () => {
-  previous?.close();
-  previous = undefined;
   const impostor = new SimAdxl345();
   impostor.faults.deviceId = 0xe6;
-  const bus = new SimSPIBus();
-  bus.attach(SELECT, impostor);
-  board.spi.set(++port, bus);
-  throws(() => new Adxl345({ sensor: { io: SPI, port, clock: 38, out: 39, in: 43, select: SELECT } }), Error, /device id 0xe6 is not 0xe5/);
-  throws(() => rig({ mode: 0 }), Error, /ADXL345: device id 0x\w+ is not 0xe5/);
-  equal(rig({ mode: 3 }).windowOf(100).quality, "good");
+  const { shared } = openBus([[SELECT, impostor]]);
+  throws(() => new Adxl345({ sensor: { io: shared.io, select: SELECT } }), Error, /device id 0xe6 is not 0xe5/);
+  throws(() => rig({ busMode: 1 }), RangeError, /runs in mode 1; this chip asks for mode 3/);
+  throws(() => rig({ busMode: 1, chipMode: 1 }), Error, /ADXL345: device id 0x\w+ is not 0xe5/);
+  equal(rig().windowOf(100).quality, "good");
+});
+
+test("adxl345: on the SDK's own select pin, mode 3 garbles the first transaction (why the firmware shares the bus)", () => {
+  const { port } = wireBus([[SELECT, new SimAdxl345()]]);
+  const direct = SPI as unknown as SPIConstructor;
+  throws(() => new Adxl345({ sensor: { io: direct, port, ...PINS, select: SELECT } }), Error, /device id 0x\w+ is not 0xe5/);
+});
+
+/** Writes a register behind the driver's back. */
+function poke(chip: SimAdxl345, register: number, value: number): void {
+  chip.select();
+  chip.exchange(register);
+  chip.exchange(value);
+  chip.deselect();
+}
+
+test("adxl345: a chip put in standby or out of stream mode behind the driver's back is set up again", () => {
+  const { chip, windowOf } = rig();
+  windowOf(1000);
+  for (const [register, value] of [[0x2d, 0x00], [0x38, 0x00], [0x2c, 0x0a], [0x31, 0x03]]) {
+    poke(chip, register, value);
+    equal(windowOf(1000).reason, "restarting", `register 0x${register.toString(16)} = 0x${value.toString(16)}`);
+    const s = windowOf(1000);
+    equal(s.quality, "good");
+    equal(s.vibration!.count, 800);
+  }
+});
+
+test("adxl345 and max31865 share one bus: each transaction selects exactly one chip", () => {
+  let now = 0;
+  const accel = new SimAdxl345({ now: () => now });
+  const rtd = new SimMax31865({ now: () => now });
+  rtd.resistance = 138.51;
+  const { bus, shared } = openBus([[SELECT, accel], [SELECT + 1, rtd]]);
+  const a = new Adxl345({ sensor: { io: shared.io, select: SELECT } });
+  const r = new Max31865({ sensor: { io: shared.io, select: SELECT + 1 } });
+  let temperature: number | undefined;
+  for (let t = 0; t < 3000; t += 20) {
+    now += 20;
+    a.drain();
+    if (t % 1000 === 980) temperature = r.sample().thermometer?.temperature ?? temperature;
+  }
+  const s = a.sample();
+  equal(s.quality, "good");
+  near(temperature!, 100, 0.04);
+  assert(bus.transactions > 300, "both chips used the bus");
+  a.close();
+  r.close();
 });
 
 /** A chip that records what it saw, for the SPI class's rules. */
@@ -147,32 +192,29 @@ class Probe implements SPITarget {
   }
 }
 
-test("spi: select stays active across calls until flush(true) or another instance; pins are exclusive", () => {
-  previous?.close();
-  previous = undefined;
-  const bus = new SimSPIBus();
+test("spi: the SDK's rules: exclusive pins, one bus, select low from construction until flush(true)", () => {
   const a = new Probe();
-  const b = new Probe();
-  bus.attach(1, a);
-  bus.attach(2, b);
-  board.spi.set(++port, bus);
-  const one = new SPI({ port, clock: 3, out: 4, in: 5, select: 1, hz: 1e6 });
-  const two = new SPI({ port, clock: 6, out: 7, in: 8, select: 2, hz: 1e6 });
-  throws(() => new SPI({ port, clock: 3, out: 9, select: 10, hz: 1e6 }), Error, /in use/);
-  throws(() => new SPI({ port, clock: 11, hz: 1e6 }), Error, /in or out required/);
-  throws(() => new SPI({ port, clock: 11, out: 12, hz: 0 }), RangeError, /invalid hz/);
-  throws(() => new SPI({ port, clock: 11, out: 12, hz: 1e6, mode: 4 }), RangeError, /invalid mode/);
+  const { port: first } = wireBus([[1, a], [2, new Probe()]]);
+  const port = first + 1;
+  board.spi.set(port, new SimSPIBus());
+  const one = new SPI({ port: first, clock: 3, out: 4, in: 5, select: 1, hz: 1e6 });
+  equal(a.events.join(","), "select", "the SDK drives select low when it sets the pin up");
+  throws(() => new SPI({ port: first, clock: 3, out: 9, select: 10, hz: 1e6 }), Error, /in use/);
+  throws(() => new Digital({ pin: 4, mode: Digital.Output }), Error, /in use/);
+  throws(() => new SPI({ port: first, clock: 11, hz: 1e6 }), Error, /in or out required/);
+  throws(() => new SPI({ port: first, clock: 11, out: 12, hz: 0 }), RangeError, /invalid hz/);
+  throws(() => new SPI({ port: first, clock: 11, out: 12, hz: 1e6, mode: 4 }), RangeError, /invalid mode/);
+  throws(() => new SPI({ port: first, clock: 35, out: 12, hz: 1e6 }), RangeError, /invalid clock/);
   throws(() => new SPI({ port: 99, clock: 11, out: 12, hz: 1e6 }), RangeError, /invalid port/);
+  throws(() => new SPI({ port, clock: 11, out: 12, hz: 1e6 }), Error, /one SPI bus/);
   one.write(Uint8Array.of(1));
   const reply = Uint8Array.of(2);
   one.transfer(reply);
   equal(reply[0], 0xfd, "full duplex, in place");
-  two.write(Uint8Array.of(3));
   one.flush(true);
-  two.flush(true);
-  equal(a.events.join(","), "select,byte 1,byte 2,deselect", "one transaction until another instance takes the bus");
-  equal(b.events.join(","), "select,byte 3,deselect");
+  one.write(Uint8Array.of(3));
+  one.flush(true);
+  equal(a.events.join(","), "select,byte 1,byte 2,deselect,select,byte 3,deselect");
   one.close();
-  two.close();
-  new SPI({ port, clock: 3, out: 4, hz: 1e6 }).close(); // pins are free again after close
+  new SPI({ port, clock: 3, out: 4, hz: 1e6 }).close(); // pins and bus are free again after close
 });

@@ -6,9 +6,9 @@ import { test, equal, near, assert, throws } from "./api";
 import Max31865, { max31865FaultReason } from "../../drivers/max31865/max31865";
 import { rtdResistance } from "../../drivers/max31865/rtd";
 import { SimMax31865, MAX31865_REGISTERS, MAX31865_CONFIG } from "../../sim/chips/max31865";
-import { SimSPIBus } from "../../sim/spi-bus";
 import SPI from "../../sim/io/spi";
-import { board } from "../../sim/board";
+import type { SPIConstructor } from "../../drivers/bus";
+import { onClose, openBus, wireBus, SPI_PINS as PINS } from "./spi-rig";
 
 const IEC_60751_PT100: [number, number][] = [
   [-200, 18.52], [-150, 39.72], [-100, 60.26], [-50, 80.31], [0, 100.0], [50, 119.4], [100, 138.51],
@@ -16,24 +16,18 @@ const IEC_60751_PT100: [number, number][] = [
 ];
 
 const SELECT = 33;
-let port = 60;
-let previous: { close(): void } | undefined;
 
-type Options = Partial<ConstructorParameters<typeof Max31865>[0]> & { mode?: number; referenceOhms?: number };
+type Options = Partial<ConstructorParameters<typeof Max31865>[0]> & { busMode?: number; chipMode?: number; referenceOhms?: number };
 
-/** A MAX31865 on its own simulated bus; closes the previous rig's driver (SPI pins are exclusive). */
+/** A MAX31865 alone on a fresh simulated bus, as the firmware wires it; closes the previous rig (SPI pins are exclusive). */
 function rig(options: Options = {}) {
-  previous?.close();
-  previous = undefined;
   let now = 10_000;
   const chip = new SimMax31865({ referenceOhms: options.referenceOhms ?? 430, now: () => now });
   chip.resistance = options.rtdNominal ?? 100;
-  const bus = new SimSPIBus();
-  bus.attach(SELECT, chip);
-  board.spi.set(++port, bus);
-  const { mode, ...rest } = options;
-  const driver = new Max31865({ ...rest, sensor: { io: SPI, port, clock: 34, out: 35, in: 36, select: SELECT, ...(mode !== undefined ? { mode } : {}) } });
-  previous = driver;
+  const { busMode = 3, chipMode, ...rest } = options;
+  const { bus, shared } = openBus([[SELECT, chip]], busMode);
+  const driver = new Max31865({ ...rest, sensor: { io: shared.io, select: SELECT, ...(chipMode !== undefined ? { mode: chipMode } : {}) } });
+  onClose(() => driver.close());
   /** Lets time pass, then samples. */
   const after = (ms: number) => {
     now += ms;
@@ -45,7 +39,7 @@ function rig(options: Options = {}) {
     for (let i = 0; i < 5 && s.quality !== "good"; i++) s = after(100);
     return s;
   };
-  return { chip, bus, driver, after, settle };
+  return { chip, bus, driver, shared, after, settle };
 }
 
 test("max31865: IEC 60751 PT100 table end to end through chip and driver, 430 ohm reference", () => {
@@ -75,16 +69,16 @@ test("max31865: PT1000 with a 4300 ohm reference across -200..850 C", () => {
 
 test("max31865: wiring and mains filter reach the configuration register", () => {
   for (const [wires, filterHz] of [[2, 50], [3, 60], [4, 60], [3, 50]] as const) {
-    const { chip, driver, settle } = rig({ wires, filterHz });
+    const { chip, driver, shared, settle } = rig({ wires, filterHz });
     equal(settle().quality, "good");
     equal(chip.filterHz, filterHz, "notch");
-    // Read the configuration register over the bus as any controller would (on the driver's pins).
+    // Read the configuration register over the bus as any controller would (on the driver's select).
     driver.close();
-    const spi = new SPI({ port, clock: 34, out: 35, in: 36, select: SELECT, hz: 1e6, mode: 1 });
+    const device = new shared.io({ hz: 1e6, select: SELECT });
     const frame = Uint8Array.of(MAX31865_REGISTERS.CONFIG, 0);
-    spi.transfer(frame);
-    spi.flush(true);
-    spi.close();
+    device.transfer(frame);
+    device.flush(true);
+    device.close();
     equal(frame[1] & MAX31865_CONFIG.THREE_WIRE, wires === 3 ? MAX31865_CONFIG.THREE_WIRE : 0, `${wires}-wire`);
     assert(frame[1] & MAX31865_CONFIG.AUTO && frame[1] & MAX31865_CONFIG.VBIAS, "bias on, converting automatically");
   }
@@ -151,13 +145,54 @@ test("max31865: a floating MISO is a bus fault and a power-cycled chip is reconf
 });
 
 test("max31865: no chip, or the wrong SPI mode, is a clear error at construction", () => {
-  previous?.close();
-  previous = undefined;
-  board.spi.set(++port, new SimSPIBus());
-  throws(() => new Max31865({ sensor: { io: SPI, port, clock: 34, out: 35, in: 36, select: SELECT } }), Error, /no MAX31865 answering/);
-  throws(() => rig({ mode: 0 }), Error, /no MAX31865 answering/);
-  const ok = rig({ mode: 1 });
+  const { shared } = openBus([]);
+  throws(() => new Max31865({ sensor: { io: shared.io, select: SELECT } }), Error, /no MAX31865 answering/);
+  throws(() => rig({ busMode: 0 }), RangeError, /runs in mode 0; this chip asks for mode 3/);
+  throws(() => rig({ busMode: 0, chipMode: 0 }), Error, /no MAX31865 answering/);
+  const ok = rig({ busMode: 1, chipMode: 1 });
   equal(ok.settle().quality, "good", "mode 1 works as well as mode 3");
+});
+
+test("max31865: on the SDK's own select pin, mode 3 garbles the first transaction (why the firmware shares the bus)", () => {
+  const { port } = wireBus([[SELECT, new SimMax31865()]]);
+  // The SDK drives select low at construction, while SCLK still idles low: the chip takes CPOL 0.
+  const direct = SPI as unknown as SPIConstructor;
+  throws(() => new Max31865({ sensor: { io: direct, port, ...PINS, select: SELECT } }), Error, /no MAX31865 answering/);
+});
+
+/** Writes a register behind the driver's back, as a glitch or a confused chip would. */
+function poke(chip: SimMax31865, register: number, value: number): void {
+  chip.select();
+  chip.exchange(0x80 | register);
+  chip.exchange(value);
+  chip.deselect();
+}
+
+test("max31865: a lead check that never ends, or conversions that stop, are noticed and restarted", () => {
+  const { chip, after, settle } = rig();
+  chip.resistance = 120;
+  settle();
+  poke(chip, MAX31865_REGISTERS.CONFIG, MAX31865_CONFIG.VBIAS | MAX31865_CONFIG.DETECT_MANUAL_1); // waits for cycle 2 forever
+  equal(after(100).reason, "restarting");
+  near(settle().resistance!, 120, 0.02);
+  poke(chip, MAX31865_REGISTERS.CONFIG, MAX31865_CONFIG.VBIAS | MAX31865_CONFIG.THREE_WIRE); // automatic conversion off
+  chip.resistance = 130;
+  const frozen = after(100);
+  equal(frozen.reason, "restarting", "a result that no longer changes is not reported as good");
+  near(settle().resistance!, 130, 0.02);
+});
+
+test("max31865: the fault thresholds sit just outside -200..850 C", () => {
+  const { chip, after, settle } = rig();
+  const low = rtdResistance(-200, 100) * 0.98;
+  const high = rtdResistance(850, 100) * 1.02;
+  for (const [ohms, expected] of [[rtdResistance(-200, 100), "good"], [low * 0.995, "rtd-low"], [rtdResistance(850, 100), "good"], [high * 1.005, "rtd-high"]] as const) {
+    chip.resistance = ohms;
+    settle();
+    const s = after(100);
+    equal(s.quality === "good" ? "good" : s.reason, expected, `${ohms.toFixed(2)} ohm`);
+    chip.resistance = 100;
+  }
 });
 
 test("max31865: fault status decoding follows datasheet table 7's bit order", () => {

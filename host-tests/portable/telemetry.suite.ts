@@ -105,26 +105,28 @@ test("config: mcconfig key=value strings become numbers, defaults fill the rest"
   equal(c.resources.key, "device-key.der");
 });
 
-test("config: sensors and their SPI settings, with the reference device's defaults", () => {
+test("config: sensors and their shared SPI bus, with the reference device's defaults", () => {
   const c = parseConfig(good);
   deepEqual(c.sensors, ["sht3x", "bme280", "max31865", "adxl345"]);
-  deepEqual(c.rtd, { spi: { port: 1, clock: 14, out: 13, in: 27, select: 15 }, nominal: 100, referenceOhms: 430, wires: 3, filterHz: 50 });
-  deepEqual(c.accelerometer, { spi: { port: 2, clock: 18, out: 23, in: 19, select: 5 }, range: 16 });
-  const custom = parseConfig({ ...good, sensors: "max31865, sht3x", rtd_nominal: "1000", rtd_ref_ohms: "4300", rtd_wires: "2", rtd_filter_hz: "60", rtd_cs: "4" });
+  deepEqual(c.spi, { port: 2, clock: 18, out: 23, in: 19, hz: 1_000_000 });
+  deepEqual(c.rtd, { select: 4, nominal: 100, referenceOhms: 430, wires: 3, filterHz: 50 });
+  deepEqual(c.accelerometer, { select: 5, range: 16 });
+  const custom = parseConfig({ ...good, sensors: "max31865, sht3x", rtd_nominal: "1000", rtd_ref_ohms: "4300", rtd_wires: "2", rtd_filter_hz: "60", rtd_cs: "15" });
   deepEqual(custom.sensors, ["max31865", "sht3x"]);
-  deepEqual([custom.rtd.nominal, custom.rtd.referenceOhms, custom.rtd.wires, custom.rtd.filterHz, custom.rtd.spi.select], [1000, 4300, 2, 60, 4]);
-  // Without the ADXL345 its default pins may be reused.
-  equal(parseConfig({ ...good, sensors: "max31865", rtd_sck: "18" }).rtd.spi.clock, 18);
+  deepEqual([custom.rtd.nominal, custom.rtd.referenceOhms, custom.rtd.wires, custom.rtd.filterHz, custom.rtd.select], [1000, 4300, 2, 60, 15]);
+  // Without the ADXL345 its select pin may serve another purpose.
+  equal(parseConfig({ ...good, sensors: "max31865", rtd_cs: "5" }).rtd.select, 5);
 });
 
 test("config: bad sensor settings are each named", () => {
   const error = throws(() => parseConfig({
     ...good, sensors: "sht3x,foo,sht3x", rtd_wires: "5", rtd_filter_hz: "55", rtd_nominal: "1000", rtd_ref_ohms: "430",
-    accel_range: "3", accel_sck: "14", rtd_mosi: "15",
+    accel_range: "3", spi_port: "0", spi_sck: "36",
   }), ConfigError);
-  for (const pattern of [/sensors must be/, /rtd_wires must be one of 2, 3, 4/, /rtd_filter_hz/, /rtd_ref_ohms must exceed/, /accel_range/, /rtd_sck, _mosi, _miso and _cs must be four different pins/])
+  for (const pattern of [/sensors must be/, /rtd_wires must be one of 2, 3, 4/, /rtd_filter_hz/, /rtd_ref_ohms must exceed/, /accel_range/, /spi_port must be an integer in 1..2/, /spi_sck: GPIO 36 is input only/])
     assert(pattern.test(error.message), `${pattern} in ${error.message}`);
-  throws(() => parseConfig({ ...good, accel_sck: "14" }), ConfigError, /separate SPI pins/);
+  throws(() => parseConfig({ ...good, accel_cs: "21" }), ConfigError, /i2c_sda and accel_cs are both GPIO 21/);
+  throws(() => parseConfig({ ...good, rtd_cs: "5" }), ConfigError, /rtd_cs and accel_cs are both GPIO 5/);
 });
 
 test("config: every problem is reported at once", () => {

@@ -38,7 +38,7 @@ ${contents}`;
     format: "esm",
     platform: "neutral",
     target: "es2022",
-    alias: { "sim/board": "./sim/board.ts" },
+    alias: { "sim/board": "./sim/board.ts", "sim/io/pins": "./sim/io/pins.ts" },
     logLevel: "silent",
   });
   // xsnap evaluates a script, not a module: wrap the bundle in an async function.

@@ -32,7 +32,9 @@ export class SimAdxl345 implements SPITarget {
   readonly modes = [3];
   /** The acceleration the chip feels, m/s^2, as a function of time in seconds (default: at rest, z up). */
   motion: (atSeconds: number) => Acceleration = () => ({ x: 0, y: 0, z: STANDARD_GRAVITY });
-  faults = { deviceId: 0xe5 };
+  /** deviceId: what DEVID reads; unpowered: the chip is off its supply (it answers nothing and comes back reset). */
+  faults = { deviceId: 0xe5, unpowered: false };
+  #off = false;
   /** Samples lost to a full FIFO since power-on (for tests). */
   overwritten = 0;
   #now: () => number;
@@ -70,6 +72,11 @@ export class SimAdxl345 implements SPITarget {
   }
 
   select(): void {
+    if (this.faults.unpowered) this.#off = true;
+    else if (this.#off) {
+      this.#off = false;
+      this.powerOnReset();
+    }
     this.#produce();
     this.#address = -1;
     this.#snapshot = undefined;
@@ -77,6 +84,7 @@ export class SimAdxl345 implements SPITarget {
   }
 
   exchange(mosi: number): number {
+    if (this.#off) return 0xff; // nothing drives MISO
     if (this.#address < 0) {
       this.#write = (mosi & 0x80) === 0;
       this.#multiByte = (mosi & 0x40) !== 0;
@@ -189,7 +197,11 @@ export class SimAdxl345 implements SPITarget {
       this.#fifo.shift(); // stream and trigger modes keep the newest
       this.overwritten++;
     }
-    if (mode !== 0) this.#fifo.push(sample);
+    if (mode !== 0) {
+      this.#fifo.push(sample);
+      // Datasheet, INT_SOURCE: in FIFO modes overrun is set once the FIFO is filled to capacity.
+      if (this.#fifo.length >= FIFO_DEPTH) this.#regs[R.INT_SOURCE] |= 0x01;
+    }
     this.#latest = sample;
     this.#regs[R.INT_SOURCE] |= 0x80;
   }

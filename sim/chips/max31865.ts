@@ -76,18 +76,18 @@ export class SimMax31865 implements SPITarget {
 
   exchange(mosi: number): number {
     if (this.#address < 0) {
-      // Address byte: A7 set for a write; the low three bits pick the register.
+      // Address byte: A7 set for a write, A6..A0 the register.
       this.#write = (mosi & 0x80) !== 0;
-      this.#address = mosi & 0x07;
+      this.#address = mosi & 0x7f;
       return 0xff;
     }
     const register = this.#address;
-    this.#address = (this.#address + 1) & 0x07; // auto-increment wraps after 07h
+    this.#address = (this.#address + 1) & 0x7f; // auto-increment through 7Fh, then 00h
     if (this.#write) {
-      this.#writeRegister(register, mosi);
+      if (register <= MAX31865_REGISTERS.FAULT) this.#writeRegister(register, mosi);
       return 0xff;
     }
-    return this.#regs[register];
+    return register <= MAX31865_REGISTERS.FAULT ? this.#regs[register] : 0xff; // nothing behind 08h..7Fh
   }
 
   deselect(): void {
@@ -103,7 +103,8 @@ export class SimMax31865 implements SPITarget {
       return;
     }
     const was = this.#regs[R.CONFIG];
-    if (value & C.FAULT_CLEAR) {
+    // Fault clear works only with D5, D3 and D2 written 0 (datasheet, configuration register D1).
+    if (value & C.FAULT_CLEAR && !(value & (C.ONE_SHOT | C.DETECT_MASK))) {
       this.#regs[R.FAULT] = 0;
       this.#regs[R.RTD_LSB] &= 0xfe;
     }

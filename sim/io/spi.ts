@@ -1,11 +1,17 @@
 // embedded:io/spi for the simulator and the host target: the ECMA-419 SPI class on the simulated
-// board's SPI buses, with the ESP32 implementation's checks, errors and chip-select behaviour
-// (SDK 8.2.3 modules/io/spi): pins are exclusive to one instance, select becomes active on the first
-// read/write/transfer and stays active until flush(true) or until another instance uses SPI.
+// board's SPI buses, modelled on the SDK's ESP32 implementation (8.2.3: modules/io/spi/esp/spi.c and
+// modules/pins/spi/esp32/modSPI.c):
+// - pins are owned by one instance; hz 1..40 MHz, mode 0..3, `in` or `out` required, `port` required;
+// - the SDK initialises one SPI bus, for its first instance: an instance on another port does not
+//   work there (it fails silently, then crashes on close). Here it throws, so the mistake shows;
+// - a `select` pin is driven low when the instance is created (so the chip is selected from then
+//   on: the first transfer of a CPOL 1 mode garbles, as on the device), is active from the first
+//   read/write/transfer until flush(true) or until another instance uses the bus.
 
 // By specifier: the manifest maps this file to "embedded:io/spi" (see sim/io/i2c.ts).
 import { board } from "sim/board";
 import type { SimSPIBus } from "../spi-bus";
+import { claimPins, releasePins } from "sim/io/pins"; // by specifier, as sim/board
 
 type BufferSource = ArrayBuffer | ArrayBufferView;
 
@@ -17,44 +23,52 @@ export interface SPIOptions {
   active?: 0 | 1;
   hz: number;
   mode?: number;
-  port?: number;
+  port: number;
 }
 
-const pinsInUse = new Set<number>();
-/** The instance whose chip select is active, as the SDK's single active SPI configuration. */
+/** The instance whose select is active, as the SDK's single active SPI configuration. */
 let selected: SPI | undefined;
+/** The port the SDK initialised, while any instance is open. */
+let busPort: number | undefined;
+let instances = 0;
 
 export default class SPI {
   #bus: SimSPIBus | undefined;
   #pins: number[];
   #select: number | undefined;
+  #active: 0 | 1;
   #mode: number;
 
   constructor(options: SPIOptions) {
-    const pin = (name: keyof SPIOptions): number | undefined => {
+    const pin = (name: "clock" | "out" | "in" | "select", output: boolean): number | undefined => {
       const value = options[name];
       if (value === undefined) return undefined;
-      if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 48) throw new RangeError(`invalid ${name}`);
-      if (pinsInUse.has(value as number)) throw new Error("in use");
-      return value as number;
+      if (!Number.isInteger(value) || value < 0 || value > 48 || (output && value >= 34 && value <= 39)) throw new RangeError(`invalid ${name}`);
+      return value;
     };
-    const clock = pin("clock");
+    const clock = pin("clock", true);
     if (clock === undefined) throw new RangeError("invalid clock");
     if (typeof options.hz !== "number" || !(options.hz >= 1 && options.hz <= 40_000_000)) throw new RangeError("invalid hz");
-    const out = pin("out");
-    const input = pin("in");
-    const select = pin("select");
+    const out = pin("out", true);
+    const input = pin("in", false);
+    const select = pin("select", true);
     if (options.active !== undefined && options.active !== 0 && options.active !== 1) throw new RangeError("invalid active");
     const mode = options.mode ?? 0;
     if (!Number.isInteger(mode) || (mode & ~3) !== 0) throw new RangeError("invalid mode");
     if (out === undefined && input === undefined) throw new Error("in or out required");
-    const bus = board.spi.get(options.port ?? 0);
+    const bus = board.spi.get(options.port);
     if (!bus) throw new RangeError("invalid port");
+    if (busPort !== undefined && busPort !== options.port)
+      throw new Error(`SPI port ${options.port}: the SDK drives one SPI bus, already port ${busPort}; put every SPI chip on it`);
+    this.#pins = [clock, out, input, select].filter((p): p is number => p !== undefined);
+    claimPins([...new Set(this.#pins)]);
+    busPort = options.port;
+    instances++;
     this.#bus = bus;
     this.#mode = mode;
     this.#select = select;
-    this.#pins = [clock, out, input, select].filter((p): p is number => p !== undefined);
-    for (const p of this.#pins) pinsInUse.add(p);
+    this.#active = options.active ?? 0;
+    if (select !== undefined) board.gpio.drive(select, 0); // the SDK's GPIO init leaves the pin low
   }
 
   read(target: number | BufferSource): any {
@@ -76,32 +90,34 @@ export default class SPI {
     this.#exchange(bytesOf(buffer));
   }
 
+  /** With deselect, the SDK deactivates whichever instance is active. */
   flush(deselect?: boolean): void {
     this.#open();
-    if (deselect && selected === this) this.#deselect();
+    if (deselect && selected) selected.#setSelect(false);
   }
 
   close(): void {
     if (!this.#bus) return;
-    if (selected === this) this.#deselect();
-    for (const p of this.#pins) pinsInUse.delete(p);
+    if (selected === this) this.#setSelect(false);
+    if (this.#select !== undefined) board.gpio.release(this.#select);
+    releasePins([...new Set(this.#pins)]);
     this.#bus = undefined;
+    if (--instances === 0) busPort = undefined;
   }
 
   #exchange(bytes: Uint8Array): void {
     const bus = this.#open();
     if (bytes.length > 65535) throw new RangeError("unsupported byteLength");
     if (selected !== this) {
-      if (selected) selected.#deselect();
-      selected = this;
-      if (this.#select !== undefined) bus.select(this.#select);
+      if (selected) selected.#setSelect(false);
+      this.#setSelect(true);
     }
-    bus.exchange(this.#select ?? -1, this.#mode, bytes);
+    bus.exchange(this.#mode, bytes);
   }
 
-  #deselect(): void {
-    selected = undefined;
-    if (this.#select !== undefined) this.#bus?.deselect(this.#select);
+  #setSelect(active: boolean): void {
+    selected = active ? this : undefined;
+    if (this.#select !== undefined) board.gpio.drive(this.#select, (active ? this.#active : 1 - this.#active) as 0 | 1);
   }
 
   #open(): SimSPIBus {
