@@ -13,7 +13,7 @@ export interface NodeConfig {
   sensors: SensorName[];
   /** The SPI bus every SPI chip shares (the SDK drives one), in mode 3 (both chips allow it). */
   spi: SpiBus;
-  rtd: { select: number; nominal: 100 | 1000; referenceOhms: number; wires: 2 | 3 | 4; filterHz: 50 | 60 };
+  rtd: { select: number; nominal: 100 | 1000; referenceOhms: number; wires: 2 | 3 | 4; filterHz: 50 | 60; leadCheckEvery: number };
   accelerometer: { select: number; range: 2 | 4 | 8 | 16 };
   sampleIntervalMs: number;
   flushIntervalMs: number;
@@ -142,6 +142,7 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
       referenceOhms: integer("rtd_ref_ohms", 100, 100_000, 430),
       wires: choice("rtd_wires", [2, 3, 4] as const, 3),
       filterHz: choice("rtd_filter_hz", [50, 60] as const, 50),
+      leadCheckEvery: integer("rtd_lead_check", 0, 1_000_000, 600),
     },
     accelerometer: {
       select: output("accel_cs", 5),

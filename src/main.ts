@@ -141,6 +141,7 @@ function sensorSources(settings: NodeConfig): { sensors: SensorSource[]; closeBu
     bme280: () => bme280Source(() => new Bme280({ sensor: { io: i2c, ...settings.i2c, address: 0x76 } })),
     max31865: () => max31865Source(() => new Max31865({
       sensor: { io: spiBus().io, select: rtd.select }, rtdNominal: rtd.nominal, referenceOhms: rtd.referenceOhms, wires: rtd.wires, filterHz: rtd.filterHz,
+      leadCheckEvery: rtd.leadCheckEvery,
     })),
     adxl345: () => adxl345Source(() => new Adxl345({ sensor: { io: spiBus().io, select: accelerometer.select }, range: accelerometer.range })),
   };

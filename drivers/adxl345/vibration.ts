@@ -2,8 +2,8 @@
 // RMS about the window's mean (so gravity and a constant offset drop out) and the peak, the largest
 // deviation of any axis from its mean. Pure: runs on XS unchanged.
 //
-// Samples are raw integer counts, so the sums are exact in doubles for any window under 2^53 / 4096^2
-// squared counts (about 500 million samples).
+// Samples are raw integer counts: the sums, and n * sum(x^2) - (sum x)^2, are exact in doubles up to
+// about 23,000 full-scale samples (29 s at 800 Hz); beyond, the error stays near 1e-16 relative.
 
 export interface VibrationResult {
   count: number;

@@ -41,6 +41,12 @@ export interface Max31865Options {
   wires?: 2 | 3 | 4;
   /** Mains frequency to reject (default 50). */
   filterHz?: 50 | 60;
+  /**
+   * Run the lead check every this many good samples (default 600; 0: only at start and after a
+   * fault). Some lead faults (RTDIN- shorted low, datasheet tables 10-12) leave conversions looking
+   * valid: only the check sees them. The sample after each check is uncertain, reason "lead-check".
+   */
+  leadCheckEvery?: number;
 }
 
 export interface Max31865Sample extends SampleQuality {
@@ -61,6 +67,10 @@ export default class Max31865 {
   #state: State = "checking";
   /** The conversion fault that started the current lead check: still the latest news if the check finds nothing. */
   #cause = "";
+  #leadCheckEvery: number;
+  #sinceLeadCheck = 0;
+  /** The current lead check is a routine one (not after a fault or at start). */
+  #routineCheck = false;
   #registers = new Uint8Array(REGISTER_COUNT + 1);
 
   constructor(options: Max31865Options) {
@@ -73,6 +83,8 @@ export default class Max31865 {
     if (wires !== 2 && wires !== 3 && wires !== 4) throw new RangeError("wires must be 2, 3 or 4");
     const filter = options.filterHz ?? 50;
     if (filter !== 50 && filter !== 60) throw new RangeError("filterHz must be 50 or 60");
+    this.#leadCheckEvery = options.leadCheckEvery ?? 600;
+    if (!Number.isInteger(this.#leadCheckEvery) || this.#leadCheckEvery < 0) throw new RangeError("leadCheckEvery must be a whole number of samples");
     this.#config = CONFIG.VBIAS | (wires === 3 ? CONFIG.THREE_WIRE : 0) | (filter === 50 ? CONFIG.FILTER_50HZ : 0);
     // Thresholds 2 % beyond the resistance at -200 C and 850 C: anything outside is a wiring fault.
     const low = max31865Code(rtdResistance(RTD_MIN_C, this.#r0) * 0.98, this.#reference) << 1;
@@ -126,9 +138,12 @@ export default class Max31865 {
       }
       this.#state = "running";
       const cause = this.#cause;
+      const routine = this.#routineCheck;
       this.#cause = "";
+      this.#routineCheck = false;
       if (cause) return { quality: "bad", reason: cause };
-      return { quality: "uncertain", reason: "no-data" }; // the first conversion takes about 60 ms
+      // The first conversion takes about 60 ms: nothing to report from this sample.
+      return { quality: "uncertain", reason: routine ? "lead-check" : "no-data" };
     }
     // Converting automatically, or the register holds a result that no longer changes.
     if ((config & (CONFIG.DETECT_MASK | CONFIG.AUTO)) !== CONFIG.AUTO) return this.#restart();
@@ -139,6 +154,16 @@ export default class Max31865 {
     const resistance = max31865Resistance(code, this.#reference);
     const temperature = rtdTemperature(resistance, this.#r0);
     if (Number.isNaN(temperature)) return { quality: "bad", reason: "range", resistance };
+    if (this.#leadCheckEvery > 0 && ++this.#sinceLeadCheck >= this.#leadCheckEvery) {
+      // Checked between this sample and the next; this sample's conversion is already read.
+      this.#sinceLeadCheck = 0;
+      try {
+        this.#startFaultCheck();
+        this.#routineCheck = true;
+      } catch {
+        this.#state = "reconfigure";
+      }
+    }
     return { quality: "good", thermometer: { temperature }, resistance };
   }
 

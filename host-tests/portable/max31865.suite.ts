@@ -182,6 +182,21 @@ test("max31865: a lead check that never ends, or conversions that stop, are noti
   near(settle().resistance!, 130, 0.02);
 });
 
+test("max31865: a routine lead check every N samples finds a lead fault that conversions hide", () => {
+  const { chip, after, settle } = rig({ leadCheckEvery: 5 });
+  chip.resistance = 110;
+  settle();
+  const seen = Array.from({ length: 12 }, () => after(1000));
+  const checks = seen.filter((s) => s.quality !== "good");
+  equal(checks.length, 2, "one sample in six");
+  assert(checks.every((s) => s.quality === "uncertain" && s.reason === "lead-check"), JSON.stringify(checks));
+  chip.faults.forceOpen = true; // readings stay plausible
+  const found = Array.from({ length: 7 }, () => after(1000));
+  assert(found.some((s) => s.reason === "force-open"), JSON.stringify(found.map((s) => s.reason ?? s.quality)));
+  chip.faults.forceOpen = false;
+  equal(settle().quality, "good");
+});
+
 test("max31865: the fault thresholds sit just outside -200..850 C", () => {
   const { chip, after, settle } = rig();
   const low = rtdResistance(-200, 100) * 0.98;

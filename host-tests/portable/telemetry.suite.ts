@@ -109,7 +109,7 @@ test("config: sensors and their shared SPI bus, with the reference device's defa
   const c = parseConfig(good);
   deepEqual(c.sensors, ["sht3x", "bme280", "max31865", "adxl345"]);
   deepEqual(c.spi, { port: 2, clock: 18, out: 23, in: 19, hz: 1_000_000 });
-  deepEqual(c.rtd, { select: 4, nominal: 100, referenceOhms: 430, wires: 3, filterHz: 50 });
+  deepEqual(c.rtd, { select: 4, nominal: 100, referenceOhms: 430, wires: 3, filterHz: 50, leadCheckEvery: 600 });
   deepEqual(c.accelerometer, { select: 5, range: 16 });
   const custom = parseConfig({ ...good, sensors: "max31865, sht3x", rtd_nominal: "1000", rtd_ref_ohms: "4300", rtd_wires: "2", rtd_filter_hz: "60", rtd_cs: "15" });
   deepEqual(custom.sensors, ["max31865", "sht3x"]);
