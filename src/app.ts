@@ -56,7 +56,15 @@ export function supervisedSensor(
         countdown = 0;
         tryStart();
       }
-      return handle ? handle.sample() : { quality: "bad", reason: "absent", values: {} };
+      if (!handle) return { quality: "bad", reason: "absent", values: {} };
+      try {
+        return handle.sample();
+      } catch (error) {
+        // Drivers do not throw; if one ever does, the window still gets stored (an escaping
+        // exception in a timer callback would restart an ESP32).
+        log(`${name}: sample failed (${error instanceof Error ? error.message : error})`);
+        return { quality: "bad", reason: "driver", values: {} };
+      }
     },
     close() {
       closed = true;

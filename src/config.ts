@@ -2,6 +2,7 @@
 // (which arrive as strings). Pure, so malformed settings get one clear error listing every problem.
 
 import { validateTopicForPublish } from "./mqtt/codec";
+import { gpioProblem } from "./esp32-gpio";
 
 export interface NodeConfig {
   thing: string;
@@ -37,8 +38,6 @@ export interface SpiBus {
   hz: number;
 }
 
-/** ESP32 GPIO 34..39 are inputs only. */
-const isInputOnly = (pin: number) => pin >= 34 && pin <= 39;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -84,9 +83,10 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     return value as T;
   };
 
-  const output = (key: string, fallback: number): number => {
-    const pin = integer(key, 0, 48, fallback);
-    if (isInputOnly(pin)) problems.push(`${key}: GPIO ${pin} is input only`);
+  const gpio = (key: string, use: "input" | "output" | "select", fallback?: number): number => {
+    const pin = integer(key, 0, 39, fallback);
+    const problem = gpioProblem(pin, use);
+    if (problem && raw[key] !== undefined) problems.push(`${key}: ${problem}`);
     return pin;
   };
   const choice = <T extends number>(key: string, allowed: readonly T[], fallback: T): T => {
@@ -128,16 +128,17 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     broker: { address, port: integer("broker_port", 1, 65535, 8883), serverName: text("broker_name") },
     keepAliveSeconds: integer("keepalive", 30, 1200, 60),
     i2c: {
-      data: integer("i2c_sda", 0, 48),
-      clock: integer("i2c_scl", 0, 48),
+      data: gpio("i2c_sda", "output"),
+      clock: gpio("i2c_scl", "output"),
       hz: integer("i2c_hz", 10_000, 1_000_000, 100_000),
       ...(raw.i2c_port !== undefined ? { port: integer("i2c_port", 0, 1) } : {}),
     },
     sensors: sensorList(),
     // ESP32 SPI3 (VSPI) on its default pins; port 0 is the flash chip's bus.
-    spi: { port: integer("spi_port", 1, 2, 2), clock: output("spi_sck", 18), out: output("spi_mosi", 23), in: integer("spi_miso", 0, 48, 19), hz: integer("spi_hz", 100_000, 5_000_000, 1_000_000) },
+    // 1.6 MHz at most: the ADXL345's FIFO needs 5 us between pops, which ending a transaction gives only up to there.
+    spi: { port: integer("spi_port", 1, 2, 2), clock: gpio("spi_sck", "output", 18), out: gpio("spi_mosi", "output", 23), in: gpio("spi_miso", "input", 19), hz: integer("spi_hz", 100_000, 1_600_000, 1_000_000) },
     rtd: {
-      select: output("rtd_cs", 4),
+      select: gpio("rtd_cs", "select", 4),
       nominal: choice("rtd_nominal", [100, 1000] as const, 100),
       referenceOhms: integer("rtd_ref_ohms", 100, 100_000, 430),
       wires: choice("rtd_wires", [2, 3, 4] as const, 3),
@@ -145,7 +146,7 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
       leadCheckEvery: integer("rtd_lead_check", 0, 1_000_000, 600),
     },
     accelerometer: {
-      select: output("accel_cs", 5),
+      select: gpio("accel_cs", "select", 5),
       range: choice("accel_range", [2, 4, 8, 16] as const, 16),
     },
     sampleIntervalMs: integer("sample_ms", 100, 3_600_000, 1000),

@@ -95,7 +95,13 @@ const ACCELEROMETER_DRAIN_MS = 20;
 function adxl345Source(open: () => Adxl345): SensorSource {
   return supervisedSensor("adxl345", ["rms_x", "rms_y", "rms_z", "peak"], () => {
     const sensor = open();
-    const drainer = Timer.repeat(() => sensor.drain(), ACCELEROMETER_DRAIN_MS);
+    let drainer: Timer;
+    try {
+      drainer = Timer.repeat(() => sensor.drain(), ACCELEROMETER_DRAIN_MS);
+    } catch (error) {
+      sensor.close();
+      throw error;
+    }
     const sample = () => {
       const s = sensor.sample();
       const v = s.vibration;
@@ -121,8 +127,13 @@ const SPI_MODE = 3;
  */
 function sharedSPI(settings: NodeConfig): SharedSPI {
   const { port, clock, out, in: input, hz } = settings.spi;
+  // The selects of the configured SPI chips, driven inactive for the bus's lifetime.
+  const selects = [];
+  if (settings.sensors.includes("max31865")) selects.push({ pin: settings.rtd.select });
+  if (settings.sensors.includes("adxl345")) selects.push({ pin: settings.accelerometer.select });
   const spi = new SPI({ port, clock, out, in: input, hz, mode: SPI_MODE }) as unknown as SPIDevice;
-  return new SharedSPI({ spi, hz, mode: SPI_MODE, digital: Digital as unknown as DigitalConstructor });
+  // On failure SharedSPI closes what it opened, the SPI instance included.
+  return new SharedSPI({ spi, hz, mode: SPI_MODE, digital: Digital as unknown as DigitalConstructor, selects });
 }
 
 /**

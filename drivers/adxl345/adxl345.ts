@@ -25,6 +25,8 @@ const STANDARD_GRAVITY = 9.80665;
 /** Full resolution: 256 counts per g in every range (datasheet table 1, 3.9 mg/LSB). */
 export const ADXL345_M_S2_PER_COUNT = STANDARD_GRAVITY / 256;
 const RANGE_CODES = { 2: 0, 4: 1, 8: 2, 16: 3 } as const;
+/** 5 MHz is the chip's limit; at 1.6 MHz or less, ending a transaction gives the FIFO its 5 us between pops. */
+export const ADXL345_MAX_HZ = 1_600_000;
 
 export interface Adxl345Options {
   sensor: SPISensorConfig;
@@ -43,7 +45,11 @@ export default class Adxl345 {
   #spi: SPIDevice;
   #format: number;
   #window = new VibrationWindow();
-  #latest: [number, number, number] | undefined;
+  /** The latest sample, counts (three fields: the drain runs 50 times a second on a small heap). */
+  #x = 0;
+  #y = 0;
+  #z = 0;
+  #hasLatest = false;
   /** Why the current window is incomplete ("" when it is not). */
   #damage: { quality: "bad" | "uncertain"; reason: string } | undefined;
   #configured = false;
@@ -58,11 +64,10 @@ export default class Adxl345 {
     const range = options.range ?? 16;
     if (!(range in RANGE_CODES)) throw new RangeError("range must be 2, 4, 8 or 16 g");
     this.#format = FULL_RESOLUTION | RANGE_CODES[range];
-    // Mode 3 only; 5 MHz at most, and at 1.6 MHz or less ending the transaction gives the 5 us the
-    // FIFO needs between pops (datasheet, "Retrieving data from FIFO").
-    this.#spi = new SPI({ hz: 1_600_000, mode: 3, active: 0, ...bus });
+    // Mode 3 only (datasheet, "Serial communications").
+    this.#spi = new SPI({ hz: ADXL345_MAX_HZ, mode: 3, active: 0, ...bus });
     try {
-      const id = this.#read(REG.DEVID, 1)[0];
+      const id = this.#read(REG.DEVID, 1)[1];
       if (id !== DEVICE_ID)
         throw new Error(`ADXL345: device id 0x${id.toString(16)} is not 0xe5 (no ADXL345 answering? check wiring, select pin and SPI mode 3)`);
       this.#configure(false);
@@ -79,31 +84,32 @@ export default class Adxl345 {
         this.#configure(true);
         return;
       }
+      // Replies start at [1]: [0] is the address byte's slot. No views or arrays: nothing to collect.
       const status = this.#read(REG.BW_RATE, 6, this.#status); // BW_RATE .. DATA_FORMAT
-      if (status[0] !== RATE_800_HZ || status[1] !== MEASURE || status[5] !== this.#format) {
-        const silent = status.every((b) => b === 0xff) || status.every((b) => b === 0);
+      if (status[1] !== RATE_800_HZ || status[2] !== MEASURE || status[6] !== this.#format) {
+        const silent = allEqual(status, 0xff) || allEqual(status, 0);
         this.#mark("bad", silent ? "bus" : "restarting");
         this.#configured = false;
         return;
       }
       // Samples overwritten before the first drain were never part of a window.
-      if (status[4] & OVERRUN && this.#draining) this.#mark("uncertain", "overrun");
+      if (status[5] & OVERRUN && this.#draining) this.#mark("uncertain", "overrun");
       this.#draining = true;
       const fifo = this.#read(REG.FIFO_CTL, 2, this.#fifoStatus);
-      if (fifo[0] !== (STREAM_MODE | WATERMARK)) {
+      if (fifo[1] !== (STREAM_MODE | WATERMARK)) {
         this.#mark("bad", "restarting");
         this.#configured = false;
         return;
       }
-      const entries = fifo[1] & 0x3f;
+      const entries = fifo[2] & 0x3f;
       for (let i = 0; i < entries; i++) {
         // One entry per transaction: the FIFO pops when it ends.
         const d = this.#read(REG.DATAX0, 6, this.#data);
-        const x = int16(d[0], d[1]);
-        const y = int16(d[2], d[3]);
-        const z = int16(d[4], d[5]);
-        this.#window.add(x, y, z);
-        this.#latest = [x, y, z];
+        this.#x = int16(d[1], d[2]);
+        this.#y = int16(d[3], d[4]);
+        this.#z = int16(d[5], d[6]);
+        this.#window.add(this.#x, this.#y, this.#z);
+        this.#hasLatest = true;
       }
     } catch {
       this.#mark("bad", "bus");
@@ -118,9 +124,9 @@ export default class Adxl345 {
     this.#window.reset();
     this.#damage = undefined;
     if (damage) return { quality: damage.quality, reason: damage.reason };
-    if (!result || !this.#latest) return { quality: "uncertain", reason: "no-data" };
-    const [x, y, z] = this.#latest.map((c) => c * ADXL345_M_S2_PER_COUNT);
-    return { quality: "good", accelerometer: { x, y, z }, vibration: { rms: result.rms, peak: result.peak, count: result.count } };
+    if (!result || !this.#hasLatest) return { quality: "uncertain", reason: "no-data" };
+    const k = ADXL345_M_S2_PER_COUNT;
+    return { quality: "good", accelerometer: { x: this.#x * k, y: this.#y * k, z: this.#z * k }, vibration: { rms: result.rms, peak: result.peak, count: result.count } };
   }
 
   close(): void {
@@ -143,19 +149,25 @@ export default class Adxl345 {
     this.#write(REG.POWER_CTL, MEASURE);
     this.#configured = true;
     this.#draining = false;
-    this.#latest = undefined;
+    this.#hasLatest = false;
     if (restart) this.#mark("bad", "restarting");
   }
 
+  /** Reads count registers in one transaction; the values are at [1..count] of the buffer returned. */
   #read(register: number, count: number, into = new Uint8Array(count + 1)): Uint8Array {
     into.fill(0);
     into[0] = READ | (count > 1 ? MULTI_BYTE : 0) | register;
-    return spiTransaction(this.#spi, into).subarray(1);
+    return spiTransaction(this.#spi, into);
   }
 
   #write(register: number, value: number): void {
     spiTransaction(this.#spi, Uint8Array.of(register, value));
   }
+}
+
+function allEqual(reply: Uint8Array, value: number): boolean {
+  for (let i = 1; i < reply.length; i++) if (reply[i] !== value) return false;
+  return true;
 }
 
 function int16(low: number, high: number): number {

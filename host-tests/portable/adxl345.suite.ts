@@ -194,27 +194,50 @@ class Probe implements SPITarget {
 
 test("spi: the SDK's rules: exclusive pins, one bus, select low from construction until flush(true)", () => {
   const a = new Probe();
-  const { port: first } = wireBus([[1, a], [2, new Probe()]]);
+  const { port: first } = wireBus([[21, a], [22, new Probe()]]);
   const port = first + 1;
   board.spi.set(port, new SimSPIBus());
-  const one = new SPI({ port: first, clock: 3, out: 4, in: 5, select: 1, hz: 1e6 });
+  const one = new SPI({ port: first, clock: 16, out: 17, in: 18, select: 21, hz: 1e6 });
   equal(a.events.join(","), "select", "the SDK drives select low when it sets the pin up");
-  throws(() => new SPI({ port: first, clock: 3, out: 9, select: 10, hz: 1e6 }), Error, /in use/);
-  throws(() => new Digital({ pin: 4, mode: Digital.Output }), Error, /in use/);
-  throws(() => new SPI({ port: first, clock: 11, hz: 1e6 }), Error, /in or out required/);
-  throws(() => new SPI({ port: first, clock: 11, out: 12, hz: 0 }), RangeError, /invalid hz/);
-  throws(() => new SPI({ port: first, clock: 11, out: 12, hz: 1e6, mode: 4 }), RangeError, /invalid mode/);
-  throws(() => new SPI({ port: first, clock: 35, out: 12, hz: 1e6 }), RangeError, /invalid clock/);
-  throws(() => new SPI({ port: 99, clock: 11, out: 12, hz: 1e6 }), RangeError, /invalid port/);
-  throws(() => new SPI({ port, clock: 11, out: 12, hz: 1e6 }), Error, /one SPI bus/);
+  throws(() => new SPI({ port: first, clock: 16, out: 19, select: 23, hz: 1e6 }), Error, /in use/);
+  throws(() => new Digital({ pin: 17, mode: Digital.Output }), Error, /in use/);
+  throws(() => new SPI({ port: first, clock: 19, hz: 1e6 }), Error, /in or out required/);
+  throws(() => new SPI({ port: first, clock: 19, out: 23, hz: 0 }), RangeError, /invalid hz/);
+  throws(() => new SPI({ port: first, clock: 19, out: 23, hz: 1e6, mode: 4 }), RangeError, /invalid mode/);
+  throws(() => new SPI({ port: first, clock: 35, out: 23, hz: 1e6 }), RangeError, /invalid clock/);
+  throws(() => new SPI({ port: first, clock: 19, out: 7, hz: 1e6 }), RangeError, /invalid pin/); // the flash chip's
+  throws(() => new SPI({ port: 99, clock: 19, out: 23, hz: 1e6 }), RangeError, /invalid port/);
+  throws(() => new SPI({ port, clock: 19, out: 23, hz: 1e6 }), Error, /one SPI bus/);
   one.write(Uint8Array.of(1));
   const reply = Uint8Array.of(2);
   one.transfer(reply);
   equal(reply[0], 0xfd, "full duplex, in place");
+  throws(() => one.write(new Uint8Array(8).subarray(1, 3)), Error, /unaligned/);
   one.flush(true);
   one.write(Uint8Array.of(3));
   one.flush(true);
   equal(a.events.join(","), "select,byte 1,byte 2,deselect,select,byte 3,deselect");
   one.close();
-  new SPI({ port, clock: 3, out: 4, hz: 1e6 }).close(); // pins and bus are free again after close
+  new SPI({ port, clock: 16, out: 17, hz: 1e6 }).close(); // pins and bus are free again after close
+});
+
+test("spi: the shared bus drives every select inactive before its first clock, even where a select is pulled low", () => {
+  const a = new Probe();
+  const b = new Probe();
+  const { shared } = (() => {
+    board.gpio.pull(21, 0);
+    board.gpio.pull(22, 0);
+    try {
+      return openBus([[21, a], [22, b]], 3);
+    } finally {
+      board.gpio.pull(21, 1);
+      board.gpio.pull(22, 1);
+    }
+  })();
+  assert(!a.events.includes("byte 0") && !b.events.includes("byte 0"), `no chip saw the settling byte: ${a.events} / ${b.events}`);
+  const device = new shared.io({ hz: 1e6, select: 22 });
+  device.transfer(Uint8Array.of(7));
+  device.flush(true);
+  equal(b.events.slice(-3).join(","), "select,byte 7,deselect");
+  device.close();
 });

@@ -145,8 +145,9 @@ test("max31865: a floating MISO is a bus fault and a power-cycled chip is reconf
 });
 
 test("max31865: no chip, or the wrong SPI mode, is a clear error at construction", () => {
-  const { shared } = openBus([]);
+  const { shared } = openBus([], 3, [SELECT]);
   throws(() => new Max31865({ sensor: { io: shared.io, select: SELECT } }), Error, /no MAX31865 answering/);
+  throws(() => new Max31865({ sensor: { io: shared.io, select: SELECT + 1 } }), RangeError, /not one of this SPI bus's chip selects/);
   throws(() => rig({ busMode: 0 }), RangeError, /runs in mode 0; this chip asks for mode 3/);
   throws(() => rig({ busMode: 0, chipMode: 0 }), Error, /no MAX31865 answering/);
   const ok = rig({ busMode: 1, chipMode: 1 });

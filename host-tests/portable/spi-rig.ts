@@ -36,9 +36,11 @@ export function wireBus(chips: [number, SPITarget][]): { bus: SimSPIBus; port: n
   return { bus, port };
 }
 
-export function openBus(chips: [number, SPITarget][], mode = 3) {
+/** As the firmware: one SPI instance, the selects of `selectPins` (default: the chips') driven inactive. */
+export function openBus(chips: [number, SPITarget][], mode = 3, selectPins = chips.map(([pin]) => pin)) {
   const { bus, port } = wireBus(chips);
   const spi = new SPI({ port, ...SPI_PINS, hz: 1e6, mode });
-  onClose(() => spi.close());
-  return { bus, spi, port, shared: new SharedSPI({ spi, hz: 1e6, mode, digital: Digital }) };
+  const shared = new SharedSPI({ spi, hz: 1e6, mode, digital: Digital, selects: selectPins.map((pin) => ({ pin })) });
+  onClose(() => shared.close());
+  return { bus, spi, port, shared };
 }

@@ -23,17 +23,18 @@ export default class Digital {
 
   constructor(options: DigitalOptions) {
     const { pin, mode } = options ?? ({} as DigitalOptions);
-    if (!Number.isInteger(pin) || pin < 0 || pin > 48) throw new Error("invalid");
+    if (!Number.isInteger(pin)) throw new Error("invalid");
     if (![0, 1, 2, 3, 8, 9].includes(mode)) throw new RangeError("invalid mode");
     this.#output = mode === Digital.Output || mode === Digital.OutputOpenDrain;
-    if (this.#output && pin >= 34 && pin <= 39) throw new RangeError("invalid pin"); // ESP32 GPIO 34..39 are inputs only
-    claimPins([pin]);
+    claimPins([[pin, this.#output ? "output" : "input"]]);
     this.#pin = pin;
     if (this.#output) board.gpio.drive(pin, options.initialValue ? 1 : 0);
   }
 
   read(): 0 | 1 {
-    return board.gpio.level(this.#open());
+    const pin = this.#open();
+    if (this.#output) throw new Error("can't read output");
+    return board.gpio.level(pin);
   }
 
   write(value: number): void {

@@ -60,8 +60,12 @@ export default class SPI {
     if (!bus) throw new RangeError("invalid port");
     if (busPort !== undefined && busPort !== options.port)
       throw new Error(`SPI port ${options.port}: the SDK drives one SPI bus, already port ${busPort}; put every SPI chip on it`);
-    this.#pins = [clock, out, input, select].filter((p): p is number => p !== undefined);
-    claimPins([...new Set(this.#pins)]);
+    const claims: [number, "input" | "output"][] = [[clock, "output"]];
+    if (out !== undefined) claims.push([out, "output"]);
+    if (input !== undefined && input !== out) claims.push([input, "input"]);
+    if (select !== undefined) claims.push([select, "output"]);
+    claimPins(claims);
+    this.#pins = claims.map(([p]) => p);
     busPort = options.port;
     instances++;
     this.#bus = bus;
@@ -83,7 +87,10 @@ export default class SPI {
   }
 
   write(buffer: BufferSource): void {
-    this.#exchange(bytesOf(buffer).slice());
+    const bytes = bytesOf(buffer);
+    // The SDK copies the source with 32-bit loads: an unaligned view faults the Xtensa core.
+    if (bytes.byteOffset % 4 !== 0) throw new Error("unaligned buffer: the device would fault");
+    this.#exchange(bytes.slice());
   }
 
   transfer(buffer: BufferSource): void {
@@ -100,14 +107,15 @@ export default class SPI {
     if (!this.#bus) return;
     if (selected === this) this.#setSelect(false);
     if (this.#select !== undefined) board.gpio.release(this.#select);
-    releasePins([...new Set(this.#pins)]);
+    releasePins(this.#pins);
     this.#bus = undefined;
     if (--instances === 0) busPort = undefined;
   }
 
   #exchange(bytes: Uint8Array): void {
     const bus = this.#open();
-    if (bytes.length > 65535) throw new RangeError("unsupported byteLength");
+    // IDF's max_transfer_sz in the SDK's bus set-up: a longer transfer fails there (only logged).
+    if (bytes.length > 1024) throw new RangeError("transfer over 1024 bytes fails on the device");
     if (selected !== this) {
       if (selected) selected.#setSelect(false);
       this.#setSelect(true);

@@ -45,7 +45,7 @@ export const CHANNELS: readonly Channel[] = [
 
 /** Reason codes stored in a quality byte. Append only. */
 export const REASONS: readonly string[] = ["", "crc", "nack", "bus", "no-data", "restarting", "fault", "range", "stale", "absent",
-  "overrun", "rtd-high", "rtd-low", "open-circuit", "force-open", "rtdin-low", "overvoltage", "lead-check"];
+  "overrun", "rtd-high", "rtd-low", "open-circuit", "force-open", "rtdin-low", "overvoltage", "lead-check", "driver"];
 
 export interface Reading {
   seq: number;
