@@ -9,9 +9,10 @@ export interface I2CTarget {
 }
 
 export class I2CNack extends Error {
+  // A field (defined, not assigned): XS freezes Error.prototype, where assigning name throws.
+  override name = "I2CNack";
   constructor(what: string) {
     super(what);
-    this.name = "I2CNack";
   }
 }
 

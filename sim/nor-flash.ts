@@ -9,9 +9,10 @@
 // erases cut early, which leave the old data nearly intact, are well represented.
 
 export class PowerLoss extends Error {
+  // A field (defined, not assigned): XS freezes Error.prototype, where assigning name throws.
+  override name = "PowerLoss";
   constructor(what: string) {
     super(`power lost during ${what}`);
-    this.name = "PowerLoss";
   }
 }
 

@@ -40,9 +40,10 @@ export interface SpiBus {
 
 
 export class ConfigError extends Error {
+  // A field (defined, not assigned): XS freezes Error.prototype, where assigning name throws.
+  override name = "ConfigError";
   constructor(readonly problems: string[]) {
     super(`invalid configuration: ${problems.join("; ")}`);
-    this.name = "ConfigError";
   }
 }
 

@@ -10,9 +10,10 @@ export function test(name: string, body: TestBody): void {
 }
 
 export class AssertionError extends Error {
+  // A field (defined, not assigned): XS freezes Error.prototype, where assigning name throws.
+  override name = "AssertionError";
   constructor(message: string) {
     super(message);
-    this.name = "AssertionError";
   }
 }
 

@@ -24,11 +24,25 @@ export interface XsRun {
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
 /**
+ * A Moddable device runs with the built-ins frozen (the preloaded heap is read-only): assigning a
+ * property that a frozen prototype defines, such as an Error's name, throws there. xsnap does not
+ * freeze them, so the harness does, before any test code runs.
+ */
+const FREEZE_INTRINSICS = `for (const key of Object.getOwnPropertyNames(globalThis)) {
+  const value = globalThis[key];
+  if ((typeof value === "function" || typeof value === "object") && value !== null && value !== globalThis) {
+    if (value.prototype) Object.freeze(value.prototype);
+    Object.freeze(value);
+  }
+}`;
+
+/**
  * Bundles TypeScript source (imports relative to the repository root) for a platform-free engine.
  * The program reports through report(value), which reaches the host as JSON.
  */
 export async function bundleForXs(contents: string): Promise<string> {
   const entry = `import { utf8Encode as __encode } from "./src/util/utf8.ts";
+${FREEZE_INTRINSICS}
 const report = (value) => issueCommand(__encode(JSON.stringify(value)).buffer);
 ${contents}`;
   const result = await build({

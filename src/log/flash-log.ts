@@ -29,16 +29,18 @@ export interface FlashLogOptions {
 }
 
 export class LogFullError extends Error {
+  // A field (defined, not assigned): XS freezes Error.prototype, where assigning name throws.
+  override name = "LogFullError";
   constructor() {
     super("flash log is full of unacknowledged records");
-    this.name = "LogFullError";
   }
 }
 
 export class FlashLogError extends Error {
+  // A field (defined, not assigned): XS freezes Error.prototype, where assigning name throws.
+  override name = "FlashLogError";
   constructor(message: string) {
     super(message);
-    this.name = "FlashLogError";
   }
 }
 

@@ -12,9 +12,10 @@ export type QoS = 0 | 1;
 
 /** Thrown for any byte sequence that is not a valid packet a client may receive. */
 export class MqttProtocolError extends Error {
+  // A field (defined, not assigned): XS freezes Error.prototype, where assigning name throws.
+  override name = "MqttProtocolError";
   constructor(message: string) {
     super(message);
-    this.name = "MqttProtocolError";
   }
 }
 

@@ -64,9 +64,10 @@ export function channelNumber(sensor: string, quantity: string): number {
 }
 
 export class RecordFormatError extends Error {
+  // A field (defined, not assigned): XS freezes Error.prototype, where assigning name throws.
+  override name = "RecordFormatError";
   constructor(message: string) {
     super(message);
-    this.name = "RecordFormatError";
   }
 }
 
