@@ -14,6 +14,12 @@ export interface SPITarget {
   exchange(mosi: number): number;
   /** Select went inactive: the transaction ends. */
   deselect(): void;
+  /**
+   * For chips whose deselected interface is I2C on the same pins (the ADXL345: I2C while CS is
+   * high): the first byte clocked after SCLK idled high reads to them as an I2C address byte after a
+   * START. True when it is theirs: they acknowledge by pulling SDI (MOSI) low on the ninth clock.
+   */
+  hearsI2CAddress?(byte: number): boolean;
 }
 
 export class SimSPIBus {
@@ -22,6 +28,8 @@ export class SimSPIBus {
   #selected = new Map<number, number>();
   /** SCLK's level between transfers: low until the controller first clocks in a CPOL 1 mode. */
   #clockIdle = 0;
+  /** The next byte is the first of a transaction (a select fell since the last transfer). */
+  #transferStart = false;
   /** MISO held at a level: every byte the controller reads is this. */
   misoStuck: number | undefined;
   transactions = 0;
@@ -37,6 +45,7 @@ export class SimSPIBus {
       const target = this.#targets.get(selectPin);
       if (level === 0 && !this.#selected.has(selectPin)) {
         this.#selected.set(selectPin, this.#clockIdle);
+        this.#transferStart = true;
         this.transactions++;
         target?.select();
       } else if (level === 1 && this.#selected.has(selectPin)) {
@@ -53,10 +62,14 @@ export class SimSPIBus {
       const target = this.#targets.get(pin);
       if (target) chips.push({ target, inStep: target.modes.includes(mode) && idle === mode >> 1 });
     }
+    // A transaction's first byte after SCLK idled high can look like START + address to an I2C listener.
+    const listening = this.#clockIdle === 1 && mode >> 1 === 1 && bytes.length > 1 && this.#transferStart;
+    const acknowledged = listening && [...this.#targets].some(([pin, t]) => !this.#selected.has(pin) && t.hearsI2CAddress?.(bytes[0]));
     this.#clockIdle = mode >> 1;
+    this.#transferStart = false;
     let carry = 0;
     for (let i = 0; i < bytes.length; i++) {
-      const out = bytes[i];
+      const out = i === 1 && acknowledged ? bytes[i] & 0x7f : bytes[i]; // the ACK holds the ninth bit low
       let miso = 0xff; // nobody driving: the line floats high
       for (const { target, inStep } of chips) {
         // Sampled on the wrong edge, every bit lands one position late on both lines.

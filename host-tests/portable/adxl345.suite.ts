@@ -221,6 +221,24 @@ test("spi: the SDK's rules: exclusive pins, one bus, select low from constructio
   new SPI({ port, clock: 16, out: 17, hz: 1e6 }).close(); // pins and bus are free again after close
 });
 
+test("adxl345 on a shared bus: traffic whose first byte is its I2C address byte gets acknowledged into, the MAX31865's never is", () => {
+  const accel = new SimAdxl345();
+  const probe = new Probe();
+  const { shared } = openBus([[SELECT, accel], [SELECT + 1, probe]]);
+  const other = new shared.io({ hz: 1e6, select: SELECT + 1 });
+  for (const first of [0xa6, 0xa7]) {
+    other.transfer(Uint8Array.of(first, 0xff));
+    other.flush(true);
+    equal(probe.events.at(-2), "byte 127", `after 0x${first.toString(16)} the ADXL345's ACK pulls the next byte's first bit low`);
+  }
+  for (const first of [0x00, 0x80, 0x83]) { // every address byte the MAX31865 driver sends
+    other.transfer(Uint8Array.of(first, 0xff));
+    other.flush(true);
+    equal(probe.events.at(-2), "byte 255", `0x${first.toString(16)} is not an ADXL345 address byte`);
+  }
+  other.close();
+});
+
 test("spi: the shared bus drives every select inactive before its first clock, even where a select is pulled low", () => {
   const a = new Probe();
   const b = new Probe();

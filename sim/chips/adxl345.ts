@@ -34,6 +34,8 @@ export class SimAdxl345 implements SPITarget {
   motion: (atSeconds: number) => Acceleration = () => ({ x: 0, y: 0, z: STANDARD_GRAVITY });
   /** deviceId: what DEVID reads; unpowered: the chip is off its supply (it answers nothing and comes back reset). */
   faults = { deviceId: 0xe5, unpowered: false };
+  /** The I2C address its ALT ADDRESS pin selects: 0x53 (low, as on the reference board) or 0x1D. */
+  i2cAddress = 0x53;
   #off = false;
   /** Samples lost to a full FIFO since power-on (for tests). */
   overwritten = 0;
@@ -100,6 +102,11 @@ export class SimAdxl345 implements SPITarget {
       return 0xff;
     }
     return threeWire ? 0xff : this.#readRegister(register);
+  }
+
+  /** Deselected, the chip is an I2C target on SCLK/SDI (datasheet, "Serial communications"). */
+  hearsI2CAddress(byte: number): boolean {
+    return !this.#off && byte >> 1 === this.i2cAddress;
   }
 
   deselect(): void {
