@@ -102,12 +102,13 @@ test("client: an exception from the application's callback closes the connection
 
 test("client: a received QoS 1 PUBLISH is acknowledged", () => {
   const messages: string[] = [];
-  const { socket } = connectClient({ onMessage: (m) => messages.push(`${m.topic}=${Buffer.from(m.payload)}`) });
+  const { client, socket } = connectClient({ onMessage: (m) => messages.push(`${m.topic}=${Buffer.from(m.payload)}`) });
   socket().open();
   socket().deliver(CONNACK_OK);
   socket().deliver([0x32, 8, 0, 3, 0x63, 0x2f, 0x78, 0, 9, 0x21]);
   assert.deepEqual(messages, ["c/x=!"]);
   assert.deepEqual(socket().packets().at(-1), { type: 4, flags: 0, body: Uint8Array.of(0, 9) });
+  client.close(); // its keep-alive ticker would otherwise hold the test process for 70 s
 });
 
 test("client: a socket that fails while opening leaves nothing running", async () => {
