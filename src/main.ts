@@ -17,9 +17,10 @@ import { startNode, supervisedSensor, type RunningNode, type SensorSource } from
 import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
 import Bme280 from "../drivers/bme280/bme280";
 import Max31865 from "../drivers/max31865/max31865";
-import Adxl345 from "../drivers/adxl345/adxl345";
+import Adxl345, { type Adxl345Sample } from "../drivers/adxl345/adxl345";
 import type { DigitalConstructor, I2CConstructor, SPIDevice } from "../drivers/bus";
 import { SharedSPI } from "../drivers/shared-spi";
+import type { SampleQuality } from "../drivers/sample";
 import type { FlashDevice } from "./log/flash-log";
 import { guardedTCP } from "./net/guarded-tcp";
 
@@ -49,73 +50,49 @@ function flashPartition(name: string): FlashDevice {
   };
 }
 
-function sht3xSource(open: () => Sht3x): SensorSource {
-  return supervisedSensor("sht3x", ["temperature", "humidity"], () => {
-    const sensor = open();
-    const sample = () => {
-      const s = sensor.sample();
-      const values: Record<string, number> = {};
-      if (s.thermometer) values.temperature = s.thermometer.temperature;
-      if (s.hygrometer) values.humidity = s.hygrometer.humidity;
-      return { quality: s.quality, reason: s.reason, values };
-    };
-    return { sample, close: () => sensor.close() };
-  }, log);
+type Values = Record<string, number>;
+
+/** A started driver: ECMA-419 sample() with quality, and close(). */
+interface Driver<S extends SampleQuality> {
+  sample(): S;
+  close(): void;
 }
 
-/** The reference device logs the BME280's pressure; its temperature and humidity duplicate the SHT3x. */
-function bme280Source(open: () => Bme280): SensorSource {
-  return supervisedSensor("bme280", ["pressure"], () => {
-    const sensor = open();
-    const sample = () => {
-      const s = sensor.sample();
-      const values: Record<string, number> = {};
-      if (s.barometer) values.pressure = s.barometer.pressure;
-      return { quality: s.quality, reason: s.reason, values };
+/** A driver as the node's sensor: supervised, its sample mapped to the node's quantities. */
+function driverSource<S extends SampleQuality>(
+  name: string, quantities: readonly string[], open: () => Driver<S>, values: (sample: S) => Values,
+): SensorSource {
+  return supervisedSensor(name, quantities, () => {
+    const driver = open();
+    return {
+      sample: () => {
+        const s = driver.sample();
+        return { quality: s.quality, reason: s.reason, values: values(s) };
+      },
+      close: () => driver.close(),
     };
-    return { sample, close: () => sensor.close() };
-  }, log);
-}
-
-function max31865Source(open: () => Max31865): SensorSource {
-  return supervisedSensor("max31865", ["temperature"], () => {
-    const sensor = open();
-    const sample = () => {
-      const s = sensor.sample();
-      const values: Record<string, number> = s.thermometer ? { temperature: s.thermometer.temperature } : {};
-      return { quality: s.quality, reason: s.reason, values };
-    };
-    return { sample, close: () => sensor.close() };
   }, log);
 }
 
 /** The ADXL345's FIFO holds 40 ms at 800 Hz: drain it every 20 ms, outside the sampling tick. */
 const ACCELEROMETER_DRAIN_MS = 20;
 
-function adxl345Source(open: () => Adxl345): SensorSource {
-  return supervisedSensor("adxl345", ["rms_x", "rms_y", "rms_z", "peak"], () => {
-    const sensor = open();
-    let drainer: Timer;
-    try {
-      drainer = Timer.repeat(() => sensor.drain(), ACCELEROMETER_DRAIN_MS);
-    } catch (error) {
+/** An ADXL345 with the timer that drains its FIFO, which stops when the driver closes. */
+function drainedAdxl345(sensor: Adxl345): Driver<Adxl345Sample> {
+  let drainer: Timer;
+  try {
+    drainer = Timer.repeat(() => sensor.drain(), ACCELEROMETER_DRAIN_MS);
+  } catch (error) {
+    sensor.close();
+    throw error;
+  }
+  return {
+    sample: () => sensor.sample(),
+    close: () => {
+      Timer.clear(drainer);
       sensor.close();
-      throw error;
-    }
-    const sample = () => {
-      const s = sensor.sample();
-      const v = s.vibration;
-      const values: Record<string, number> = v ? { rms_x: v.rms.x, rms_y: v.rms.y, rms_z: v.rms.z, peak: v.peak } : {};
-      return { quality: s.quality, reason: s.reason, values };
-    };
-    return {
-      sample,
-      close: () => {
-        Timer.clear(drainer);
-        sensor.close();
-      },
-    };
-  }, log);
+    },
+  };
 }
 
 /** Mode 3: the ADXL345 needs it and the MAX31865 allows it (modes 1 and 3). */
@@ -148,13 +125,22 @@ function sensorSources(settings: NodeConfig): { sensors: SensorSource[]; closeBu
   const spiBus = () => (shared ??= sharedSPI(settings));
   const { rtd, accelerometer } = settings;
   const start: Record<SensorName, () => SensorSource> = {
-    sht3x: () => sht3xSource(() => new Sht3x({ sensor: { io: i2c, ...settings.i2c }, measurementsPerSecond: rateForSamplingPeriod(settings.sampleIntervalMs) })),
-    bme280: () => bme280Source(() => new Bme280({ sensor: { io: i2c, ...settings.i2c, address: 0x76 } })),
-    max31865: () => max31865Source(() => new Max31865({
-      sensor: { io: spiBus().io, select: rtd.select }, rtdNominal: rtd.nominal, referenceOhms: rtd.referenceOhms, wires: rtd.wires, filterHz: rtd.filterHz,
-      leadCheckEvery: rtd.leadCheckEvery,
-    })),
-    adxl345: () => adxl345Source(() => new Adxl345({ sensor: { io: spiBus().io, select: accelerometer.select }, range: accelerometer.range })),
+    sht3x: () => driverSource("sht3x", ["temperature", "humidity"],
+      () => new Sht3x({ sensor: { io: i2c, ...settings.i2c }, measurementsPerSecond: rateForSamplingPeriod(settings.sampleIntervalMs) }),
+      (s): Values => ({ ...(s.thermometer && { temperature: s.thermometer.temperature }), ...(s.hygrometer && { humidity: s.hygrometer.humidity }) })),
+    // The reference device logs the BME280's pressure; its temperature and humidity duplicate the SHT3x.
+    bme280: () => driverSource("bme280", ["pressure"],
+      () => new Bme280({ sensor: { io: i2c, ...settings.i2c, address: 0x76 } }),
+      (s): Values => (s.barometer ? { pressure: s.barometer.pressure } : {})),
+    max31865: () => driverSource("max31865", ["temperature"],
+      () => new Max31865({
+        sensor: { io: spiBus().io, select: rtd.select }, rtdNominal: rtd.nominal, referenceOhms: rtd.referenceOhms, wires: rtd.wires, filterHz: rtd.filterHz,
+        leadCheckEvery: rtd.leadCheckEvery,
+      }),
+      (s): Values => (s.thermometer ? { temperature: s.thermometer.temperature } : {})),
+    adxl345: () => driverSource("adxl345", ["rms_x", "rms_y", "rms_z", "peak"],
+      () => drainedAdxl345(new Adxl345({ sensor: { io: spiBus().io, select: accelerometer.select }, range: accelerometer.range })),
+      ({ vibration: v }): Values => (v ? { rms_x: v.rms.x, rms_y: v.rms.y, rms_z: v.rms.z, peak: v.peak } : {})),
   };
   return {
     sensors: settings.sensors.map((name) => start[name]()),
