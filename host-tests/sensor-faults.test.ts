@@ -33,6 +33,14 @@ after(() => {
   board.adxl345.motion = pressVibration;
 });
 
+/** CRC errors on the SHT3x, NACKs from the BME280, an open RTD, the ADXL345 off its supply. */
+function faultEveryChip(on: boolean): void {
+  board.sht3x.faults.badCrcCount = on ? 1_000_000 : 0;
+  board.bme280.faults.nack = on;
+  board.max31865.faults.open = on;
+  board.adxl345.faults.unpowered = on;
+}
+
 type Channel = { quality?: string; reason?: string } & Record<string, number | string | undefined>;
 
 test("every chip faulted mid-run: sampling goes on, readings are bad with the reason, then good again", async () => {
@@ -56,17 +64,11 @@ test("every chip faulted mid-run: sampling goes on, readings are bad with the re
     });
     await sleep(2000);
     const healthyUntil = node.stats.sampled;
-    board.sht3x.faults.badCrcCount = 1_000_000;
-    board.bme280.faults.nack = true;
-    board.max31865.faults.open = true;
-    board.adxl345.faults.unpowered = true;
+    faultEveryChip(true);
     await sleep(1500);
     const faultedFrom = healthyUntil + 1; // the window in flight may still be whole
     const faultedUntil = node.stats.sampled;
-    board.sht3x.faults.badCrcCount = 0;
-    board.bme280.faults.nack = false;
-    board.max31865.faults.open = false;
-    board.adxl345.faults.unpowered = false;
+    faultEveryChip(false);
     await sleep(2500);
     const stats = await node.stop(5000);
     await sub.waitForReadings(stats.sampled, 5000);

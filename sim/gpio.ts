@@ -12,10 +12,6 @@ export class SimGpio {
     input(this.level(pin));
   }
 
-  disconnect(pin: number): void {
-    this.#wires.delete(pin);
-  }
-
   /** The reference board has pull-ups on its select lines: undriven lines are high unless pulled low. */
   pull(pin: number, level: 0 | 1): void {
     this.#pulls.set(pin, level);

@@ -14,7 +14,7 @@ let port = 100;
 let cleanups: (() => void)[] = [];
 
 /** Closes everything the previous rig opened. */
-export function closeRig(): void {
+function closeRig(): void {
   for (const cleanup of cleanups.reverse()) cleanup();
   cleanups = [];
 }

@@ -52,7 +52,7 @@ ${contents}`;
     format: "esm",
     platform: "neutral",
     target: "es2022",
-    alias: { "sim/board": "./sim/board.ts", "sim/io/pins": "./sim/io/pins.ts" },
+    alias: { "sim/board": "./sim/board.ts", "sim/io/common": "./sim/io/common.ts" },
     logLevel: "silent",
   });
   // xsnap evaluates a script, not a module: wrap the bundle in an async function.

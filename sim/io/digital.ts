@@ -3,7 +3,7 @@
 
 // By specifier: the manifest maps this file to "embedded:io/digital" (see sim/io/i2c.ts).
 import { board } from "sim/board";
-import { claimPins, releasePins } from "sim/io/pins"; // by specifier, as sim/board
+import { claimPins, releasePins } from "sim/io/common"; // by specifier, as sim/board
 
 export interface DigitalOptions {
   pin: number;

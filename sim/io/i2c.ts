@@ -5,8 +5,7 @@
 // relative imports against the importing module's specifier.
 import { board } from "sim/board";
 import type { SimI2CBus } from "../i2c-bus";
-
-type BufferSource = ArrayBuffer | ArrayBufferView;
+import { bytesOf, type BufferSource } from "sim/io/common"; // by specifier, as sim/board
 
 export interface I2COptions {
   data: number;
@@ -60,10 +59,4 @@ export default class I2C {
     if (!this.#bus) throw new Error("closed");
     return this.#bus;
   }
-}
-
-function bytesOf(buffer: BufferSource): Uint8Array {
-  if (buffer instanceof ArrayBuffer) return new Uint8Array(buffer);
-  if (ArrayBuffer.isView(buffer)) return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  throw new TypeError("invalid buffer");
 }

@@ -11,9 +11,7 @@
 // By specifier: the manifest maps this file to "embedded:io/spi" (see sim/io/i2c.ts).
 import { board } from "sim/board";
 import type { SimSPIBus } from "../spi-bus";
-import { claimPins, releasePins } from "sim/io/pins"; // by specifier, as sim/board
-
-type BufferSource = ArrayBuffer | ArrayBufferView;
+import { bytesOf, claimPins, releasePins, type BufferSource } from "sim/io/common"; // by specifier, as sim/board
 
 export interface SPIOptions {
   clock: number;
@@ -132,10 +130,4 @@ export default class SPI {
     if (!this.#bus) throw new Error("closed");
     return this.#bus;
   }
-}
-
-function bytesOf(buffer: BufferSource): Uint8Array {
-  if (buffer instanceof ArrayBuffer) return new Uint8Array(buffer);
-  if (ArrayBuffer.isView(buffer)) return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  throw new TypeError("invalid buffer");
 }
