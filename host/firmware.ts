@@ -1,14 +1,12 @@
 // Boots the firmware on the host target: the manifest's config plus overrides become mc/config,
 // resources come from a certificate folder, and src/main.ts runs unchanged.
 
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { setConfig } from "./moddable/mc-config.ts";
 import { setHostPaths } from "./moddable/runtime.ts";
 import type { RunningNode } from "../src/app.ts";
-import { board, PARTITION_SIZES } from "../sim/board.ts";
-import { SimNorFlash } from "../sim/nor-flash.ts";
+import { board } from "../sim/board.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -27,36 +25,21 @@ export interface BootOptions {
   state: string;
 }
 
-let openImage: number | undefined;
-
 /**
- * The simulated board's data partitions, kept in files under the state folder and written through on
- * every program and erase, so that a killed process leaves exactly what a powered-off chip would.
+ * Forgets the partitions of an earlier boot in this process, as a power cycle would: the next boot
+ * opens them again from their files in its state folder.
  */
-export function attachFlashImages(state: string): Map<string, SimNorFlash> {
-  if (openImage !== undefined) closeSync(openImage);
-  mkdirSync(state, { recursive: true });
-  for (const [label, size] of Object.entries(PARTITION_SIZES)) {
-    const file = join(state, `flash-${label}.bin`);
-    let image: Uint8Array | undefined;
-    if (existsSync(file)) {
-      image = readFileSync(file);
-      if (image.length !== size) throw new Error(`${file} is ${image.length} bytes; partition ${label} is ${size}: move it away to start afresh`);
-    }
-    const flash = new SimNorFlash({ byteLength: size, image });
-    const fd = openSync(file, image ? "r+" : "w+");
-    if (!image) writeSync(fd, flash.image(), 0, size, 0);
-    flash.onChange = (offset, bytes) => void writeSync(fd, bytes, 0, bytes.length, offset);
-    openImage = fd;
-    board.partitions.set(label, flash);
-  }
-  return board.partitions;
+export function releaseFlash(): void {
+  for (const flash of board.partitions.values()) flash.close();
+  board.partitions.clear();
 }
 
 export async function bootFirmware(options: BootOptions): Promise<RunningNode> {
   setHostPaths({ resources: options.resources, state: options.state });
-  attachFlashImages(options.state);
-  setConfig({ ...manifestConfig(), ...options.config });
+  releaseFlash();
+  mkdirSync(options.state, { recursive: true });
+  // The board's flash lives in files there (sim/io/flash.ts), written through on every program and erase.
+  setConfig({ ...manifestConfig(), flash_dir: `${options.state}/`, ...options.config });
   const main = (await import("../src/main.ts")).default;
   return main();
 }

@@ -7,7 +7,7 @@
 import { SimI2CBus } from "./i2c-bus";
 import { SimSht3x, type Sht3xEnvironment } from "./chips/sht3x";
 import { SimBme280 } from "./chips/bme280";
-import { SimNorFlash } from "./nor-flash";
+import { SimNorFlash, type NorCells } from "./nor-flash";
 import { SimSPIBus } from "./spi-bus";
 import { SimGpio } from "./gpio";
 import { SimMax31865 } from "./chips/max31865";
@@ -24,13 +24,15 @@ export interface SimBoard {
   gpio: SimGpio;
   max31865: SimMax31865;
   adxl345: SimAdxl345;
-  /** NOR flash data partitions by label; created blank on first use unless a host installed one. */
+  /** NOR flash data partitions by label; created on first use unless a test installed one. */
   partitions: Map<string, SimNorFlash>;
-  flashPartition(label: string): SimNorFlash;
+  /** The partition, created on first use with cells from storage (RAM when none is given). */
+  flashPartition(label: string, storage?: (byteLength: number, blockSize: number) => NorCells): SimNorFlash;
 }
 
 /** Data partitions of the reference device's partition table (partitions.csv), in bytes. */
 export const PARTITION_SIZES: Record<string, number> = { iiotlog: 0x200000 };
+const FLASH_SECTOR_BYTES = 4096;
 
 /** A slow, plausible drift of the plant's air so that a running node shows live values. */
 export function driftingAir(atMs: number): Sht3xEnvironment {
@@ -87,12 +89,12 @@ function createBoard(): SimBoard {
     max31865,
     adxl345,
     partitions,
-    flashPartition(label) {
+    flashPartition(label, storage) {
       let flash = partitions.get(label);
       if (!flash) {
         const size = PARTITION_SIZES[label];
         if (!size) throw new Error(`partition not found: ${label}`);
-        flash = new SimNorFlash({ byteLength: size });
+        flash = new SimNorFlash({ byteLength: size, blockSize: FLASH_SECTOR_BYTES, cells: storage?.(size, FLASH_SECTOR_BYTES) });
         partitions.set(label, flash);
       }
       return flash;

@@ -16,6 +16,33 @@ export class PowerLoss extends Error {
   }
 }
 
+/**
+ * Where a simulated chip keeps its cells: RAM in tests, a file on the simulator and the host target
+ * (so a killed process leaves exactly what a powered-off chip would, and the XS heap holds none of it).
+ */
+export interface NorCells {
+  /** A copy of length bytes from offset. */
+  read(offset: number, length: number): Uint8Array;
+  /** Stores bytes as they are: the NOR rules are the chip's job, not the storage's. */
+  write(offset: number, bytes: Uint8Array): void;
+  /** Releases the storage (a file); the cells stay as they are. */
+  close?(): void;
+}
+
+export class RamCells implements NorCells {
+  #bytes: Uint8Array;
+  constructor(byteLength: number, image?: Uint8Array) {
+    this.#bytes = new Uint8Array(byteLength).fill(0xff);
+    if (image) this.#bytes.set(image.subarray(0, byteLength));
+  }
+  read(offset: number, length: number): Uint8Array {
+    return this.#bytes.slice(offset, offset + length);
+  }
+  write(offset: number, bytes: Uint8Array): void {
+    this.#bytes.set(bytes, offset);
+  }
+}
+
 export interface NorFlashStats {
   programs: number;
   bytesProgrammed: number;
@@ -29,19 +56,18 @@ export class SimNorFlash {
   readonly stats: NorFlashStats = { programs: 0, bytesProgrammed: 0, erases: 0, reads: 0 };
   /** Erase count of each sector, for wear figures. */
   readonly wear: Uint32Array;
-  /** Called after every change with the bytes now there (the host target writes them to a file). */
-  onChange: ((offset: number, bytes: Uint8Array) => void) | undefined;
-  #cells: Uint8Array;
+  #cells: NorCells;
+  /** One erased sector, written by every erase. */
+  #erased: Uint8Array | undefined;
   #cutCountdown = -1;
   #powered = true;
   #random: () => number;
 
-  constructor(options: { byteLength: number; blockSize?: number; image?: Uint8Array; random?: () => number }) {
+  constructor(options: { byteLength: number; blockSize?: number; cells?: NorCells; image?: Uint8Array; random?: () => number }) {
     this.blockSize = options.blockSize ?? 4096;
     if (options.byteLength % this.blockSize !== 0) throw new RangeError("partition size must be a whole number of sectors");
     this.byteLength = options.byteLength;
-    this.#cells = new Uint8Array(this.byteLength).fill(0xff);
-    if (options.image) this.#cells.set(options.image.subarray(0, this.byteLength));
+    this.#cells = options.cells ?? new RamCells(this.byteLength, options.image);
     this.wear = new Uint32Array(this.byteLength / this.blockSize);
     this.#random = options.random ?? Math.random;
   }
@@ -65,29 +91,36 @@ export class SimNorFlash {
     this.#cutCountdown = -1;
   }
 
+  /** Lets go of the storage, as at power-off; a new SimNorFlash over the same storage sees these cells. */
+  close(): void {
+    this.#cells.close?.();
+    this.#powered = false;
+  }
+
   /** A copy of the whole partition, as a dump tool would read it. */
   image(): Uint8Array {
-    return this.#cells.slice();
+    return this.#cells.read(0, this.byteLength);
   }
 
   read(offset: number, length: number): Uint8Array {
     this.#check(offset, length, "read");
     this.stats.reads++;
-    return this.#cells.slice(offset, offset + length);
+    return this.#cells.read(offset, length);
   }
 
   write(offset: number, data: Uint8Array): void {
     this.#check(offset, data.length, "write");
+    const cells = this.#cells.read(offset, data.length);
     if (this.#tearNow()) {
       const progress = this.#random();
-      for (let i = 0; i < data.length; i++) this.#cells[offset + i] &= ~this.#someBits(~data[i] & 0xff, progress) & 0xff;
-      this.onChange?.(offset, this.#cells.subarray(offset, offset + data.length));
+      for (let i = 0; i < data.length; i++) cells[i] &= ~this.#someBits(~data[i] & 0xff, progress) & 0xff;
+      this.#cells.write(offset, cells);
       throw new PowerLoss(`program of ${data.length} bytes at ${offset}`);
     }
-    for (let i = 0; i < data.length; i++) this.#cells[offset + i] &= data[i];
+    for (let i = 0; i < data.length; i++) cells[i] &= data[i];
+    this.#cells.write(offset, cells);
     this.stats.programs++;
     this.stats.bytesProgrammed += data.length;
-    this.onChange?.(offset, this.#cells.subarray(offset, offset + data.length));
   }
 
   erase(sector: number): void {
@@ -97,13 +130,13 @@ export class SimNorFlash {
     this.wear[sector]++;
     if (this.#tearNow()) {
       const progress = this.#random() ** 3; // often barely started: the old data survives nearly intact
-      for (let i = start; i < start + this.blockSize; i++) this.#cells[i] |= this.#someBits(~this.#cells[i] & 0xff, progress);
-      this.onChange?.(start, this.#cells.subarray(start, start + this.blockSize));
+      const cells = this.#cells.read(start, this.blockSize);
+      for (let i = 0; i < cells.length; i++) cells[i] |= this.#someBits(~cells[i] & 0xff, progress);
+      this.#cells.write(start, cells);
       throw new PowerLoss(`erase of sector ${sector}`);
     }
-    this.#cells.fill(0xff, start, start + this.blockSize);
+    this.#cells.write(start, (this.#erased ??= new Uint8Array(this.blockSize).fill(0xff)));
     this.stats.erases++;
-    this.onChange?.(start, this.#cells.subarray(start, start + this.blockSize));
   }
 
   /** Each bit of mask, kept with probability p. */

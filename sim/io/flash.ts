@@ -1,9 +1,13 @@
 // The Moddable `flash` module for the simulator and the host target: partitions of the simulated
-// board's NOR flash, with the ESP32 module's API (offsets relative to the partition).
+// board's NOR flash, with the ESP32 module's API (offsets relative to the partition). With the
+// `flash_dir` setting each partition's cells live in a file there (`flash-<label>.bin`), which
+// survives restarts and a killed process; without it, in RAM.
 
 // By specifier: the manifest maps this file to "flash" (see sim/io/i2c.ts).
 import { board } from "sim/board";
+import config from "mc/config";
 import type { SimNorFlash } from "../nor-flash";
+import { FileCells } from "sim/io/file-cells";
 
 type BufferSource = ArrayBuffer | ArrayBufferView;
 
@@ -11,7 +15,9 @@ export default class Flash {
   #flash: SimNorFlash;
 
   constructor(partition: string) {
-    this.#flash = board.flashPartition(partition);
+    const dir = (config as Record<string, unknown>).flash_dir;
+    this.#flash = board.flashPartition(partition,
+      typeof dir === "string" && dir !== "" ? (size, sector) => new FileCells(`${dir}flash-${partition}.bin`, size, sector) : undefined);
   }
 
   get byteLength(): number {
