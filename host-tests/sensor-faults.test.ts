@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { startEmbeddedBroker } from "../host/broker.ts";
 import { bootFirmware } from "../host/firmware.ts";
 import { traceSink } from "../host/moddable/runtime.ts";
-import { board, driftingAir, pressVibration, processTemperature } from "../sim/board.ts";
+import { simBoard, driftingAir, pressVibration, processTemperature } from "../sim/board.ts";
 import { STANDARD_GRAVITY } from "../sim/chips/adxl345.ts";
 import { rtdResistance } from "../drivers/max31865/rtd.ts";
 import { devPki, SUBSCRIBER } from "./support/pki.ts";
@@ -27,18 +27,18 @@ before(() => {
 after(() => {
   traceSink.write = (text) => void process.stdout.write(text);
   // Give the shared board its plant back for whatever runs next in this process.
-  board.sht3x.environment = driftingAir;
-  board.bme280.environment = (atMs) => ({ ...driftingAir(atMs), pressure: 101_325 });
-  board.max31865.resistance = (atMs) => rtdResistance(processTemperature(atMs), 100);
-  board.adxl345.motion = pressVibration;
+  simBoard().sht3x.environment = driftingAir;
+  simBoard().bme280.environment = (atMs) => ({ ...driftingAir(atMs), pressure: 101_325 });
+  simBoard().max31865.resistance = (atMs) => rtdResistance(processTemperature(atMs), 100);
+  simBoard().adxl345.motion = pressVibration;
 });
 
 /** CRC errors on the SHT3x, NACKs from the BME280, an open RTD, the ADXL345 off its supply. */
 function faultEveryChip(on: boolean): void {
-  board.sht3x.faults.badCrcCount = on ? 1_000_000 : 0;
-  board.bme280.faults.nack = on;
-  board.max31865.faults.open = on;
-  board.adxl345.faults.unpowered = on;
+  simBoard().sht3x.faults.badCrcCount = on ? 1_000_000 : 0;
+  simBoard().bme280.faults.nack = on;
+  simBoard().max31865.faults.open = on;
+  simBoard().adxl345.faults.unpowered = on;
 }
 
 type Channel = { quality?: string; reason?: string } & Record<string, number | string | undefined>;
@@ -47,11 +47,11 @@ test("every chip faulted mid-run: sampling goes on, readings are bad with the re
   const pki = devPki(THING, SUBSCRIBER);
   const broker = await startEmbeddedBroker({ certsDir: pki.dir });
   const amplitude = 4; // m/s^2, 50 Hz on x
-  board.sht3x.environment = { temperature: 31.5, humidity: 40 };
-  board.bme280.environment = { temperature: 31.5, humidity: 40, pressure: 99_000 };
-  board.max31865.resistance = rtdResistance(85.5, 100);
-  board.adxl345.motion = (t) => ({ x: amplitude * Math.sin(2 * Math.PI * 50 * t), y: 0, z: STANDARD_GRAVITY });
-  const spiBus = board.spi.get(2)!;
+  simBoard().sht3x.environment = { temperature: 31.5, humidity: 40 };
+  simBoard().bme280.environment = { temperature: 31.5, humidity: 40, pressure: 99_000 };
+  simBoard().max31865.resistance = rtdResistance(85.5, 100);
+  simBoard().adxl345.motion = (t) => ({ x: amplitude * Math.sin(2 * Math.PI * 50 * t), y: 0, z: STANDARD_GRAVITY });
+  const spiBus = simBoard().spi.get(2)!;
   try {
     const sub = await subscribe({ port: broker.port, tls: pki.tlsOptions(SUBSCRIBER), topic: `iiot-test/${THING}/telemetry`, clientId: `${SUBSCRIBER}-sensor-faults` });
     const node = await bootFirmware({

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { setConfig } from "./moddable/mc-config.ts";
 import { setHostPaths } from "./moddable/runtime.ts";
 import type { RunningNode } from "../src/app.ts";
-import { board } from "../sim/board.ts";
+import { simBoard } from "../sim/board.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -30,8 +30,8 @@ export interface BootOptions {
  * opens them again from their files in its state folder.
  */
 export function releaseFlash(): void {
-  for (const flash of board.partitions.values()) flash.close();
-  board.partitions.clear();
+  for (const flash of simBoard().partitions.values()) flash.close();
+  simBoard().partitions.clear();
 }
 
 export async function bootFirmware(options: BootOptions): Promise<RunningNode> {

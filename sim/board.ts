@@ -28,6 +28,8 @@ export interface SimBoard {
   partitions: Map<string, SimNorFlash>;
   /** The partition, created on first use with cells from storage (RAM when none is given). */
   flashPartition(label: string, storage?: (byteLength: number, blockSize: number) => NorCells): SimNorFlash;
+  /** GPIO owned by an open SPI or Digital instance. */
+  pinsInUse: Set<number>;
 }
 
 /** Data partitions of the reference device's partition table (partitions.csv), in bytes. */
@@ -52,13 +54,12 @@ export function processTemperature(atMs: number): number {
 }
 
 /** The press's vibration: gravity on z, a 50 Hz motor line on x and y, a 120 Hz component on z. */
-export function pressVibration(atSeconds: number): Acceleration {
+export function pressVibration(atSeconds: number, into: Acceleration = { x: 0, y: 0, z: 0 }): Acceleration {
   const swell = 1 + 0.3 * Math.sin((2 * Math.PI * atSeconds) / 60);
-  return {
-    x: 2.0 * swell * Math.sin(2 * Math.PI * 50 * atSeconds),
-    y: 1.2 * swell * Math.sin(2 * Math.PI * 50 * atSeconds + 1.1),
-    z: STANDARD_GRAVITY + 0.8 * Math.sin(2 * Math.PI * 120 * atSeconds),
-  };
+  into.x = 2.0 * swell * Math.sin(2 * Math.PI * 50 * atSeconds);
+  into.y = 1.2 * swell * Math.sin(2 * Math.PI * 50 * atSeconds + 1.1);
+  into.z = STANDARD_GRAVITY + 0.8 * Math.sin(2 * Math.PI * 120 * atSeconds);
+  return into;
 }
 
 function createBoard(): SimBoard {
@@ -89,6 +90,7 @@ function createBoard(): SimBoard {
     max31865,
     adxl345,
     partitions,
+    pinsInUse: new Set(),
     flashPartition(label, storage) {
       let flash = partitions.get(label);
       if (!flash) {
@@ -102,5 +104,13 @@ function createBoard(): SimBoard {
   };
 }
 
-export const board: SimBoard = createBoard();
+let current: SimBoard | undefined;
+
+/**
+ * The board, made on first use: at run time, not when a build preloads this module (preloaded
+ * objects are frozen into flash, and a board's chips change all the time).
+ */
+export function simBoard(): SimBoard {
+  return (current ??= createBoard());
+}
 

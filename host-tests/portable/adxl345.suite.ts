@@ -11,7 +11,7 @@ import Max31865 from "../../drivers/max31865/max31865";
 import { SimSPIBus, type SPITarget } from "../../sim/spi-bus";
 import SPI from "../../sim/io/spi";
 import Digital from "../../sim/io/digital";
-import { board } from "../../sim/board";
+import { simBoard } from "../../sim/board";
 import type { SPIConstructor } from "../../drivers/bus";
 import { onClose, openBus, wireBus, SPI_PINS as PINS } from "./spi-rig";
 
@@ -196,7 +196,7 @@ test("spi: the SDK's rules: exclusive pins, one bus, select low from constructio
   const a = new Probe();
   const { port: first } = wireBus([[21, a], [22, new Probe()]]);
   const port = first + 1;
-  board.spi.set(port, new SimSPIBus());
+  simBoard().spi.set(port, new SimSPIBus());
   const one = new SPI({ port: first, clock: 16, out: 17, in: 18, select: 21, hz: 1e6 });
   equal(a.events.join(","), "select", "the SDK drives select low when it sets the pin up");
   throws(() => new SPI({ port: first, clock: 16, out: 19, select: 23, hz: 1e6 }), Error, /in use/);
@@ -243,13 +243,13 @@ test("spi: the shared bus drives every select inactive before its first clock, e
   const a = new Probe();
   const b = new Probe();
   const { shared } = (() => {
-    board.gpio.pull(21, 0);
-    board.gpio.pull(22, 0);
+    simBoard().gpio.pull(21, 0);
+    simBoard().gpio.pull(22, 0);
     try {
       return openBus([[21, a], [22, b]], 3);
     } finally {
-      board.gpio.pull(21, 1);
-      board.gpio.pull(22, 1);
+      simBoard().gpio.pull(21, 1);
+      simBoard().gpio.pull(22, 1);
     }
   })();
   assert(!a.events.includes("byte 0") && !b.events.includes("byte 0"), `no chip saw the settling byte: ${a.events} / ${b.events}`);

@@ -60,7 +60,7 @@ import Bme280 from "../../drivers/bme280/bme280";
 import { SimBme280 } from "../../sim/chips/bme280";
 import { SimI2CBus } from "../../sim/i2c-bus";
 import I2C from "../../sim/io/i2c";
-import { board } from "../../sim/board";
+import { simBoard } from "../../sim/board";
 import { throws } from "./api";
 
 let port = 40;
@@ -69,7 +69,7 @@ function rig() {
   const chip = new SimBme280({ now: () => now });
   const bus = new SimI2CBus();
   bus.attach(0x76, chip);
-  board.i2c.set(++port, bus);
+  simBoard().i2c.set(++port, bus);
   const driver = new Bme280({ sensor: { io: I2C, data: 21, clock: 22, port } });
   return { chip, bus, driver, advance: (ms: number) => (now += ms) };
 }
@@ -93,7 +93,7 @@ test("bme280 driver: a wrong chip id is a clear error, a NACK is bad with a reas
   const impostor = new SimBme280();
   impostor.faults.chipId = 0x58; // a BMP280
   bus.attach(0x76, impostor);
-  board.i2c.set(++port, bus);
+  simBoard().i2c.set(++port, bus);
   throws(() => new Bme280({ sensor: { io: I2C, data: 21, clock: 22, port } }), Error, /chip id 0x58 is not 0x60/);
   const { chip, driver, advance } = rig();
   advance(200);

@@ -7,7 +7,7 @@ import Sht3x, { rateForSamplingPeriod, sht3xHumidity, sht3xTemperature } from ".
 import { SimI2CBus } from "../../sim/i2c-bus";
 import { SimSht3x } from "../../sim/chips/sht3x";
 import I2C from "../../sim/io/i2c";
-import { board } from "../../sim/board";
+import { simBoard } from "../../sim/board";
 
 test("sht3x: CRC-8 of 0xBEEF is 0x92 (datasheet 4.12)", () => {
   equal(sensirionCrc8([0xbe, 0xef]), 0x92);
@@ -28,7 +28,7 @@ function rig() {
   const chip = new SimSht3x({ now: () => now });
   bus.attach(0x44, chip);
   const port = nextPort++;
-  board.i2c.set(port, bus);
+  simBoard().i2c.set(port, bus);
   const advance = (ms: number) => (now += ms);
   const driver = new Sht3x({ sensor: { io: I2C, data: 21, clock: 22, port }, wait: advance });
   return { bus, chip, driver, advance };
@@ -108,7 +108,7 @@ test("sht3x: a chip that lost power is put back into periodic mode", () => {
 
 test("sht3x: no chip at the address is a clear error at construction", () => {
   const bus = new SimI2CBus();
-  board.i2c.set(99, bus);
+  simBoard().i2c.set(99, bus);
   throws(() => new Sht3x({ sensor: { io: I2C, data: 21, clock: 22, port: 99, address: 0x45 } }), Error, /SHT3x at 0x45 did not respond/);
 });
 
@@ -126,7 +126,7 @@ test("sht3x: the simulated chip refuses commands in periodic mode and for 1 ms a
 test("sht3x: a driver that does not wait after BREAK is refused by the chip", () => {
   const bus = new SimI2CBus();
   bus.attach(0x44, new SimSht3x({ now: () => 5 }));
-  board.i2c.set(98, bus);
+  simBoard().i2c.set(98, bus);
   throws(() => new Sht3x({ sensor: { io: I2C, data: 21, clock: 22, port: 98 }, wait: () => {} }), Error, /busy after BREAK/);
 });
 

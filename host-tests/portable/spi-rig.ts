@@ -4,7 +4,7 @@
 
 import SPI from "../../sim/io/spi";
 import Digital from "../../sim/io/digital";
-import { board } from "../../sim/board";
+import { simBoard } from "../../sim/board";
 import { SimSPIBus, type SPITarget } from "../../sim/spi-bus";
 import { SharedSPI } from "../../drivers/shared-spi";
 
@@ -28,10 +28,10 @@ export function onClose(cleanup: () => void): void {
 export function wireBus(chips: [number, SPITarget][]): { bus: SimSPIBus; port: number } {
   closeRig();
   const bus = new SimSPIBus();
-  board.spi.set(++port, bus);
+  simBoard().spi.set(++port, bus);
   for (const [select, chip] of chips) {
     bus.attach(select, chip);
-    board.gpio.connect(select, bus.selectInput(select));
+    simBoard().gpio.connect(select, bus.selectInput(select));
   }
   return { bus, port };
 }

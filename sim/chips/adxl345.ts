@@ -26,12 +26,20 @@ export interface Acceleration {
   z: number;
 }
 
-type Sample = [number, number, number];
 
 export class SimAdxl345 implements SPITarget {
   readonly modes = [3];
-  /** The acceleration the chip feels, m/s^2, as a function of time in seconds (default: at rest, z up). */
-  motion: (atSeconds: number) => Acceleration = () => ({ x: 0, y: 0, z: STANDARD_GRAVITY });
+  /**
+   * The acceleration the chip feels, m/s^2, as a function of time in seconds (default: at rest, z up).
+   * It may fill and return `into` rather than make an object: it runs 800 times a second, and on the
+   * simulator that garbage would share the device-sized heap with the firmware.
+   */
+  motion: (atSeconds: number, into: Acceleration) => Acceleration = (_t, into) => {
+    into.x = 0;
+    into.y = 0;
+    into.z = STANDARD_GRAVITY;
+    return into;
+  };
   /** deviceId: what DEVID reads; unpowered: the chip is off its supply (it answers nothing and comes back reset). */
   faults = { deviceId: 0xe5, unpowered: false };
   /** The I2C address its ALT ADDRESS pin selects: 0x53 (low, as on the reference board) or 0x1D. */
@@ -41,13 +49,19 @@ export class SimAdxl345 implements SPITarget {
   overwritten = 0;
   #now: () => number;
   #regs = new Uint8Array(64);
-  #fifo: Sample[] = [];
-  #latest: Sample = [0, 0, 0];
+  // Counts as x, y, z triples: the FIFO is a ring of FIFO_DEPTH entries. No objects per sample.
+  #fifo = new Int16Array(FIFO_DEPTH * 3);
+  #fifoStart = 0;
+  #fifoLength = 0;
+  #latest = new Int16Array(3);
+  #feel: Acceleration = { x: 0, y: 0, z: 0 };
   #nextSampleAt = 0;
   #address = -1;
   #write = false;
   #multiByte = false;
-  #snapshot: Sample | undefined;
+  /** The entry a data-register read latched for its transaction (datasheet: reads are consistent). */
+  #snapshot = new Int16Array(3);
+  #latched = false;
   #popOnDeselect = false;
 
   constructor(options: { now?: () => number } = {}) {
@@ -60,8 +74,8 @@ export class SimAdxl345 implements SPITarget {
     this.#regs.fill(0);
     this.#regs[ADXL345_REGISTERS.BW_RATE] = 0x0a;
     this.#regs[ADXL345_REGISTERS.INT_SOURCE] = 0x02;
-    this.#fifo = [];
-    this.#latest = [0, 0, 0];
+    this.#fifoLength = 0;
+    this.#latest.fill(0);
   }
 
   /** Output data rate selected by BW_RATE, Hz: 3200 / 2^(15 - code). */
@@ -70,7 +84,7 @@ export class SimAdxl345 implements SPITarget {
   }
 
   get fifoEntries(): number {
-    return this.#fifo.length;
+    return this.#fifoLength;
   }
 
   select(): void {
@@ -81,7 +95,7 @@ export class SimAdxl345 implements SPITarget {
     }
     this.#produce();
     this.#address = -1;
-    this.#snapshot = undefined;
+    this.#latched = false;
     this.#popOnDeselect = false;
   }
 
@@ -111,12 +125,13 @@ export class SimAdxl345 implements SPITarget {
 
   deselect(): void {
     // A FIFO entry pops once its data registers have been read and the transaction ends.
-    if (this.#popOnDeselect && this.#fifo.length > 0) {
-      this.#fifo.shift();
+    if (this.#popOnDeselect && this.#fifoLength > 0) {
+      this.#fifoStart = (this.#fifoStart + 1) % FIFO_DEPTH;
+      this.#fifoLength--;
       this.#regs[ADXL345_REGISTERS.INT_SOURCE] &= ~0x01; // reading the FIFO clears overrun
     }
     this.#popOnDeselect = false;
-    this.#snapshot = undefined;
+    this.#latched = false;
     this.#address = -1;
   }
 
@@ -127,12 +142,15 @@ export class SimAdxl345 implements SPITarget {
   #readRegister(register: number): number {
     const R = ADXL345_REGISTERS;
     if (register === R.DEVID) return this.faults.deviceId;
-    if (register === R.FIFO_STATUS) return Math.min(this.#fifo.length, FIFO_DEPTH);
+    if (register === R.FIFO_STATUS) return this.#fifoLength;
     if (register === R.INT_SOURCE) return this.#interruptSource();
     if (register >= R.DATAX0 && register < R.DATAX0 + 6) {
-      if (!this.#snapshot) {
-        const fromFifo = this.#fifoMode() !== 0 && this.#fifo.length > 0;
-        this.#snapshot = fromFifo ? this.#fifo[0] : this.#latest;
+      if (!this.#latched) {
+        const fromFifo = this.#fifoMode() !== 0 && this.#fifoLength > 0;
+        const from = fromFifo ? this.#fifo : this.#latest;
+        const at = fromFifo ? this.#fifoStart * 3 : 0;
+        for (let k = 0; k < 3; k++) this.#snapshot[k] = from[at + k];
+        this.#latched = true;
         this.#popOnDeselect = fromFifo;
         this.#regs[R.INT_SOURCE] &= ~0x80; // data read: DATA_READY clears
       }
@@ -146,7 +164,7 @@ export class SimAdxl345 implements SPITarget {
     const R = ADXL345_REGISTERS;
     const watermark = this.#regs[R.FIFO_CTL] & 0x1f;
     let source = this.#regs[R.INT_SOURCE] & ~0x02;
-    if (this.#fifoMode() !== 0 ? this.#fifo.length >= watermark && watermark > 0 : false) source |= 0x02;
+    if (this.#fifoMode() !== 0 ? this.#fifoLength >= watermark && watermark > 0 : false) source |= 0x02;
     return source;
   }
 
@@ -155,7 +173,7 @@ export class SimAdxl345 implements SPITarget {
     if (!WRITABLE.has(register)) return;
     const before = this.#regs[register];
     this.#regs[register] = value;
-    if (register === R.FIFO_CTL && value >> 6 === 0) this.#fifo = []; // bypass clears the FIFO
+    if (register === R.FIFO_CTL && value >> 6 === 0) this.#fifoLength = 0; // bypass clears the FIFO
     if (register === R.POWER_CTL && (value & 0x08) && !(before & 0x08)) {
       // Measurement starts: the first sample lands one output period later.
       this.#nextSampleAt = this.#now() + 1000 / this.outputRateHz;
@@ -188,29 +206,33 @@ export class SimAdxl345 implements SPITarget {
 
   #acquire(atMs: number): void {
     const R = ADXL345_REGISTERS;
-    const a = this.motion(atMs / 1000);
-    const offsets = [0, 1, 2].map((k) => ((this.#regs[R.OFSX + k] << 24) >> 24) * OFFSET_G_PER_LSB);
-    const sample: Sample = [this.#counts(a.x / STANDARD_GRAVITY + offsets[0]), this.#counts(a.y / STANDARD_GRAVITY + offsets[1]), this.#counts(a.z / STANDARD_GRAVITY + offsets[2])];
+    const a = this.motion(atMs / 1000, this.#feel);
+    const latest = this.#latest;
+    latest[0] = this.#counts(a.x / STANDARD_GRAVITY + this.#offsetG(0));
+    latest[1] = this.#counts(a.y / STANDARD_GRAVITY + this.#offsetG(1));
+    latest[2] = this.#counts(a.z / STANDARD_GRAVITY + this.#offsetG(2));
     const mode = this.#fifoMode();
     if (mode === 0) {
       if (this.#regs[R.INT_SOURCE] & 0x80) this.#regs[R.INT_SOURCE] |= 0x01; // replaced unread data
-    } else if (this.#fifo.length >= FIFO_DEPTH) {
+    } else if (this.#fifoLength >= FIFO_DEPTH) {
       this.#regs[R.INT_SOURCE] |= 0x01;
-      if (mode === 1) {
-        this.overwritten++; // FIFO mode keeps the oldest and stops collecting
-        this.#latest = sample;
-        return;
-      }
-      this.#fifo.shift(); // stream and trigger modes keep the newest
       this.overwritten++;
+      if (mode === 1) return; // FIFO mode keeps the oldest and stops collecting
+      this.#fifoStart = (this.#fifoStart + 1) % FIFO_DEPTH; // stream and trigger modes keep the newest
+      this.#fifoLength--;
     }
     if (mode !== 0) {
-      this.#fifo.push(sample);
+      this.#fifo.set(latest, ((this.#fifoStart + this.#fifoLength) % FIFO_DEPTH) * 3);
+      this.#fifoLength++;
       // Datasheet, INT_SOURCE: in FIFO modes overrun is set once the FIFO is filled to capacity.
-      if (this.#fifo.length >= FIFO_DEPTH) this.#regs[R.INT_SOURCE] |= 0x01;
+      if (this.#fifoLength >= FIFO_DEPTH) this.#regs[R.INT_SOURCE] |= 0x01;
     }
-    this.#latest = sample;
     this.#regs[R.INT_SOURCE] |= 0x80;
+  }
+
+  /** An axis's offset register in g (two's complement, 15.6 mg per LSB). */
+  #offsetG(axis: number): number {
+    return ((this.#regs[ADXL345_REGISTERS.OFSX + axis] << 24) >> 24) * OFFSET_G_PER_LSB;
   }
 
   /** Acceleration in g to output counts for the current range and resolution. */

@@ -2,7 +2,7 @@
 // board's GPIO lines, with the SDK's mode constants, initialValue and pin ownership.
 
 // By specifier: the manifest maps this file to "embedded:io/digital" (see sim/io/i2c.ts).
-import { board } from "sim/board";
+import { simBoard } from "sim/board";
 import { claimPins, releasePins } from "sim/io/common"; // by specifier, as sim/board
 
 export interface DigitalOptions {
@@ -28,24 +28,24 @@ export default class Digital {
     this.#output = mode === Digital.Output || mode === Digital.OutputOpenDrain;
     claimPins([[pin, this.#output ? "output" : "input"]]);
     this.#pin = pin;
-    if (this.#output) board.gpio.drive(pin, options.initialValue ? 1 : 0);
+    if (this.#output) simBoard().gpio.drive(pin, options.initialValue ? 1 : 0);
   }
 
   read(): 0 | 1 {
     const pin = this.#open();
     if (this.#output) throw new Error("can't read output");
-    return board.gpio.level(pin);
+    return simBoard().gpio.level(pin);
   }
 
   write(value: number): void {
     const pin = this.#open();
     if (!this.#output) throw new Error("not an output");
-    board.gpio.drive(pin, value ? 1 : 0);
+    simBoard().gpio.drive(pin, value ? 1 : 0);
   }
 
   close(): void {
     if (this.#pin === undefined) return;
-    board.gpio.release(this.#pin);
+    simBoard().gpio.release(this.#pin);
     releasePins([this.#pin]);
     this.#pin = undefined;
   }

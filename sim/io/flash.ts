@@ -4,7 +4,7 @@
 // survives restarts and a killed process; without it, in RAM.
 
 // By specifier: the manifest maps this file to "flash" (see sim/io/i2c.ts).
-import { board } from "sim/board";
+import { simBoard } from "sim/board";
 import config from "mc/config";
 import type { SimNorFlash } from "../nor-flash";
 import { FileCells } from "sim/io/file-cells";
@@ -16,7 +16,7 @@ export default class Flash {
 
   constructor(partition: string) {
     const dir = (config as Record<string, unknown>).flash_dir;
-    this.#flash = board.flashPartition(partition,
+    this.#flash = simBoard().flashPartition(partition,
       typeof dir === "string" && dir !== "" ? (size, sector) => new FileCells(`${dir}flash-${partition}.bin`, size, sector) : undefined);
   }
 

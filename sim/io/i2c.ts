@@ -3,7 +3,7 @@
 
 // By specifier, not "../board": the manifest maps this file to "embedded:io/i2c", and XS resolves
 // relative imports against the importing module's specifier.
-import { board } from "sim/board";
+import { simBoard } from "sim/board";
 import type { SimI2CBus } from "../i2c-bus";
 import { bytesOf, type BufferSource } from "sim/io/common"; // by specifier, as sim/board
 
@@ -26,7 +26,7 @@ export default class I2C {
     if (!Number.isInteger(options.address) || options.address < 0 || options.address > 0x7f) throw new RangeError("invalid address");
     if (!Number.isInteger(options.data) || !Number.isInteger(options.clock)) throw new RangeError("invalid pin");
     const port = options.port ?? 0;
-    const bus = board.i2c.get(port);
+    const bus = simBoard().i2c.get(port);
     if (!bus) throw new RangeError(`invalid port ${port}`);
     this.#bus = bus;
     this.#address = options.address;

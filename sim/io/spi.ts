@@ -9,7 +9,7 @@
 //   read/write/transfer until flush(true) or until another instance uses the bus.
 
 // By specifier: the manifest maps this file to "embedded:io/spi" (see sim/io/i2c.ts).
-import { board } from "sim/board";
+import { simBoard } from "sim/board";
 import type { SimSPIBus } from "../spi-bus";
 import { bytesOf, claimPins, releasePins, type BufferSource } from "sim/io/common"; // by specifier, as sim/board
 
@@ -54,7 +54,7 @@ export default class SPI {
     const mode = options.mode ?? 0;
     if (!Number.isInteger(mode) || (mode & ~3) !== 0) throw new RangeError("invalid mode");
     if (out === undefined && input === undefined) throw new Error("in or out required");
-    const bus = board.spi.get(options.port);
+    const bus = simBoard().spi.get(options.port);
     if (!bus) throw new RangeError("invalid port");
     if (busPort !== undefined && busPort !== options.port)
       throw new Error(`SPI port ${options.port}: the SDK drives one SPI bus, already port ${busPort}; put every SPI chip on it`);
@@ -70,7 +70,7 @@ export default class SPI {
     this.#mode = mode;
     this.#select = select;
     this.#active = options.active ?? 0;
-    if (select !== undefined) board.gpio.drive(select, 0); // the SDK's GPIO init leaves the pin low
+    if (select !== undefined) simBoard().gpio.drive(select, 0); // the SDK's GPIO init leaves the pin low
   }
 
   read(target: number | BufferSource): any {
@@ -104,7 +104,7 @@ export default class SPI {
   close(): void {
     if (!this.#bus) return;
     if (selected === this) this.#setSelect(false);
-    if (this.#select !== undefined) board.gpio.release(this.#select);
+    if (this.#select !== undefined) simBoard().gpio.release(this.#select);
     releasePins(this.#pins);
     this.#bus = undefined;
     if (--instances === 0) busPort = undefined;
@@ -123,7 +123,7 @@ export default class SPI {
 
   #setSelect(active: boolean): void {
     selected = active ? this : undefined;
-    if (this.#select !== undefined) board.gpio.drive(this.#select, (active ? this.#active : 1 - this.#active) as 0 | 1);
+    if (this.#select !== undefined) simBoard().gpio.drive(this.#select, (active ? this.#active : 1 - this.#active) as 0 | 1);
   }
 
   #open(): SimSPIBus {

@@ -250,12 +250,10 @@ export class FlashLog {
   // ---- mount and repair ------------------------------------------------------------------------
 
   #mount(): void {
-    const headers: (Uint8Array | undefined)[] = [];
     let unknownVersion: number | undefined;
     let dirty = 0;
     for (let s = 0; s < this.#sectorCount; s++) {
       const header = this.#flash.read(s * this.#sectorSize, SECTOR_HEADER_BYTES);
-      headers.push(header);
       if (allErased(header)) continue;
       const magicOk = MAGIC.every((b, i) => header[i] === b);
       const crcOk = u32(header, SECTOR_HEADER_BYTES - 4) === headerCrc(header);
@@ -277,7 +275,8 @@ export class FlashLog {
     }
     if (unknownVersion !== undefined) {
       this.#onEvent(`flash log: partition holds format version ${unknownVersion}, this firmware writes ${FORMAT_VERSION}; reformatting`);
-      for (let s = 0; s < this.#sectorCount; s++) if (!allErased(headers[s]!)) this.#erase(s, true);
+      // Headers are read again rather than kept: 512 of them would not fit a device's heap at once.
+      for (let s = 0; s < this.#sectorCount; s++) if (!allErased(this.#flash.read(s * this.#sectorSize, SECTOR_HEADER_BYTES))) this.#erase(s, true);
       this.#sectors = [];
     }
     const valid: number[] = [];
