@@ -8,6 +8,7 @@ import { CHANNELS, channelNumber, encodeReading, type ChannelSample, type Qualit
 import { Uplink } from "./uplink";
 import { ReconnectSchedule } from "./session/reconnect-schedule";
 import { PublishLimiter } from "./session/publish-limiter";
+import { jitterRandom } from "./session/jitter-random";
 import { FIRMWARE_VERSION } from "./version";
 import type { SocketCallbacks, StreamSocket } from "./mqtt/client";
 
@@ -130,7 +131,9 @@ export function startNode(deps: NodeDependencies): RunningNode {
     flushIntervalMs: config.flushIntervalMs,
     inFlightWindow: config.inFlightWindow,
     heartbeatMs: config.heartbeatMs,
-    schedule: new ReconnectSchedule(config.backoff),
+    // Seeded per device and boot: where Math.random repeats at every start (the simulator), devices
+    // would otherwise back off in lockstep.
+    schedule: new ReconnectSchedule(config.backoff, jitterRandom(`${config.thing}/${deps.boot}/${Date.now()}`)),
     limiter: new PublishLimiter(),
     clockValid: () => Date.now() >= EARLIEST_VALID_TIME,
     platformStatus: deps.platformStatus ?? (() => ({})),

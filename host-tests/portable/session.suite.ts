@@ -3,6 +3,7 @@
 import { test, equal, assert, throws, near, random } from "./api";
 import { ReconnectSchedule } from "../../src/session/reconnect-schedule";
 import { PublishLimiter } from "../../src/session/publish-limiter";
+import { jitterRandom } from "../../src/session/jitter-random";
 
 test("backoff: full jitter under min(cap, base * 2^n), growing while attempts fail", () => {
   const s = new ReconnectSchedule({ baseMs: 1000, capMs: 120_000, minIntervalMs: 0 }, () => 0.999999);
@@ -96,4 +97,37 @@ test("limiter: at most 512 KiB in any one-second window", () => {
   throws(() => l.delayFor(600 * 1024, 0), RangeError);
   l.reset();
   equal(l.delayFor(size, 60), 0);
+});
+
+test("jitter randomness: differs per seed even when the platform repeats itself, and stays uniform", () => {
+  const stuck = () => 0.25; // the simulator's unseeded rand(): the same at every start
+  const a = jitterRandom("press-7/1/0", stuck);
+  const b = jitterRandom("press-7/2/0", stuck);
+  const c = jitterRandom("press-8/1/0", stuck);
+  const first = [a(), b(), c()];
+  assert(new Set(first).size === 3, `three seeds, three first draws: ${first}`);
+  const again = jitterRandom("press-7/1/0", stuck);
+  equal(again(), first[0], "the same seed repeats (deterministic, for tests)");
+  const draw = jitterRandom("press-7/3/1795000000000", stuck);
+  const buckets = new Array(10).fill(0);
+  for (let i = 0; i < 20_000; i++) {
+    const x = draw();
+    assert(x >= 0 && x < 1, `out of range: ${x}`);
+    buckets[Math.floor(x * 10)]++;
+  }
+  for (const n of buckets) near(n, 2000, 200, `uniform buckets ${buckets}`);
+});
+
+test("jitter randomness: a truly random platform value passes through as uniform, whatever the seed", () => {
+  const platform = random(11);
+  const draw = jitterRandom("", platform);
+  let sum = 0;
+  for (let i = 0; i < 20_000; i++) sum += draw();
+  near(sum / 20_000, 0.5, 0.01);
+  const delays = new Set<number>();
+  for (let boot = 1; boot <= 50; boot++) {
+    const s = new ReconnectSchedule({ minIntervalMs: 0, startupJitterMs: 5000 }, jitterRandom(`press-7/${boot}/0`, () => 0));
+    delays.add(s.atPowerUp().delayMs);
+  }
+  assert(delays.size > 45, `50 boots of one device draw different start-up delays: ${delays.size} distinct`);
 });

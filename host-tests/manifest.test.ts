@@ -1,0 +1,30 @@
+// The manifest preloads every firmware module: a module left out is built in RAM at start-up, which
+// an ESP32 board's fixed heap cannot afford (the firmware stopped with "memory full" before it was).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../", import.meta.url));
+const manifest = JSON.parse(readFileSync(join(root, "manifest.json"), "utf8"));
+
+function modules(dir: string): string[] {
+  return readdirSync(join(root, dir), { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))
+    .map((f) => relative(root, join(root, dir, f)).replace(/\.ts$/, ""));
+}
+
+/** The simulator maps these files to the SDK's specifiers; preloaded under those. */
+const MAPPED: Record<string, string> = { "sim/io/i2c": "embedded:io/i2c", "sim/io/spi": "embedded:io/spi", "sim/io/digital": "embedded:io/digital", "sim/io/flash": "flash" };
+
+test("manifest: every firmware module is preloaded, and nothing that does not exist", () => {
+  const firmware = [...modules("src"), ...modules("drivers")].sort();
+  assert.deepEqual([...manifest.preload].sort(), firmware);
+});
+
+test("manifest: the simulator build preloads every simulated-board module", () => {
+  const sim = modules("sim").filter((m) => !m.startsWith("sim/device-limits/")).map((m) => MAPPED[m] ?? m).sort();
+  assert.deepEqual([...manifest.platforms.lin.preload].sort(), sim);
+});
