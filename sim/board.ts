@@ -30,6 +30,8 @@ export interface SimBoard {
   flashPartition(label: string, storage?: (byteLength: number, blockSize: number) => NorCells): SimNorFlash;
   /** GPIO owned by an open SPI or Digital instance. */
   pinsInUse: Set<number>;
+  /** CRC errors on the SHT3x, NACKs from the BME280, an open RTD, the ADXL345 off its supply; or all healed. */
+  faultEveryChip(on: boolean): void;
 }
 
 /** Data partitions of the reference device's partition table (partitions.csv), in bytes. */
@@ -91,6 +93,12 @@ function createBoard(): SimBoard {
     adxl345,
     partitions,
     pinsInUse: new Set(),
+    faultEveryChip(on) {
+      sht3x.faults.badCrcCount = on ? 1_000_000 : 0;
+      bme280.faults.nack = on;
+      max31865.faults.open = on;
+      adxl345.faults.unpowered = on;
+    },
     flashPartition(label, storage) {
       let flash = partitions.get(label);
       if (!flash) {

@@ -99,6 +99,8 @@ export class Uplink {
   #pumpSoon: Timer | undefined;
   #announce = false;
   #idleWaiters: (() => void)[] = [];
+  /** The lane batch last found not due: from where, with the log ending where, due when. */
+  readonly #waiting = { from: -1, nextSeq: -1, dueAt: 0 };
   readonly stats: UplinkStats = {
     published: 0, acknowledged: 0, readingsAcknowledged: 0, resent: 0, connects: 0, reconnects: 0, publishes: 0, publishedBytes: 0, lastError: "",
   };
@@ -238,14 +240,25 @@ export class Uplink {
     const backlogStart = this.#nextUnsent(this.#o.log.tailSeq);
     if (backlogStart < this.#freshFrom && backlogStart < this.#o.log.nextSeq) {
       const freshStart = this.#nextUnsent(this.#freshFrom);
-      const fresh = this.#collectBatch(freshStart, this.#limitAfter(freshStart));
+      const fresh = this.#stillWaiting(freshStart) ? undefined : this.#collectBatch(freshStart, this.#limitAfter(freshStart));
       if (fresh?.due) return { batch: fresh.batch, lane: "fresh" };
       // Backlog records are from before this connection: due at once.
       const backlog = this.#collectBatch(backlogStart, Math.min(this.#freshFrom, this.#limitAfter(backlogStart)));
       return backlog && { batch: backlog.batch, lane: "backlog" };
     }
+    if (this.#stillWaiting(backlogStart)) return undefined;
     const live = this.#collectBatch(backlogStart, this.#limitAfter(backlogStart));
     return live && (live.due || this.#draining) ? { batch: live.batch, lane: "live" } : undefined;
+  }
+
+  /**
+   * True while the batch from `from` is known not to be due: it was collected, not full and not old
+   * enough, and no record has been appended since. Pumps come with every PUBACK, tick and sample;
+   * without this each would read, decode and encode the same records again (garbage on a small heap).
+   */
+  #stillWaiting(from: number): boolean {
+    const w = this.#waiting;
+    return !this.#draining && w.from === from && w.nextSeq === this.#o.log.nextSeq && this.#o.now() < w.dueAt;
   }
 
   /** The first sequence number at or after seq that no batch in flight (or acknowledged early) covers. */
@@ -287,14 +300,15 @@ export class Uplink {
   }
 
   /** Records from `from` (below `limit`) packed into one batch; due when full or its oldest reading is old enough. */
-  #collectBatch(from: number, limit: number): { batch: Batch; due: boolean } | undefined {
+  #collectBatch(start: number, limit: number): { batch: Batch; due: boolean } | undefined {
     const encoder = this.#encoder();
     let oldest: number | undefined;
+    let from = start;
     for (;;) {
       const records = this.#o.log.read(from, READ_CHUNK);
       if (records.length === 0) break;
       for (const record of records) {
-        if (record.seq >= limit) return this.#finish(encoder, oldest);
+        if (record.seq >= limit) return this.#finish(encoder, oldest, start);
         const reading = this.#decode(record);
         oldest ??= reading.ts;
         const closed = encoder.add(reading);
@@ -302,12 +316,20 @@ export class Uplink {
         from = record.seq + 1;
       }
     }
-    return this.#finish(encoder, oldest);
+    return this.#finish(encoder, oldest, start);
   }
 
-  #finish(encoder: BatchEncoder, oldest: number | undefined): { batch: Batch; due: boolean } | undefined {
+  #finish(encoder: BatchEncoder, oldest: number | undefined, from: number): { batch: Batch; due: boolean } | undefined {
     const batch = encoder.flush();
-    return batch && { batch, due: this.#o.now() - (oldest ?? 0) >= this.#o.flushIntervalMs };
+    if (!batch) return undefined;
+    const dueAt = (oldest ?? 0) + this.#o.flushIntervalMs;
+    const due = this.#o.now() >= dueAt;
+    if (!due) {
+      this.#waiting.from = from;
+      this.#waiting.nextSeq = this.#o.log.nextSeq;
+      this.#waiting.dueAt = dueAt;
+    }
+    return { batch, due };
   }
 
   #encoder(): BatchEncoder {

@@ -111,6 +111,11 @@ function headerCrc(header: Uint8Array): number {
   return crc32(copy);
 }
 
+/** A record boundary: the record with sequence number seq is (or will be) at this position. */
+interface ReadHint extends Position {
+  seq: number;
+}
+
 type RecordScan =
   | { kind: "record"; seq: number; size: number; acked: boolean; payload?: Uint8Array }
   | { kind: "end" } // blank space
@@ -135,6 +140,9 @@ export class FlashLog {
   #tailSeq = 0;
   #dropped = 0;
   #ackCursor: Position | undefined;
+  /** Where the last read's first record was, and where the record after its last one goes. */
+  readonly #readStart: ReadHint = { seq: -1, sector: -1, epoch: -1, offset: 0 };
+  readonly #readEnd: ReadHint = { seq: -1, sector: -1, epoch: -1, offset: 0 };
   readonly stats: FlashLogStats = { appended: 0, dropped: 0, refused: 0, recordBytes: 0, erases: 0, repairs: 0 };
 
   constructor(flash: FlashDevice, options: FlashLogOptions = {}) {
@@ -203,22 +211,25 @@ export class FlashLog {
     let want = Math.max(fromSeq, this.#tailSeq);
     let bytes = 0;
     let index = this.#sectorIndexFor(want);
+    let offset = this.#hintFor(want, this.#order[index]);
     while (index >= 0 && index < this.#order.length && out.length < maxRecords) {
       const sector = this.#order[index];
-      let offset = SECTOR_HEADER_BYTES;
       const end = this.#endOf(index);
       while (offset < end && out.length < maxRecords) {
         const scan = this.#scanRecord(sector, offset, true);
         if (scan.kind !== "record") break;
         if (scan.seq >= want && scan.seq < this.#nextSeq) {
           if (bytes + scan.payload!.length > maxBytes && out.length > 0) return out;
+          if (out.length === 0) this.#remember(this.#readStart, scan.seq, sector, offset);
           out.push({ seq: scan.seq, payload: scan.payload! });
           bytes += scan.payload!.length;
           want = scan.seq + 1;
+          this.#remember(this.#readEnd, want, sector, offset + scan.size);
         }
         offset += scan.size;
       }
       index++;
+      offset = SECTOR_HEADER_BYTES;
     }
     return out;
   }
@@ -509,6 +520,31 @@ export class FlashLog {
       offset += scan.size;
     }
     return { sector, epoch: this.#sectors[sector]!.epoch, offset };
+  }
+
+  /**
+   * Where to start scanning sector for the record want: the sector's first record, or a record
+   * boundary a recent read passed in it. Records only follow each other in rising order, so a
+   * boundary whose record was at or below want is a safe start; the epoch tells a reused sector.
+   * The uplink reads from where its last batch began or ended: without this every read would scan
+   * (and CRC) its sector from the start, garbage for each record on a device-sized heap.
+   */
+  #hintFor(want: number, sector: number): number {
+    const start = this.#usable(this.#readStart, want, sector);
+    const end = this.#usable(this.#readEnd, want, sector);
+    if (end && (!start || this.#readEnd.seq > this.#readStart.seq)) return this.#readEnd.offset;
+    return start ? this.#readStart.offset : SECTOR_HEADER_BYTES;
+  }
+
+  #usable(hint: ReadHint, want: number, sector: number): boolean {
+    return hint.sector === sector && hint.epoch === this.#sectors[sector]?.epoch && hint.seq <= want;
+  }
+
+  #remember(hint: ReadHint, seq: number, sector: number, offset: number): void {
+    hint.seq = seq;
+    hint.sector = sector;
+    hint.epoch = this.#sectors[sector]!.epoch;
+    hint.offset = offset;
   }
 
   #startOf(sector: number): Position {
