@@ -56,13 +56,9 @@ export const RECORD_OVERHEAD = 11;
 const RECORD_PREFIX = 7;
 const BLANK_LENGTH = 0xffff;
 
-interface SectorInfo {
-  epoch: number;
-  firstSeq: number;
-  floorSeq: number;
-  dropped: number;
-  fullyAcked: boolean;
-}
+/** Per-sector flags kept in RAM: the sector is in the live run, and its header says fully acknowledged. */
+const SECTOR_LIVE = 0x01;
+const SECTOR_FULLY_ACKED = 0x02;
 
 interface Position {
   sector: number;
@@ -127,10 +123,14 @@ export class FlashLog {
   readonly #sectorSize: number;
   readonly #whenFull: FullPolicy;
   readonly #onEvent: (message: string) => void;
-  /** Valid sectors by physical index. */
-  #sectors: (SectorInfo | undefined)[] = [];
-  /** Live sectors, oldest first; the last is the head. */
-  #order: number[] = [];
+  // What the live sectors' headers say, by physical index, in typed arrays: a full 2 MiB partition
+  // has 512 sectors, and an object each would not fit an ESP32 board's heap (it aborted at boot).
+  readonly #epochs: Uint32Array;
+  readonly #firstSeqs: Uint32Array;
+  readonly #flags: Uint8Array;
+  /** The live sectors are a run in ring order: #liveCount of them from #oldest; the last is the head. */
+  #oldest = 0;
+  #liveCount = 0;
   #headOffset = 0;
   /** The head cannot take more records (it holds a torn write): the next append opens a sector. */
   #headClosed = false;
@@ -150,6 +150,9 @@ export class FlashLog {
     this.#sectorSize = flash.blockSize;
     this.#sectorCount = Math.floor(flash.byteLength / flash.blockSize);
     if (this.#sectorCount < 3) throw new RangeError("a flash log needs at least 3 sectors");
+    this.#epochs = new Uint32Array(this.#sectorCount);
+    this.#firstSeqs = new Uint32Array(this.#sectorCount);
+    this.#flags = new Uint8Array(this.#sectorCount);
     this.#whenFull = options.whenFull ?? "drop-oldest";
     if (this.#whenFull !== "drop-oldest" && this.#whenFull !== "refuse") throw new RangeError(`unknown full policy ${this.#whenFull}`);
     this.#onEvent = options.onEvent ?? (() => {});
@@ -211,9 +214,9 @@ export class FlashLog {
     let want = Math.max(fromSeq, this.#tailSeq);
     let bytes = 0;
     let index = this.#sectorIndexFor(want);
-    let offset = this.#hintFor(want, this.#order[index]);
-    while (index >= 0 && index < this.#order.length && out.length < maxRecords) {
-      const sector = this.#order[index];
+    let offset = this.#hintFor(want, this.#orderAt(index));
+    while (index >= 0 && index < this.#liveCount && out.length < maxRecords) {
+      const sector = this.#orderAt(index);
       const end = this.#endOf(index);
       while (offset < end && out.length < maxRecords) {
         const scan = this.#scanRecord(sector, offset, true);
@@ -240,9 +243,9 @@ export class FlashLog {
     if (upTo >= this.#nextSeq) throw new RangeError(`acknowledge(${upTo}) is past the newest record ${this.#nextSeq - 1}`);
     if (upTo < this.#tailSeq) return;
     let cursor = this.#ackCursor;
-    if (!cursor || !this.#order.includes(cursor.sector) || this.#sectors[cursor.sector]!.epoch !== cursor.epoch) cursor = this.#positionOf(this.#tailSeq);
+    if (!cursor || this.#indexOf(cursor.sector) < 0 || this.#epochs[cursor.sector] !== cursor.epoch) cursor = this.#positionOf(this.#tailSeq);
     for (;;) {
-      const index = this.#order.indexOf(cursor.sector);
+      const index = this.#indexOf(cursor.sector);
       const scan: RecordScan = cursor.offset < this.#endOf(index) ? this.#scanRecord(cursor.sector, cursor.offset, false) : { kind: "end" };
       if (scan.kind === "record") {
         if (scan.seq > upTo) break;
@@ -250,9 +253,9 @@ export class FlashLog {
         cursor = { ...cursor, offset: cursor.offset + scan.size };
         continue;
       }
-      if (index === this.#order.length - 1) break; // the head: nothing beyond it yet
+      if (index === this.#liveCount - 1) break; // the head: nothing beyond it yet
       this.#markFullyAcked(cursor.sector);
-      cursor = this.#startOf(this.#order[index + 1]);
+      cursor = this.#startOf(this.#orderAt(index + 1));
     }
     this.#ackCursor = cursor;
     this.#tailSeq = upTo + 1;
@@ -263,6 +266,8 @@ export class FlashLog {
   #mount(): void {
     let unknownVersion: number | undefined;
     let dirty = 0;
+    let head = -1;
+    let floor = 0;
     for (let s = 0; s < this.#sectorCount; s++) {
       const header = this.#flash.read(s * this.#sectorSize, SECTOR_HEADER_BYTES);
       if (allErased(header)) continue;
@@ -276,49 +281,41 @@ export class FlashLog {
         dirty++;
         continue;
       }
-      this.#sectors[s] = {
-        epoch: u32(header, 8),
-        firstSeq: u32(header, 12),
-        floorSeq: u32(header, 16),
-        dropped: u32(header, 20),
-        fullyAcked: (header[HEADER_FLAGS_OFFSET] & FLAG_FULLY_ACKED) === 0,
-      };
+      // Valid: a candidate for the live run (decided below), and its floor and drop count count.
+      this.#epochs[s] = u32(header, 8);
+      this.#firstSeqs[s] = u32(header, 12);
+      this.#flags[s] = SECTOR_LIVE | ((header[HEADER_FLAGS_OFFSET] & FLAG_FULLY_ACKED) === 0 ? SECTOR_FULLY_ACKED : 0);
+      floor = Math.max(floor, u32(header, 16));
+      this.#dropped = Math.max(this.#dropped, u32(header, 20));
+      if (head < 0 || this.#epochs[s] >= this.#epochs[head]) head = s;
     }
     if (unknownVersion !== undefined) {
       this.#onEvent(`flash log: partition holds format version ${unknownVersion}, this firmware writes ${FORMAT_VERSION}; reformatting`);
       // Headers are read again rather than kept: 512 of them would not fit a device's heap at once.
       for (let s = 0; s < this.#sectorCount; s++) if (!allErased(this.#flash.read(s * this.#sectorSize, SECTOR_HEADER_BYTES))) this.#erase(s, true);
-      this.#sectors = [];
+      this.#flags.fill(0);
+      this.#dropped = 0;
+      head = -1;
     }
-    const valid: number[] = [];
-    for (let s = 0; s < this.#sectorCount; s++) if (this.#sectors[s]) valid.push(s);
-    if (valid.length === 0) {
+    if (head < 0) {
       if (dirty > 0) this.#onEvent(`flash log: no log found (${dirty} sectors hold other data); starting a new log`);
       this.#startEmpty();
       return;
     }
-    valid.sort((a, b) => this.#sectors[a]!.epoch - this.#sectors[b]!.epoch);
-    const head = valid[valid.length - 1];
-    const headInfo = this.#sectors[head]!;
-    this.#nextEpoch = headInfo.epoch + 1;
-    let floor = 0;
-    for (const s of valid) {
-      floor = Math.max(floor, this.#sectors[s]!.floorSeq);
-      this.#dropped = Math.max(this.#dropped, this.#sectors[s]!.dropped);
-    }
+    this.#nextEpoch = this.#epochs[head] + 1;
     // Live sectors: the run of valid sectors that ends at the head, in ring order with rising
     // epochs, whose records may still be at or above the floor. Anything else is stale.
-    const order = [head];
-    for (let step = 1; step < this.#sectorCount; step++) {
-      const s = (head - step + this.#sectorCount) % this.#sectorCount;
-      const info = this.#sectors[s];
-      const newer = this.#sectors[order[0]]!;
-      if (!info || info.epoch >= newer.epoch || info.firstSeq > newer.firstSeq) break;
-      if (newer.firstSeq <= floor) break; // everything in s is below the floor
-      order.unshift(s);
+    let oldest = head;
+    let count = 1;
+    for (; count < this.#sectorCount; count++) {
+      const s = (head - count + this.#sectorCount) % this.#sectorCount;
+      if (!(this.#flags[s] & SECTOR_LIVE) || this.#epochs[s] >= this.#epochs[oldest] || this.#firstSeqs[s] > this.#firstSeqs[oldest]) break;
+      if (this.#firstSeqs[oldest] <= floor) break; // everything in s is below the floor
+      oldest = s;
     }
-    for (const s of valid) if (!order.includes(s)) this.#sectors[s] = undefined;
-    this.#order = order;
+    this.#oldest = oldest;
+    this.#liveCount = count;
+    for (let s = 0; s < this.#sectorCount; s++) if (this.#indexOf(s) < 0) this.#flags[s] = 0;
 
     // The head: find where appending continues, and whether it still can.
     let offset = SECTOR_HEADER_BYTES;
@@ -343,14 +340,14 @@ export class FlashLog {
     }
     this.#headOffset = offset;
     this.#headClosed = closed;
-    this.#nextSeq = Math.max(lastSeq + 1, headInfo.firstSeq, floor);
-    this.#tailSeq = Math.max(floor, this.#sectors[order[0]]!.firstSeq);
+    this.#nextSeq = Math.max(lastSeq + 1, this.#firstSeqs[head], floor);
+    this.#tailSeq = Math.max(floor, this.#firstSeqs[oldest]);
     this.#findTail();
     this.#ensureSpare();
   }
 
   #startEmpty(): void {
-    this.#order = [];
+    this.#liveCount = 0;
     this.#nextSeq = 0;
     this.#tailSeq = 0;
     this.#nextEpoch = 1;
@@ -362,10 +359,10 @@ export class FlashLog {
   /** Walks acknowledged records from the floor to find the oldest unacknowledged one. */
   #findTail(): void {
     this.#ackCursor = undefined;
-    for (let index = 0; index < this.#order.length; index++) {
-      const sector = this.#order[index];
-      const isHead = index === this.#order.length - 1;
-      if (!this.#sectors[sector]!.fullyAcked || isHead) {
+    for (let index = 0; index < this.#liveCount; index++) {
+      const sector = this.#orderAt(index);
+      const isHead = index === this.#liveCount - 1;
+      if (!(this.#flags[sector] & SECTOR_FULLY_ACKED) || isHead) {
         let offset = SECTOR_HEADER_BYTES;
         const end = this.#endOf(index);
         while (offset < end) {
@@ -374,7 +371,7 @@ export class FlashLog {
           if (scan.seq >= this.#tailSeq) {
             if (!scan.acked) {
               this.#tailSeq = scan.seq;
-              this.#ackCursor = { sector, epoch: this.#sectors[sector]!.epoch, offset };
+              this.#ackCursor = { sector, epoch: this.#epochs[sector], offset };
               return;
             }
             this.#tailSeq = scan.seq + 1;
@@ -382,14 +379,14 @@ export class FlashLog {
           offset += scan.size;
         }
       }
-      if (!isHead) this.#tailSeq = Math.max(this.#tailSeq, this.#sectors[this.#order[index + 1]]!.firstSeq);
+      if (!isHead) this.#tailSeq = Math.max(this.#tailSeq, this.#firstSeqs[this.#orderAt(index + 1)]);
     }
     this.#tailSeq = Math.min(this.#tailSeq, this.#nextSeq);
   }
 
   /** The sector after the head must be erased before the head fills. */
   #ensureSpare(): void {
-    const head = this.#order[this.#order.length - 1];
+    const head = this.#head;
     this.#prepareErased((head + 1) % this.#sectorCount);
   }
 
@@ -400,19 +397,31 @@ export class FlashLog {
   // ---- appending -------------------------------------------------------------------------------
 
   get #head(): number {
-    return this.#order[this.#order.length - 1];
+    return this.#orderAt(this.#liveCount - 1);
+  }
+
+  /** The live sector at index i of the run, oldest first. */
+  #orderAt(i: number): number {
+    return (this.#oldest + i) % this.#sectorCount;
+  }
+
+  /** Where sector stands in the live run, or -1. */
+  #indexOf(sector: number): number {
+    const i = (sector - this.#oldest + this.#sectorCount) % this.#sectorCount;
+    return i < this.#liveCount ? i : -1;
   }
 
   /** Opens the spare sector as the new head and erases the one after it (erase-ahead). */
   #openSector(): void {
-    const oldHead = this.#order.length > 0 ? this.#head : this.#sectorCount - 1;
+    const oldHead = this.#liveCount > 0 ? this.#head : this.#sectorCount - 1;
     const next = (oldHead + 1) % this.#sectorCount;
     const ahead = (next + 1) % this.#sectorCount;
     let floor = this.#tailSeq;
-    const aheadIndex = this.#order.indexOf(ahead);
+    // In a ring-ordered run, the sector after the new head is live only as the oldest.
+    const aheadIndex = this.#indexOf(ahead);
     if (aheadIndex >= 0) {
       // The sector to erase next still holds live records: everything in it goes.
-      const end = aheadIndex + 1 < this.#order.length ? this.#sectors[this.#order[aheadIndex + 1]]!.firstSeq : this.#nextSeq;
+      const end = aheadIndex + 1 < this.#liveCount ? this.#firstSeqs[this.#orderAt(aheadIndex + 1)] : this.#nextSeq;
       const lost = Math.max(0, end - this.#tailSeq);
       if (lost > 0 && this.#whenFull === "refuse") {
         this.stats.refused++;
@@ -440,9 +449,12 @@ export class FlashLog {
       this.#erase(next, true);
       if (attempt === 1) throw new FlashLogError(`flash log: sector ${next} header did not verify; the flash may be failing`);
     }
-    this.#sectors[next] = { epoch: this.#nextEpoch, firstSeq: this.#nextSeq, floorSeq: floor, dropped: this.#dropped, fullyAcked: false };
+    this.#epochs[next] = this.#nextEpoch;
+    this.#firstSeqs[next] = this.#nextSeq;
+    this.#flags[next] = SECTOR_LIVE;
     this.#nextEpoch++;
-    this.#order.push(next);
+    if (this.#liveCount === 0) this.#oldest = next;
+    this.#liveCount++;
     this.#headOffset = SECTOR_HEADER_BYTES;
     this.#headClosed = false;
     if (floor > this.#tailSeq) {
@@ -450,19 +462,16 @@ export class FlashLog {
       this.#ackCursor = undefined;
     }
     // Now that the floor is durable in the new head, the sector ahead can go.
-    if (aheadIndex >= 0) {
-      this.#order.splice(aheadIndex, 1);
-      this.#sectors[ahead] = undefined;
-    }
-    for (const s of [...this.#order]) {
-      // Sectors entirely below the floor are dead: forget them so the order stays a live run.
-      const i = this.#order.indexOf(s);
-      if (i < this.#order.length - 1 && this.#sectors[this.#order[i + 1]]!.firstSeq <= floor) {
-        this.#order.splice(i, 1);
-        this.#sectors[s] = undefined;
-      }
-    }
+    if (aheadIndex >= 0) this.#dropOldest(); // aheadIndex is 0: see above
+    // Sectors entirely below the floor are dead: forget them so the run holds only live records.
+    while (this.#liveCount > 1 && this.#firstSeqs[this.#orderAt(1)] <= floor) this.#dropOldest();
     this.#prepareErased(ahead);
+  }
+
+  #dropOldest(): void {
+    this.#flags[this.#oldest] = 0;
+    this.#oldest = (this.#oldest + 1) % this.#sectorCount;
+    this.#liveCount--;
   }
 
   #writeRecord(sector: number, offset: number, seq: number, payload: Uint8Array): boolean {
@@ -484,10 +493,9 @@ export class FlashLog {
   }
 
   #markFullyAcked(sector: number): void {
-    const info = this.#sectors[sector];
-    if (!info || info.fullyAcked) return;
+    if (!(this.#flags[sector] & SECTOR_LIVE) || this.#flags[sector] & SECTOR_FULLY_ACKED) return;
     this.#writeByte(sector * this.#sectorSize + HEADER_FLAGS_OFFSET, 0xff & ~FLAG_FULLY_ACKED);
-    info.fullyAcked = true;
+    this.#flags[sector] |= SECTOR_FULLY_ACKED;
   }
 
   #erase(sector: number, repair: boolean): void {
@@ -500,18 +508,18 @@ export class FlashLog {
 
   /** Where a sector's records end: the head's append point, or the sector's end. */
   #endOf(index: number): number {
-    return index === this.#order.length - 1 ? this.#headOffset : this.#sectorSize;
+    return index === this.#liveCount - 1 ? this.#headOffset : this.#sectorSize;
   }
 
   #sectorIndexFor(seq: number): number {
-    for (let i = this.#order.length - 1; i >= 0; i--) if (this.#sectors[this.#order[i]]!.firstSeq <= seq) return i;
+    for (let i = this.#liveCount - 1; i >= 0; i--) if (this.#firstSeqs[this.#orderAt(i)] <= seq) return i;
     return 0;
   }
 
   /** Where the record with this sequence number is, or where it will be appended. */
   #positionOf(seq: number): Position {
     const index = this.#sectorIndexFor(seq);
-    const sector = this.#order[index];
+    const sector = this.#orderAt(index);
     let offset = SECTOR_HEADER_BYTES;
     const end = this.#endOf(index);
     while (offset < end) {
@@ -519,7 +527,7 @@ export class FlashLog {
       if (scan.kind !== "record" || scan.seq >= seq) break;
       offset += scan.size;
     }
-    return { sector, epoch: this.#sectors[sector]!.epoch, offset };
+    return { sector, epoch: this.#epochs[sector], offset };
   }
 
   /**
@@ -537,18 +545,18 @@ export class FlashLog {
   }
 
   #usable(hint: ReadHint, want: number, sector: number): boolean {
-    return hint.sector === sector && hint.epoch === this.#sectors[sector]?.epoch && hint.seq <= want;
+    return hint.sector === sector && this.#indexOf(sector) >= 0 && hint.epoch === this.#epochs[sector] && hint.seq <= want;
   }
 
   #remember(hint: ReadHint, seq: number, sector: number, offset: number): void {
     hint.seq = seq;
     hint.sector = sector;
-    hint.epoch = this.#sectors[sector]!.epoch;
+    hint.epoch = this.#epochs[sector];
     hint.offset = offset;
   }
 
   #startOf(sector: number): Position {
-    return { sector, epoch: this.#sectors[sector]!.epoch, offset: SECTOR_HEADER_BYTES };
+    return { sector, epoch: this.#epochs[sector], offset: SECTOR_HEADER_BYTES };
   }
 
   #scanRecord(sector: number, offset: number, withPayload: boolean): RecordScan {

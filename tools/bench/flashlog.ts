@@ -8,7 +8,7 @@ import { PARTITION_SIZES } from "../../sim/board";
 import { runPowerCutTrials } from "../../host-tests/portable/powercut-model";
 import { bundleForXs, runBundleOnXs } from "../../host-tests/xs/harness";
 import { FLUSH_WINDOWS, referenceWindow } from "./workload";
-import type { Figure } from "../bench";
+import type { Figure } from "./report.ts";
 
 const SECTOR_CYCLES = 100_000;
 const DAY = 86_400;

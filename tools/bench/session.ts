@@ -17,7 +17,7 @@ import { startMosquitto } from "../../host-tests/support/mosquitto";
 import { devPki } from "../../host-tests/support/pki";
 import { random } from "../../host-tests/portable/api";
 import { referenceWindow } from "./workload";
-import type { Figure } from "../bench";
+import type { Figure } from "./report.ts";
 
 export async function sessionFigures(): Promise<Figure[]> {
   const figures: Figure[] = [];

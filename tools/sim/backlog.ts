@@ -1,0 +1,28 @@
+// A device's flash as it stands after an outage: the log partition's file (as the simulator's
+// sim/io/flash.ts keeps it) holding `hours` of the reference device's windows, none acknowledged,
+// written through the firmware's own FlashLog, so the simulator boots into a replay.
+
+import { FileCells } from "../../sim/io/file-cells.ts";
+import { SimNorFlash } from "../../sim/nor-flash.ts";
+import { PARTITION_SIZES } from "../../sim/board.ts";
+import { FlashLog } from "../../src/log/flash-log.ts";
+import { encodeReading } from "../../src/telemetry/reading.ts";
+import { referenceWindow, WINDOW_MS } from "../bench/workload.ts";
+
+const SECTOR = 4096;
+
+/** Writes dir/flash-iiotlog.bin afresh with the windows of the `hours` before `endMs`; returns how many. */
+export function writeBacklog(dir: string, hours: number, endMs: number): number {
+  const size = PARTITION_SIZES.iiotlog;
+  const cells = new FileCells(`${dir}/flash-iiotlog.bin`, size, SECTOR);
+  try {
+    const flash = new SimNorFlash({ byteLength: size, blockSize: SECTOR, cells });
+    for (let s = 0; s < size / SECTOR; s++) flash.erase(s);
+    const log = new FlashLog(flash);
+    const windows = Math.round((hours * 3_600_000) / WINDOW_MS);
+    for (let i = 0; i < windows; i++) log.append(encodeReading(endMs - (windows - i) * WINDOW_MS, referenceWindow(i)));
+    return log.pendingRecords;
+  } finally {
+    cells.close();
+  }
+}

@@ -1,0 +1,226 @@
+// npm run sim -- --limits: the reference device on the simulator under an ESP32 board's fixed XS
+// heaps (sim/device-limits, optionally scaled down to prove headroom), through what a plant does to
+// it, with every reading accounted for at the broker:
+//   0      boot with a `backlogHours` backlog in flash (as after an outage): the replay starts
+//   33 %   the broker goes away
+//   40 %   power cut: mcsim is killed (-9) while offline and started again on the same flash file
+//   50 %   the broker comes back: the outage's backlog is replayed
+//   65 %   every simulated chip fails for 60 s (CRC, NACK, open RTD, accelerometer unpowered)
+//   100 %  stop once every reading sampled has reached the broker (or 120 s have passed)
+// The process temperature's 15-minute cycle crosses 85 C (where the pipeline's alarm belongs).
+
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { startEmbeddedBroker, type EmbeddedBroker } from "../../host/broker.ts";
+import { manifestConfig } from "../../host/firmware.ts";
+import { printFigures, writeSection, type Figure } from "../bench/report.ts";
+import { writeBacklog } from "./backlog.ts";
+import { buildSimulator, powerOff, runSimulator, type Sdk } from "./sdk.ts";
+
+/** An ESP32 board target's XS heaps (esp32/nodemcu and the like): no growth. */
+export const BOARD_CREATION = { chunk: 78_848, slots: 4_928, stack: 512 };
+/** Bytes per slot on the 64-bit simulator (16 on the ESP32): the SDK reports slot and stack use in bytes. */
+const SIM_SLOT_BYTES = 32;
+const FAULT_SECONDS = 60;
+
+export interface ScenarioOptions {
+  root: string;
+  sdk: Sdk;
+  say(text: string): void;
+  scale: number;
+  minutes: number;
+  gcProbeMs: number;
+  backlogHours: number;
+  command: string;
+}
+
+interface Sample {
+  at: number;
+  chunk: number;
+  slots: number;
+  stack: number;
+  collections: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The manifest directory to build: sim/device-limits itself, or a scaled copy of its creation under .state. */
+function variant(root: string, scale: number): string {
+  const base = join(root, "sim/device-limits");
+  if (scale === 1) return base;
+  const dir = join(root, ".state/sim", `limits-${Math.round(scale * 100)}`);
+  mkdirSync(dir, { recursive: true });
+  const creation = {
+    chunk: { initial: Math.floor(BOARD_CREATION.chunk * scale), incremental: 0 },
+    heap: { initial: Math.floor(BOARD_CREATION.slots * scale), incremental: 0 },
+    stack: Math.floor(BOARD_CREATION.stack * scale),
+  };
+  writeFileSync(join(dir, "manifest.json"), `${JSON.stringify({ include: [join(relative(dir, base), "manifest.json")], creation }, null, 2)}\n`);
+  return dir;
+}
+
+export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
+  const { say } = o;
+  const started = Date.now();
+  const pct = Math.round(o.scale * 100);
+  const dir = variant(o.root, o.scale);
+  const state = join(o.root, ".state/sim", `limits-${pct}-state`);
+  mkdirSync(state, { recursive: true });
+  const config = manifestConfig();
+  const telemetryTopic = `${config.topic_root}telemetry`;
+  const durationMs = o.minutes * 60_000;
+
+  // The broker, and every reading that reaches it.
+  const delivered = new Map<number, number>();
+  let badReadings = 0;
+  let broker: EmbeddedBroker | undefined;
+  let port = 0;
+  const watch = (b: EmbeddedBroker) => {
+    b.aedes.on("publish", (packet, client) => {
+      if (!client || packet.topic !== telemetryTopic) return;
+      const batch = JSON.parse(packet.payload.toString()) as { readings: ({ seq: number } & Record<string, unknown>)[] };
+      for (const r of batch.readings) {
+        delivered.set(r.seq, (delivered.get(r.seq) ?? 0) + 1);
+        if (Object.values(r).some((v) => typeof v === "object" && v !== null && (v as { quality?: string }).quality === "bad")) badReadings++;
+      }
+    });
+  };
+  const brokerUp = async () => {
+    broker = await startEmbeddedBroker({ certsDir: join(o.root, "certs/out"), port });
+    port = broker.port;
+    watch(broker);
+    say(`sim: broker up on 127.0.0.1:${port}\n`);
+  };
+  const brokerDown = async () => {
+    await broker?.close();
+    broker = undefined;
+    say("sim: broker down\n");
+  };
+  await brokerUp();
+
+  const backlog = o.backlogHours > 0 ? writeBacklog(state, o.backlogHours, Date.now()) : 0;
+  say(`sim: flash holds a backlog of ${backlog} readings (${o.backlogHours} h) in ${state}/flash-iiotlog.bin\n`);
+  const faultAt = Date.now() + 60_000 + 0.65 * durationMs; // the build takes up to a minute; the time is approximate
+  say(`sim: building ${relative(o.root, dir)} (heaps ${pct} % of an ESP32 board's: ${Math.floor(BOARD_CREATION.slots * o.scale)} slots, ${Math.floor(BOARD_CREATION.chunk * o.scale)} bytes of chunk, ${Math.floor(BOARD_CREATION.stack * o.scale)} stack slots) ...\n`);
+  let so: string;
+  try {
+    so = buildSimulator(o.sdk, dir, {
+      broker_address: "127.0.0.1", broker_port: port, broker_name: "localhost", flash_dir: `${state}/`,
+      probe_gc_ms: o.gcProbeMs, sim_fault_at: Math.round(faultAt), sim_fault_s: FAULT_SECONDS,
+    }, { instrument: true, logFile: join(state, "build.log") });
+  } catch (error) {
+    await brokerDown();
+    say(`sim: ${(error as Error).message}\n`);
+    return 2;
+  }
+
+  // The device, its console and its heaps.
+  const samples: Sample[] = [];
+  let aborts = 0;
+  let maxSampled = -1;
+  let firstConnect: number | undefined;
+  let replayDone: number | undefined;
+  let boots = 0;
+  let child: ChildProcess | undefined;
+  const boot = () => {
+    boots++;
+    const c = runSimulator(o.sdk, so);
+    let pending = "";
+    const onText = (text: string) => {
+      pending += text;
+      const lines = pending.split("\n");
+      pending = lines.pop()!;
+      for (const line of lines) {
+        if (line.startsWith("instruments:")) {
+          // Pixels..Piu (9 host values), then chunk used/available, slot used/available, stack used/available, collections.
+          const v = line.slice(line.indexOf(":") + 1).split(",").map(Number);
+          samples.push({ at: Date.now(), chunk: v[9], slots: v[11] / SIM_SLOT_BYTES, stack: v[13] / SIM_SLOT_BYTES, collections: v[15] });
+          continue;
+        }
+        if (line.startsWith("instruments key:")) continue;
+        const seq = /^sample seq=(\d+)/.exec(line);
+        if (seq) maxSampled = Math.max(maxSampled, Number(seq[1]));
+        if (firstConnect === undefined && line.startsWith("connected as")) firstConnect = Date.now();
+        if (/memory full|stack overflow|XS abort/.test(line)) aborts++;
+        if (!line.startsWith("sample ") && !line.startsWith("publish ") && !line.startsWith("puback ")) say(`device: ${line}\n`);
+      }
+    };
+    c.stdout!.setEncoding("utf8").on("data", onText);
+    c.stderr!.setEncoding("utf8").on("data", onText);
+    child = c;
+  };
+  const covered = (upTo: number) => {
+    for (let s = 0; s <= upTo; s++) if (!delivered.has(s)) return false;
+    return true;
+  };
+
+  const t0 = Date.now();
+  const until = async (fraction: number) => {
+    while (Date.now() - t0 < fraction * durationMs) {
+      await sleep(500);
+      if (replayDone === undefined && backlog > 0 && covered(backlog - 1)) {
+        replayDone = Date.now();
+        say(`sim: the ${backlog}-reading backlog is delivered, ${((replayDone - (firstConnect ?? t0)) / 1000).toFixed(1)} s after connecting\n`);
+      }
+    }
+  };
+  try {
+    boot();
+    await until(0.33);
+    await brokerDown();
+    await until(0.4);
+    say("sim: power cut (mcsim killed with -9) while the broker is away; starting it again\n");
+    powerOff(child!);
+    await sleep(1000);
+    boot();
+    await until(0.5);
+    await brokerUp();
+    await until(1);
+    const last = maxSampled;
+    const deadline = Date.now() + 120_000;
+    while (!covered(last) && Date.now() < deadline) await sleep(500);
+  } finally {
+    if (child) powerOff(child);
+    await brokerDown();
+  }
+
+  // Figures.
+  const last = maxSampled;
+  let lost = 0;
+  let duplicates = 0;
+  for (let s = 0; s <= last; s++) if (!delivered.has(s)) lost++;
+  for (const n of delivered.values()) duplicates += n - 1;
+  const peak = (key: "chunk" | "slots" | "stack") => Math.max(...samples.map((s) => s[key]));
+  const replay = samples.filter((s) => firstConnect !== undefined && s.at >= firstConnect && s.at <= (replayDone ?? firstConnect));
+  const gcRate = replay.length > 1 ? replay.reduce((sum, s) => sum + s.collections, 0) / replay.length : NaN;
+  const limit = (full: number) => Math.floor(full * o.scale);
+  const probe = o.gcProbeMs > 0 ? `a collection forced every ${o.gcProbeMs} ms, so at most that much garbage is counted` : "no forced collections: includes garbage, so it rises to the heap size whenever XS collects";
+  const figures: Figure[] = [
+    { name: "sim.heap_scale", value: o.scale, unit: "ratio", note: `the board's heaps times this: ${limit(BOARD_CREATION.slots)} slots, ${limit(BOARD_CREATION.chunk)} bytes of chunk, ${limit(BOARD_CREATION.stack)} stack slots, no growth` },
+    { name: "sim.minutes", value: Math.round((Date.now() - t0) / 6000) / 10, unit: "min", note: `the scenario run (${boots} boots: one power cut)` },
+    { name: "sim.peak_slots", value: Math.round(peak("slots")), unit: "slots", note: `largest 'Slot used' sampled each second, ${probe}; of ${limit(BOARD_CREATION.slots)}` },
+    { name: "sim.peak_chunk_bytes", value: peak("chunk"), unit: "bytes", note: `largest 'Chunk used' (64-bit simulator), ${probe}; of ${limit(BOARD_CREATION.chunk)}` },
+    { name: "sim.peak_stack_slots", value: Math.round(peak("stack")), unit: "slots", note: `deepest XS stack; of ${limit(BOARD_CREATION.stack)}` },
+    { name: "sim.gc_per_s_replay", value: Math.round(gcRate * 10) / 10, unit: "per s", note: `collections per second while the ${backlog}-reading backlog was replayed${o.gcProbeMs > 0 ? ` (including the ${1000 / o.gcProbeMs} forced ones)` : ""}` },
+    { name: "sim.replay_s", value: replayDone && firstConnect ? Math.round((replayDone - firstConnect) / 100) / 10 : NaN, unit: "s", note: `from the first CONNACK until the ${o.backlogHours} h backlog had reached the broker` },
+    { name: "sim.memory_aborts", value: aborts, unit: "count", note: "'memory full', stack overflow or other XS aborts in the device's console" },
+    { name: "sim.readings_sampled", value: last + 1, unit: "readings", note: "sequence numbers 0..last: the backlog plus both boots' windows" },
+    { name: "sim.readings_lost", value: lost, unit: "readings", note: "sampled and never seen at the broker (through the outage and the power cut)" },
+    { name: "sim.duplicates_delivered", value: duplicates, unit: "readings", note: "readings the broker saw more than once (resends after the outage; a sink drops them by seq)" },
+    { name: "sim.readings_bad", value: badReadings, unit: "readings", note: `delivered readings with a bad sensor (the ${FAULT_SECONDS} s fault on every chip)` },
+  ];
+  printFigures(figures);
+  const key = o.scale === 1 ? "sim" : `sim-${pct}`;
+  writeSection(key, `Simulator under ${pct === 100 ? "an ESP32 board's" : `${pct} % of an ESP32 board's`} XS heaps`, o.command, figures, (Date.now() - started) / 1000, `Moddable SDK ${sdkVersion(o.sdk)}`);
+  say(`sim: ${lost === 0 && aborts === 0 ? "every reading arrived and the heaps held" : "FAILED: see the figures above"}\n`);
+  return lost === 0 && aborts === 0 ? 0 : 1;
+}
+
+function sdkVersion(sdk: Sdk): string {
+  try {
+    return readFileSync(join(sdk.moddable, "tools/VERSION"), "utf8").trim();
+  } catch {
+    return "(version unknown)";
+  }
+}
