@@ -1,7 +1,7 @@
 // npm run sim: the firmware on the Moddable simulator (mcsim), built from manifest.json with the
 // SDK the user installed, against the embedded broker of npm start or a real one.
 //   npm run sim -- [--broker mqtts://HOST:PORT] [--duration SECONDS]
-//   npm run sim -- --limits [--minutes 30] [--heap-scale 1] [--gc-probe-ms 100] [--backlog-hours 1]
+//   npm run sim -- --limits [--minutes 30] [--heap-scale 1] [--stack-scale F] [--gc-probe-ms 100] [--backlog-hours 1]
 // --limits builds sim/device-limits (an ESP32 board's fixed XS heaps, instrumentation on) and runs
 // the scenario of tools/sim/scenario.ts, printing `figure sim.<name> <value> <unit>` lines.
 
@@ -13,12 +13,12 @@ import { parseArgs } from "node:util";
 import { startEmbeddedBroker } from "../host/broker.ts";
 import { manifestConfig } from "../host/firmware.ts";
 import { buildSimulator, findSdk, powerOff, runSimulator, type Sdk } from "./sim/sdk.ts";
-import { runLimitsScenario, BOARD_CREATION } from "./sim/scenario.ts";
+import { runLimitsScenario } from "./sim/scenario.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const started = Date.now();
 const USAGE = `usage: npm run sim -- [--broker mqtts://HOST:PORT] [--duration SECONDS]
-       npm run sim -- --limits [--minutes N] [--heap-scale F] [--gc-probe-ms MS] [--backlog-hours H]`;
+       npm run sim -- --limits [--minutes N] [--heap-scale F] [--stack-scale F] [--gc-probe-ms MS] [--backlog-hours H]`;
 
 function fail(message: string): never {
   process.stderr.write(`npm run sim: ${message}\n`);
@@ -34,6 +34,7 @@ try {
       limits: { type: "boolean" },
       minutes: { type: "string" },
       "heap-scale": { type: "string" },
+      "stack-scale": { type: "string" },
       "gc-probe-ms": { type: "string" },
       "backlog-hours": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -82,8 +83,10 @@ if (values.limits) {
   if (values.broker || values.duration) fail("--limits runs its own broker and scenario; use --minutes for its length");
   const scale = positive("heap-scale", 1);
   if (!(scale > 0 && scale <= 1)) fail("--heap-scale must be in (0, 1]");
+  const stackScale = positive("stack-scale", scale);
+  if (!(stackScale > 0 && stackScale <= 1)) fail("--stack-scale must be in (0, 1]");
   const code = await runLimitsScenario({
-    root, sdk, say, scale,
+    root, sdk, say, scale, stackScale,
     minutes: positive("minutes", 30),
     gcProbeMs: positive("gc-probe-ms", 100),
     backlogHours: positive("backlog-hours", 1),
@@ -131,7 +134,7 @@ const child = runSimulator(sdk, so);
 child.stdout!.setEncoding("utf8").on("data", (text: string) => say(text));
 child.stderr!.setEncoding("utf8").on("data", (text: string) => say(text));
 const stop = async () => {
-  powerOff(child);
+  await powerOff(child);
   await closeBroker();
   process.exit(0);
 };

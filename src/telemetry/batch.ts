@@ -13,26 +13,52 @@ export interface Batch {
 }
 
 
-/** {"seq":7,"ts":...,"sht3x":{"temperature":21.5,"humidity":40.1},"bme280":{"quality":"bad","reason":"crc"}} */
-export function readingJson(r: Reading): string {
-  const sensors = new Map<string, { values: string[]; quality?: string; reason?: string }>();
-  for (const [n, sample] of r.channels) {
-    const channel = CHANNELS[n];
-    let entry = sensors.get(channel.sensor);
-    if (!entry) sensors.set(channel.sensor, (entry = { values: [] }));
-    if (sample.quality === "good" && sample.value !== undefined) entry.values.push(`${JSON.stringify(channel.quantity)}:${sample.value}`);
-    else if (!entry.quality || (entry.quality === "uncertain" && sample.quality === "bad")) {
-      entry.quality = sample.quality;
-      entry.reason = sample.reason;
+/** Each sensor's channels, in the order of its first channel; built once, read-only (preloaded in flash). */
+const SENSOR_GROUPS: readonly { opener: string; channels: readonly number[] }[] = (() => {
+  const groups: { opener: string; channels: number[] }[] = [];
+  const index = new Map<string, number>();
+  CHANNELS.forEach((channel, n) => {
+    let g = index.get(channel.sensor);
+    if (g === undefined) {
+      index.set(channel.sensor, (g = groups.length));
+      groups.push({ opener: `,${JSON.stringify(channel.sensor)}:{`, channels: [] });
     }
-  }
+    groups[g].channels.push(n);
+  });
+  return groups;
+})();
+/** `"temperature":` for each channel number. */
+const KEYS: readonly string[] = CHANNELS.map((c) => `${JSON.stringify(c.quantity)}:`);
+
+/**
+ * {"seq":7,"ts":...,"sht3x":{"temperature":21.5,"humidity":40.1},"bme280":{"quality":"bad","reason":"crc"}}
+ * Written straight from the reading with index loops and precomputed keys: during a replay this runs
+ * hundreds of times a second, and Maps, entry arrays and iterators would all be garbage.
+ */
+export function readingJson(r: Reading): string {
   let json = `{"seq":${r.seq},"ts":${r.ts}`;
   if (r.undecodable !== undefined) json += `,"undecodable":${JSON.stringify(r.undecodable)}`;
-  for (const [sensor, entry] of sensors) {
-    const parts = entry.values.slice();
-    if (entry.quality) parts.push(`"quality":"${entry.quality}"`);
-    if (entry.reason) parts.push(`"reason":${JSON.stringify(entry.reason)}`);
-    json += `,${JSON.stringify(sensor)}:{${parts.join(",")}}`;
+  for (let g = 0; g < SENSOR_GROUPS.length; g++) {
+    const group = SENSOR_GROUPS[g];
+    let body = "";
+    let present = false;
+    let quality: string | undefined;
+    let reason: string | undefined;
+    for (let i = 0; i < group.channels.length; i++) {
+      const n = group.channels[i];
+      const sample = r.channels.get(n);
+      if (!sample) continue;
+      present = true;
+      if (sample.quality === "good" && sample.value !== undefined) body += `${body ? "," : ""}${KEYS[n]}${sample.value}`;
+      else if (!quality || (quality === "uncertain" && sample.quality === "bad")) {
+        quality = sample.quality;
+        reason = sample.reason;
+      }
+    }
+    if (!present) continue;
+    if (quality) body += `${body ? "," : ""}"quality":"${quality}"`;
+    if (reason) body += `,"reason":${JSON.stringify(reason)}`;
+    json += `${group.opener}${body}}`;
   }
   return json + "}";
 }

@@ -9,7 +9,7 @@
 //   100 %  stop once every reading sampled has reached the broker (or 120 s have passed)
 // The process temperature's 15-minute cycle crosses 85 C (where the pipeline's alarm belongs).
 
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../host/broker.ts";
@@ -29,6 +29,8 @@ export interface ScenarioOptions {
   sdk: Sdk;
   say(text: string): void;
   scale: number;
+  /** The stack's own scale (default: scale): finding the smallest heaps needs the stack left alone. */
+  stackScale: number;
   minutes: number;
   gcProbeMs: number;
   backlogHours: number;
@@ -46,27 +48,52 @@ interface Sample {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The manifest directory to build: sim/device-limits itself, or a scaled copy of its creation under .state. */
-function variant(root: string, scale: number): string {
+function variant(root: string, scale: number, stackScale: number): string {
   const base = join(root, "sim/device-limits");
-  if (scale === 1) return base;
-  const dir = join(root, ".state/sim", `limits-${Math.round(scale * 100)}`);
+  if (scale === 1 && stackScale === 1) return base;
+  const dir = join(root, ".state/sim", variantName(scale, stackScale));
   mkdirSync(dir, { recursive: true });
   const creation = {
     chunk: { initial: Math.floor(BOARD_CREATION.chunk * scale), incremental: 0 },
     heap: { initial: Math.floor(BOARD_CREATION.slots * scale), incremental: 0 },
-    stack: Math.floor(BOARD_CREATION.stack * scale),
+    stack: Math.floor(BOARD_CREATION.stack * stackScale),
   };
   writeFileSync(join(dir, "manifest.json"), `${JSON.stringify({ include: [join(relative(dir, base), "manifest.json")], creation }, null, 2)}\n`);
   return dir;
+}
+
+function variantName(scale: number, stackScale: number): string {
+  const pct = (f: number) => Math.round(f * 100);
+  return `limits-${pct(scale)}${stackScale === scale ? "" : `-stack-${pct(stackScale)}`}`;
 }
 
 export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
   const { say } = o;
   const started = Date.now();
   const pct = Math.round(o.scale * 100);
-  const dir = variant(o.root, o.scale);
-  const state = join(o.root, ".state/sim", `limits-${pct}-state`);
+  const name = variantName(o.scale, o.stackScale);
+  const dir = variant(o.root, o.scale, o.stackScale);
+  const state = join(o.root, ".state/sim", `${name}-state`);
   mkdirSync(state, { recursive: true });
+  // One run per flash file: two simulators on one file would be two chips on one bus.
+  const lock = join(state, "running.pid");
+  if (existsSync(lock) && readFileSync(lock, "utf8") !== "") {
+    const pid = Number(readFileSync(lock, "utf8"));
+    let alive = false;
+    try {
+      process.kill(pid, 0);
+      alive = true;
+    } catch {
+      // a stale lock from a run that was killed
+    }
+    if (alive) {
+      say(`sim: another run (pid ${pid}) uses ${state}; wait for it or stop it\n`);
+      return 2;
+    }
+  }
+  writeFileSync(lock, String(process.pid));
+  const consoleLog = join(state, "console.log");
+  writeFileSync(consoleLog, "");
   const config = manifestConfig();
   const telemetryTopic = `${config.topic_root}telemetry`;
   const durationMs = o.minutes * 60_000;
@@ -102,7 +129,7 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
   const backlog = o.backlogHours > 0 ? writeBacklog(state, o.backlogHours, Date.now()) : 0;
   say(`sim: flash holds a backlog of ${backlog} readings (${o.backlogHours} h) in ${state}/flash-iiotlog.bin\n`);
   const faultAt = Date.now() + 60_000 + 0.65 * durationMs; // the build takes up to a minute; the time is approximate
-  say(`sim: building ${relative(o.root, dir)} (heaps ${pct} % of an ESP32 board's: ${Math.floor(BOARD_CREATION.slots * o.scale)} slots, ${Math.floor(BOARD_CREATION.chunk * o.scale)} bytes of chunk, ${Math.floor(BOARD_CREATION.stack * o.scale)} stack slots) ...\n`);
+  say(`sim: building ${relative(o.root, dir)} (heaps ${pct} % of an ESP32 board's: ${Math.floor(BOARD_CREATION.slots * o.scale)} slots, ${Math.floor(BOARD_CREATION.chunk * o.scale)} bytes of chunk, ${Math.floor(BOARD_CREATION.stack * o.stackScale)} stack slots) ...\n`);
   let so: string;
   try {
     so = buildSimulator(o.sdk, dir, {
@@ -131,6 +158,7 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
       pending += text;
       const lines = pending.split("\n");
       pending = lines.pop()!;
+      appendFileSync(consoleLog, lines.map((l) => `${((Date.now() - started) / 1000).toFixed(1)} ${l}\n`).join(""));
       for (const line of lines) {
         if (line.startsWith("instruments:")) {
           // Pixels..Piu (9 host values), then chunk used/available, slot used/available, stack used/available, collections.
@@ -156,6 +184,7 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
   };
 
   const t0 = Date.now();
+  let last = -1;
   const until = async (fraction: number) => {
     while (Date.now() - t0 < fraction * durationMs) {
       await sleep(500);
@@ -171,22 +200,22 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
     await brokerDown();
     await until(0.4);
     say("sim: power cut (mcsim killed with -9) while the broker is away; starting it again\n");
-    powerOff(child!);
+    await powerOff(child!);
     await sleep(1000);
     boot();
     await until(0.5);
     await brokerUp();
     await until(1);
-    const last = maxSampled;
+    last = maxSampled;
     const deadline = Date.now() + 120_000;
     while (!covered(last) && Date.now() < deadline) await sleep(500);
   } finally {
-    if (child) powerOff(child);
+    if (child) await powerOff(child);
     await brokerDown();
+    writeFileSync(lock, "");
   }
 
-  // Figures.
-  const last = maxSampled;
+  // Figures, over the readings sampled until the scenario's end (the device samples on while it waits).
   let lost = 0;
   let duplicates = 0;
   for (let s = 0; s <= last; s++) if (!delivered.has(s)) lost++;
@@ -194,14 +223,14 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
   const peak = (key: "chunk" | "slots" | "stack") => Math.max(...samples.map((s) => s[key]));
   const replay = samples.filter((s) => firstConnect !== undefined && s.at >= firstConnect && s.at <= (replayDone ?? firstConnect));
   const gcRate = replay.length > 1 ? replay.reduce((sum, s) => sum + s.collections, 0) / replay.length : NaN;
-  const limit = (full: number) => Math.floor(full * o.scale);
+  const limit = (full: number, scale = o.scale) => Math.floor(full * scale);
   const probe = o.gcProbeMs > 0 ? `a collection forced every ${o.gcProbeMs} ms, so at most that much garbage is counted` : "no forced collections: includes garbage, so it rises to the heap size whenever XS collects";
   const figures: Figure[] = [
-    { name: "sim.heap_scale", value: o.scale, unit: "ratio", note: `the board's heaps times this: ${limit(BOARD_CREATION.slots)} slots, ${limit(BOARD_CREATION.chunk)} bytes of chunk, ${limit(BOARD_CREATION.stack)} stack slots, no growth` },
+    { name: "sim.heap_scale", value: o.scale, unit: "ratio", note: `the board's heaps times this: ${limit(BOARD_CREATION.slots)} slots, ${limit(BOARD_CREATION.chunk)} bytes of chunk, ${limit(BOARD_CREATION.stack, o.stackScale)} stack slots, no growth` },
     { name: "sim.minutes", value: Math.round((Date.now() - t0) / 6000) / 10, unit: "min", note: `the scenario run (${boots} boots: one power cut)` },
     { name: "sim.peak_slots", value: Math.round(peak("slots")), unit: "slots", note: `largest 'Slot used' sampled each second, ${probe}; of ${limit(BOARD_CREATION.slots)}` },
     { name: "sim.peak_chunk_bytes", value: peak("chunk"), unit: "bytes", note: `largest 'Chunk used' (64-bit simulator), ${probe}; of ${limit(BOARD_CREATION.chunk)}` },
-    { name: "sim.peak_stack_slots", value: Math.round(peak("stack")), unit: "slots", note: `deepest XS stack; of ${limit(BOARD_CREATION.stack)}` },
+    { name: "sim.peak_stack_slots", value: Math.round(peak("stack")), unit: "slots", note: `deepest XS stack; of ${limit(BOARD_CREATION.stack, o.stackScale)}` },
     { name: "sim.gc_per_s_replay", value: Math.round(gcRate * 10) / 10, unit: "per s", note: `collections per second while the ${backlog}-reading backlog was replayed${o.gcProbeMs > 0 ? ` (including the ${1000 / o.gcProbeMs} forced ones)` : ""}` },
     { name: "sim.replay_s", value: replayDone && firstConnect ? Math.round((replayDone - firstConnect) / 100) / 10 : NaN, unit: "s", note: `from the first CONNACK until the ${o.backlogHours} h backlog had reached the broker` },
     { name: "sim.memory_aborts", value: aborts, unit: "count", note: "'memory full', stack overflow or other XS aborts in the device's console" },
@@ -211,8 +240,8 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
     { name: "sim.readings_bad", value: badReadings, unit: "readings", note: `delivered readings with a bad sensor (the ${FAULT_SECONDS} s fault on every chip)` },
   ];
   printFigures(figures);
-  const key = o.scale === 1 ? "sim" : `sim-${pct}`;
-  writeSection(key, `Simulator under ${pct === 100 ? "an ESP32 board's" : `${pct} % of an ESP32 board's`} XS heaps`, o.command, figures, (Date.now() - started) / 1000, `Moddable SDK ${sdkVersion(o.sdk)}`);
+  const key = name === "limits-100" ? "sim" : `sim-${name.slice("limits-".length)}`;
+  writeSection(key, `Simulator under ${name === "limits-100" ? "an ESP32 board's" : `${pct} % of an ESP32 board's`} XS heaps${o.stackScale !== o.scale ? ` (stack ${Math.round(o.stackScale * 100)} %)` : ""}`, o.command, figures, (Date.now() - started) / 1000, `Moddable SDK ${sdkVersion(o.sdk)}`);
   say(`sim: ${lost === 0 && aborts === 0 ? "every reading arrived and the heaps held" : "FAILED: see the figures above"}\n`);
   return lost === 0 && aborts === 0 ? 0 : 1;
 }

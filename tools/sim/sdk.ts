@@ -82,13 +82,17 @@ export function runSimulator(sdk: Sdk, so: string): ChildProcess {
   return spawn(command as string, args as string[], { stdio: ["ignore", "pipe", "pipe"], detached: true });
 }
 
-/** Ends the simulator and its display at once, as a power cut would (SIGKILL to the whole group). */
-export function powerOff(child: ChildProcess): void {
-  if (child.pid !== undefined && child.exitCode === null) {
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
+/**
+ * Ends the simulator and its display at once, as a power cut would (SIGKILL to the whole group), and
+ * resolves once it has exited: a second mcsim on the same flash file would be two chips on one bus.
+ */
+export async function powerOff(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    return; // already gone
   }
+  await exited;
 }
