@@ -60,7 +60,7 @@ ${contents}`;
 }
 
 /** Runs a bundle on XS; returns every report() in order and XS's metering of the whole run. */
-export async function runBundleOnXs(code: string): Promise<{ reports: unknown[]; compute: number }> {
+export async function runBundleOnXs(code: string): Promise<{ reports: unknown[]; compute: number; heapSlots: number }> {
   const reports: unknown[] = [];
   const worker = await xsnap({
     os: os.type(),
@@ -79,7 +79,8 @@ export async function runBundleOnXs(code: string): Promise<{ reports: unknown[];
     const { meterUsage } = await worker.evaluate(code);
     const failed = reports.find((r) => typeof r === "object" && r !== null && "bundleError" in r);
     if (failed) throw new Error(`the XS run failed: ${(failed as { bundleError: string }).bundleError}`);
-    return { reports, compute: meterUsage.compute };
+    // Slots in use when the run ended (live, if the program called gc() last).
+    return { reports, compute: meterUsage.compute, heapSlots: meterUsage.currentHeapCount ?? NaN };
   } finally {
     await worker.close();
   }
