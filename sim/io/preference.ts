@@ -37,7 +37,8 @@ function save(all: Stored): void {
   } finally {
     file.close();
   }
-  File.rename(temporary, path());
+  // A bare name: the SDK's rename resolves it in the folder of `from` (not every SDK takes a path).
+  if (!File.rename(temporary, "preference.json")) throw new Error(`preference: cannot replace ${path()}`);
 }
 
 function checkName(what: string, name: string): void {

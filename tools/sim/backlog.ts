@@ -11,8 +11,12 @@ import { referenceWindow, WINDOW_MS } from "../bench/workload.ts";
 
 const SECTOR = 4096;
 
-/** Writes dir/flash-iiotlog.bin afresh with the windows of the `hours` before `endMs`; returns how many. */
-export function writeBacklog(dir: string, hours: number, endMs: number): number {
+/**
+ * Writes dir/flash-iiotlog.bin afresh (erased, then a new log) with the windows of the `hours`
+ * before `endMs`. Returns the first sequence number still in the log (more than the partition holds
+ * drops the oldest, by design) and how many records wait.
+ */
+export function writeBacklog(dir: string, hours: number, endMs: number): { first: number; pending: number } {
   const size = PARTITION_SIZES.iiotlog;
   const cells = new FileCells(`${dir}/flash-iiotlog.bin`, size, SECTOR);
   try {
@@ -21,7 +25,7 @@ export function writeBacklog(dir: string, hours: number, endMs: number): number 
     const log = new FlashLog(flash);
     const windows = Math.round((hours * 3_600_000) / WINDOW_MS);
     for (let i = 0; i < windows; i++) log.append(encodeReading(endMs - (windows - i) * WINDOW_MS, referenceWindow(i)));
-    return log.pendingRecords;
+    return { first: log.tailSeq, pending: log.pendingRecords };
   } finally {
     cells.close();
   }

@@ -126,8 +126,9 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
   };
   await brokerUp();
 
-  const backlog = o.backlogHours > 0 ? writeBacklog(state, o.backlogHours, Date.now()) : 0;
-  say(`sim: flash holds a backlog of ${backlog} readings (${o.backlogHours} h) in ${state}/flash-iiotlog.bin\n`);
+  // Always a fresh flash file: the accounting below starts from its first record.
+  const { first, pending: backlog } = writeBacklog(state, o.backlogHours, Date.now());
+  say(`sim: flash holds a backlog of ${backlog} readings (${o.backlogHours} h${first > 0 ? `; the oldest ${first} did not fit the partition` : ""}) in ${state}/flash-iiotlog.bin\n`);
   const faultAt = Date.now() + 60_000 + 0.65 * durationMs; // the build takes up to a minute; the time is approximate
   say(`sim: building ${relative(o.root, dir)} (heaps ${pct} % of an ESP32 board's: ${Math.floor(BOARD_CREATION.slots * o.scale)} slots, ${Math.floor(BOARD_CREATION.chunk * o.scale)} bytes of chunk, ${Math.floor(BOARD_CREATION.stack * o.stackScale)} stack slots) ...\n`);
   let so: string;
@@ -145,6 +146,7 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
   // The device, its console and its heaps.
   const samples: Sample[] = [];
   let aborts = 0;
+  let notStored = 0;
   let maxSampled = -1;
   let firstConnect: number | undefined;
   let replayDone: number | undefined;
@@ -169,6 +171,7 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
         if (line.startsWith("instruments key:")) continue;
         const seq = /^sample seq=(\d+)/.exec(line);
         if (seq) maxSampled = Math.max(maxSampled, Number(seq[1]));
+        if (line.startsWith("sample NOT STORED")) notStored++;
         if (firstConnect === undefined && line.startsWith("connected as")) firstConnect = Date.now();
         if (/memory full|stack overflow|XS abort/.test(line)) aborts++;
         if (!line.startsWith("sample ") && !line.startsWith("publish ") && !line.startsWith("puback ")) say(`device: ${line}\n`);
@@ -179,16 +182,25 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
     child = c;
   };
   const covered = (upTo: number) => {
-    for (let s = 0; s <= upTo; s++) if (!delivered.has(s)) return false;
+    for (let s = first; s <= upTo; s++) if (!delivered.has(s)) return false;
     return true;
   };
 
+  // Ctrl-C or a kill: mcsim runs in its own process group, so it must be stopped here, and the lock freed.
+  const interrupted = async () => {
+    if (child) await powerOff(child);
+    await brokerDown();
+    writeFileSync(lock, "");
+    process.exit(130);
+  };
+  process.once("SIGINT", () => void interrupted());
+  process.once("SIGTERM", () => void interrupted());
   const t0 = Date.now();
   let last = -1;
   const until = async (fraction: number) => {
     while (Date.now() - t0 < fraction * durationMs) {
       await sleep(500);
-      if (replayDone === undefined && backlog > 0 && covered(backlog - 1)) {
+      if (replayDone === undefined && backlog > 0 && covered(first + backlog - 1)) {
         replayDone = Date.now();
         say(`sim: the ${backlog}-reading backlog is delivered, ${((replayDone - (firstConnect ?? t0)) / 1000).toFixed(1)} s after connecting\n`);
       }
@@ -218,7 +230,7 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
   // Figures, over the readings sampled until the scenario's end (the device samples on while it waits).
   let lost = 0;
   let duplicates = 0;
-  for (let s = 0; s <= last; s++) if (!delivered.has(s)) lost++;
+  for (let s = first; s <= last; s++) if (!delivered.has(s)) lost++;
   for (const n of delivered.values()) duplicates += n - 1;
   const peak = (key: "chunk" | "slots" | "stack") => Math.max(...samples.map((s) => s[key]));
   const replay = samples.filter((s) => firstConnect !== undefined && s.at >= firstConnect && s.at <= (replayDone ?? firstConnect));
@@ -234,16 +246,18 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
     { name: "sim.gc_per_s_replay", value: Math.round(gcRate * 10) / 10, unit: "per s", note: `collections per second while the ${backlog}-reading backlog was replayed${o.gcProbeMs > 0 ? ` (including the ${1000 / o.gcProbeMs} forced ones)` : ""}` },
     { name: "sim.replay_s", value: replayDone && firstConnect ? Math.round((replayDone - firstConnect) / 100) / 10 : NaN, unit: "s", note: `from the first CONNACK until the ${o.backlogHours} h backlog had reached the broker` },
     { name: "sim.memory_aborts", value: aborts, unit: "count", note: "'memory full', stack overflow or other XS aborts in the device's console" },
-    { name: "sim.readings_sampled", value: last + 1, unit: "readings", note: "sequence numbers 0..last: the backlog plus both boots' windows" },
+    { name: "sim.readings_sampled", value: last + 1 - first, unit: "readings", note: "the backlog plus both boots' windows (sequence numbers from the backlog's first to the last sampled before the end)" },
     { name: "sim.readings_lost", value: lost, unit: "readings", note: "sampled and never seen at the broker (through the outage and the power cut)" },
+    { name: "sim.readings_not_stored", value: notStored, unit: "readings", note: "windows the flash log refused or failed to store (they have no sequence number)" },
     { name: "sim.duplicates_delivered", value: duplicates, unit: "readings", note: "readings the broker saw more than once (resends after the outage; a sink drops them by seq)" },
     { name: "sim.readings_bad", value: badReadings, unit: "readings", note: `delivered readings with a bad sensor (the ${FAULT_SECONDS} s fault on every chip)` },
   ];
   printFigures(figures);
   const key = name === "limits-100" ? "sim" : `sim-${name.slice("limits-".length)}`;
   writeSection(key, `Simulator under ${name === "limits-100" ? "an ESP32 board's" : `${pct} % of an ESP32 board's`} XS heaps${o.stackScale !== o.scale ? ` (stack ${Math.round(o.stackScale * 100)} %)` : ""}`, o.command, figures, (Date.now() - started) / 1000, `Moddable SDK ${sdkVersion(o.sdk)}`);
-  say(`sim: ${lost === 0 && aborts === 0 ? "every reading arrived and the heaps held" : "FAILED: see the figures above"}\n`);
-  return lost === 0 && aborts === 0 ? 0 : 1;
+  const ok = lost === 0 && aborts === 0 && notStored === 0;
+  say(`sim: ${ok ? "every reading arrived and the heaps held" : "FAILED: see the figures above"}\n`);
+  return ok ? 0 : 1;
 }
 
 function sdkVersion(sdk: Sdk): string {
