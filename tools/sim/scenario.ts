@@ -233,6 +233,8 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
   for (let s = first; s <= last; s++) if (!delivered.has(s)) lost++;
   for (const n of delivered.values()) duplicates += n - 1;
   const peak = (key: "chunk" | "slots" | "stack") => Math.max(...samples.map((s) => s[key]));
+  /** The value 90 % of the once-a-second samples stay at or under: the steady state, replays aside. */
+  const p90 = (key: "chunk" | "slots") => samples.map((s) => s[key]).sort((a, b) => a - b)[Math.floor(samples.length * 0.9)] ?? NaN;
   const replay = samples.filter((s) => firstConnect !== undefined && s.at >= firstConnect && s.at <= (replayDone ?? firstConnect));
   const gcRate = replay.length > 1 ? replay.reduce((sum, s) => sum + s.collections, 0) / replay.length : NaN;
   const limit = (full: number, scale = o.scale) => Math.floor(full * scale);
@@ -242,6 +244,8 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
     { name: "sim.minutes", value: Math.round((Date.now() - t0) / 6000) / 10, unit: "min", note: `the scenario run (${boots} boots: one power cut)` },
     { name: "sim.peak_slots", value: Math.round(peak("slots")), unit: "slots", note: `largest 'Slot used' sampled each second, ${probe}; of ${limit(BOARD_CREATION.slots)}` },
     { name: "sim.peak_chunk_bytes", value: peak("chunk"), unit: "bytes", note: `largest 'Chunk used' (64-bit simulator), ${probe}; of ${limit(BOARD_CREATION.chunk)}` },
+    { name: "sim.slots_p90", value: Math.round(p90("slots")), unit: "slots", note: `'Slot used' that 90 % of the samples stay under (the steady state; replays are the rest); of ${limit(BOARD_CREATION.slots)}` },
+    { name: "sim.chunk_bytes_p90", value: p90("chunk"), unit: "bytes", note: `'Chunk used' that 90 % of the samples stay under; of ${limit(BOARD_CREATION.chunk)}` },
     { name: "sim.peak_stack_slots", value: Math.round(peak("stack")), unit: "slots", note: `deepest XS stack; of ${limit(BOARD_CREATION.stack, o.stackScale)}` },
     { name: "sim.gc_per_s_replay", value: Math.round(gcRate * 10) / 10, unit: "per s", note: `collections per second while the ${backlog}-reading backlog was replayed${o.gcProbeMs > 0 ? ` (including the ${1000 / o.gcProbeMs} forced ones)` : ""}` },
     { name: "sim.replay_s", value: replayDone && firstConnect ? Math.round((replayDone - firstConnect) / 100) / 10 : NaN, unit: "s", note: `from the first CONNACK until the ${o.backlogHours} h backlog had reached the broker` },
