@@ -16,10 +16,10 @@ import { STANDARD_GRAVITY } from "../sim/chips/adxl345.ts";
 import { rtdResistance } from "../drivers/max31865/rtd.ts";
 import { devPki, SUBSCRIBER } from "./support/pki.ts";
 import { subscribe } from "./support/subscriber.ts";
+import { until } from "./support/until.ts";
 
 const THING = "press-7";
 const firmwareLog: string[] = [];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(() => {
   traceSink.write = (text) => void firmwareLog.push(text);
@@ -62,14 +62,15 @@ test("every chip faulted mid-run: sampling goes on, readings are bad with the re
       resources: pki.resources(THING),
       state: mkdtempSync(join(tmpdir(), "iiot-state-")),
     });
-    await sleep(2000);
+    // Counted in samples, not seconds: a slow machine takes longer, never fewer.
+    await until(() => node.stats.sampled >= 10, "10 healthy samples");
     const healthyUntil = node.stats.sampled;
     faultEveryChip(true);
-    await sleep(1500);
+    await until(() => node.stats.sampled >= healthyUntil + 8, "8 faulted samples");
     const faultedFrom = healthyUntil + 1; // the window in flight may still be whole
     const faultedUntil = node.stats.sampled;
     faultEveryChip(false);
-    await sleep(2500);
+    await until(() => node.stats.sampled >= faultedUntil + 12, "12 healed samples");
     const stats = await node.stop(5000);
     await sub.waitForReadings(stats.sampled, 5000);
     await sub.close();
@@ -101,17 +102,14 @@ test("every chip faulted mid-run: sampling goes on, readings are bad with the re
       assert.ok(Math.abs((r.sht3x.humidity as number) - 40) < 0.01);
       assert.ok(Math.abs((r.bme280.pressure as number) - 99_000) < 0.3);
       assert.ok(Math.abs((r.max31865.temperature as number) - 85.5) < 0.05, JSON.stringify(r.max31865));
-      // An event-loop stall over 40 ms on a busy machine loses FIFO samples: honestly "overrun".
-      if (r.adxl345.quality !== undefined) {
-        assert.deepEqual([r.adxl345.quality, r.adxl345.reason], ["uncertain", "overrun"]);
-        continue;
-      }
+      // The chips read the firmware clock, so an event-loop stall delays the drain timer without
+      // overrunning the FIFO: every healed window is whole.
+      assert.equal(r.adxl345.quality, undefined, JSON.stringify(r.adxl345));
       // Stored at 3 decimals; quantisation to 3.9 mg adds at most about 0.02 m/s^2 of RMS.
       assert.ok(Math.abs((r.adxl345.rms_x as number) - amplitude / Math.SQRT2) < 0.03, JSON.stringify(r.adxl345));
       assert.ok((r.adxl345.rms_z as number) < 0.03, "gravity is not vibration");
       assert.ok(Math.abs((r.adxl345.peak as number) - amplitude) < 0.06, JSON.stringify(r.adxl345));
     }
-    assert.ok(healed.filter((r) => r.adxl345.quality === undefined).length >= 3, "vibration windows are whole again");
   } finally {
     await broker.close();
   }

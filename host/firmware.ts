@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 import { setConfig } from "./moddable/mc-config.ts";
 import { setHostPaths } from "./moddable/runtime.ts";
 import type { RunningNode } from "../src/app.ts";
-import { board, PARTITION_SIZES } from "../sim/board.ts";
+import { board, boardClock, PARTITION_SIZES } from "../sim/board.ts";
+import { firmwareClock } from "./moddable/clock.ts";
 import { SimNorFlash } from "../sim/nor-flash.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -55,6 +56,8 @@ export function attachFlashImages(state: string): Map<string, SimNorFlash> {
 
 export async function bootFirmware(options: BootOptions): Promise<RunningNode> {
   setHostPaths({ resources: options.resources, state: options.state });
+  // The chips live on the firmware's clock: a timer that fires late still reads them at its deadline.
+  boardClock.now = () => firmwareClock.now();
   attachFlashImages(options.state);
   setConfig({ ...manifestConfig(), ...options.config });
   const main = (await import("../src/main.ts")).default;
