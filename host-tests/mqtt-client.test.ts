@@ -1,8 +1,7 @@
 // The MQTT client against a socket double: chunking to the writable count, failures reported once,
 // keep-alive and half-open detection, and callbacks that throw.
 
-import { test } from "node:test";
-import assert from "node:assert/strict";
+import { test, expect, onTestFinished } from "vitest";
 import { MqttClient, type MqttClientOptions } from "../src/mqtt/client.ts";
 import { encodeConnect, utf8 } from "../src/mqtt/codec.ts";
 import { CONNACK_OK, FakeSocket, puback, sleep, until } from "./support/fake-broker.ts";
@@ -18,6 +17,7 @@ function connectClient(overrides: Partial<MqttClientOptions> = {}, writable = 15
     onPuback: (id) => pubacks.push(id),
     ...overrides,
   });
+  onTestFinished(() => client.close()); // its keep-alive ticker must not outlive a failed test
   return { client, socket: () => socket, closes, pubacks };
 }
 
@@ -25,44 +25,43 @@ test("client: CONNECT goes out in chunks that leave the transport's reserve free
   const clientId = "c".repeat(100);
   const { socket, client } = connectClient({ connect: { clientId, keepAliveSeconds: 60, cleanSession: true }, writeReserve: 10 }, 40);
   socket().open();
-  assert.ok(socket().written.every((w) => w.length <= 30), `chunks ${socket().written.map((w) => w.length)}`);
+  expect(socket().written.every((w) => w.length <= 30), `chunks ${socket().written.map((w) => w.length)}`).toBeTruthy();
   const expected = encodeConnect({ clientId, keepAliveSeconds: 60, cleanSession: true });
   const sentBytes = () => socket().written.reduce((n, w) => n + w.length, 0);
   for (let i = 0; i < 10 && sentBytes() < expected.length; i++) socket().drain(40);
-  assert.ok(socket().written.every((w) => w.length <= 30), `chunks ${socket().written.map((w) => w.length)}`);
-  assert.deepEqual(new Uint8Array(Buffer.concat(socket().written)), expected);
-  client.close();
+  expect(socket().written.every((w) => w.length <= 30), `chunks ${socket().written.map((w) => w.length)}`).toBeTruthy();
+  expect(new Uint8Array(Buffer.concat(socket().written))).toStrictEqual(expected);
 });
 
 test("client: a write that returns nothing closes the connection once, with the reason", () => {
   const { client, socket, closes } = connectClient();
   socket().open();
   socket().deliver(CONNACK_OK);
-  assert.equal(client.connected, true);
+  expect(client.connected).toBe(true);
   socket().dead = true;
   client.publish({ topic: "t", payload: utf8("x"), qos: 1, packetId: 1 });
-  assert.deepEqual(closes, ["socket write failed: the connection is gone"]);
+  expect(closes).toStrictEqual(["socket write failed: the connection is gone"]);
   socket().callbacks.onError();
   client.close();
-  assert.equal(closes.length, 1, "onClose exactly once");
+  expect(closes.length, "onClose exactly once").toBe(1);
 });
 
 test("client: a refused CONNACK and malformed input close with a clear reason", () => {
   const refused = connectClient();
   refused.socket().open();
   refused.socket().deliver([0x20, 2, 0, 5]);
-  assert.deepEqual(refused.closes, ["broker refused the connection: not authorized"]);
+  expect(refused.closes).toStrictEqual(["broker refused the connection: not authorized"]);
 
   const malformed = connectClient();
   malformed.socket().open();
   malformed.socket().deliver(CONNACK_OK);
   malformed.socket().deliver([0x40, 3, 0, 1, 0]);
-  assert.match(malformed.closes[0], /protocol error: PUBACK with remaining length 3/);
+  expect(malformed.closes[0]).toMatch(/protocol error: PUBACK with remaining length 3/);
 
   const early = connectClient();
   early.socket().open();
   early.socket().deliver(puback(1));
-  assert.match(early.closes[0], /before CONNACK/);
+  expect(early.closes[0]).toMatch(/before CONNACK/);
 });
 
 test("client: PINGREQ after a quiet keep-alive period, and a close when PINGRESP never comes", async () => {
@@ -71,11 +70,11 @@ test("client: PINGREQ after a quiet keep-alive period, and a close when PINGRESP
   socket().deliver(CONNACK_OK);
   await until(() => socket().packets().some((p) => p.type === 12), 1500, "PINGREQ");
   socket().deliver([0xd0, 0]);
-  assert.deepEqual(closes, [], "a PINGRESP keeps the connection");
+  expect(closes, "a PINGRESP keeps the connection").toStrictEqual([]);
   const pings = () => socket().packets().filter((p) => p.type === 12).length;
   await until(() => pings() === 2, 1500, "the second PINGREQ");
   await until(() => closes.length > 0, 500, "close after the unanswered PINGREQ");
-  assert.deepEqual(closes, ["no PINGRESP from broker"]);
+  expect(closes).toStrictEqual(["no PINGRESP from broker"]);
 });
 
 test("client: a silent broker is detected even while the client keeps publishing", async () => {
@@ -88,16 +87,16 @@ test("client: a silent broker is detected even while the client keeps publishing
     socket().drain();
     await sleep(50);
   }
-  assert.ok(socket().packets().some((p) => p.type === 12), "a PINGREQ although never idle");
-  assert.deepEqual(closes, ["no PINGRESP from broker"]);
+  expect(socket().packets().some((p) => p.type === 12), "a PINGREQ although never idle").toBeTruthy();
+  expect(closes).toStrictEqual(["no PINGRESP from broker"]);
 });
 
 test("client: an exception from the application's callback closes the connection instead of escaping", () => {
   const { socket, closes } = connectClient({ onPuback: () => { throw new Error("boom"); } });
   socket().open();
   socket().deliver(CONNACK_OK);
-  assert.doesNotThrow(() => socket().deliver(puback(1)));
-  assert.deepEqual(closes, ["application callback failed: boom"]);
+  expect(() => socket().deliver(puback(1))).not.toThrow();
+  expect(closes).toStrictEqual(["application callback failed: boom"]);
 });
 
 test("client: a received QoS 1 PUBLISH is acknowledged", () => {
@@ -106,9 +105,8 @@ test("client: a received QoS 1 PUBLISH is acknowledged", () => {
   socket().open();
   socket().deliver(CONNACK_OK);
   socket().deliver([0x32, 8, 0, 3, 0x63, 0x2f, 0x78, 0, 9, 0x21]);
-  assert.deepEqual(messages, ["c/x=!"]);
-  assert.deepEqual(socket().packets().at(-1), { type: 4, flags: 0, body: Uint8Array.of(0, 9) });
-  client.close(); // its keep-alive ticker would otherwise hold the test process for 70 s
+  expect(messages).toStrictEqual(["c/x=!"]);
+  expect(socket().packets().at(-1)).toStrictEqual({ type: 4, flags: 0, body: Uint8Array.of(0, 9) });
 });
 
 test("client: a socket that fails while opening leaves nothing running", async () => {
@@ -125,9 +123,9 @@ test("client: a socket that fails while opening leaves nothing running", async (
     onClose: (reason) => closes.push(reason),
   });
   await sleep(60);
-  assert.deepEqual(closes, ["socket error or closed by peer"]);
-  assert.equal(socket.closed, true, "the socket is closed");
-  assert.equal(socket.written.length, 0, "and nothing was sent on it");
+  expect(closes).toStrictEqual(["socket error or closed by peer"]);
+  expect(socket.closed, "the socket is closed").toBe(true);
+  expect(socket.written.length, "and nothing was sent on it").toBe(0);
 });
 
 test("client: after disconnect() nothing more is published or pinged, and a stuck socket is dropped", async () => {
@@ -137,8 +135,8 @@ test("client: after disconnect() nothing more is published or pinged, and a stuc
   socket().writable = 0;
   socket().callbacks.onWritable(0); // the socket takes nothing more
   client.disconnect();
-  assert.throws(() => client.publish({ topic: "t", payload: utf8("x"), qos: 0 }), /not connected/);
+  expect(() => client.publish({ topic: "t", payload: utf8("x"), qos: 0 })).toThrow(/not connected/);
   await until(() => closes.length > 0, 1000, "the disconnect to give up on the stuck socket");
-  assert.deepEqual(closes, [""]);
-  assert.ok(!socket().packets().some((p) => p.type === 12), "no PINGREQ while disconnecting");
+  expect(closes).toStrictEqual([""]);
+  expect(!socket().packets().some((p) => p.type === 12), "no PINGREQ while disconnecting").toBeTruthy();
 });

@@ -1,8 +1,7 @@
 // The uplink over a real flash log on simulated NOR flash and a socket double: the log's tail moves
 // only over contiguous PUBACKs, and whatever was not acknowledged goes out again, marked DUP.
 
-import { test } from "node:test";
-import assert from "node:assert/strict";
+import { test, expect, onTestFinished } from "vitest";
 import { Uplink } from "../src/uplink.ts";
 import { FlashLog } from "../src/log/flash-log.ts";
 import { encodeReading } from "../src/telemetry/reading.ts";
@@ -30,6 +29,12 @@ function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; cloc
     platformStatus: () => ({}),
     now: () => Date.now(), report: () => {},
   });
+  // Also when an assertion failed: nothing may outlive the test. The broker then closes the
+  // connection, as a real one does after DISCONNECT.
+  onTestFinished(() => {
+    uplink.stop();
+    for (const socket of sockets) if (!socket.closed) socket.callbacks.onError?.();
+  });
   const append = (value: number) => log.append(encodeReading(Date.now(), new Map([[0, { quality: "good", value }]])));
   /** The broker accepts; the uplink publishes on its next turn, outside the socket callback. */
   const online = async (socket: FakeSocket) => {
@@ -56,14 +61,13 @@ test("uplink: the log's tail advances only over a contiguous run of acknowledged
     uplink.pump();
   }
   const sent = telemetry(sockets[0]);
-  assert.deepEqual(sent.map(seqs), [[0], [1], [2]]);
+  expect(sent.map(seqs)).toStrictEqual([[0], [1], [2]]);
   sockets[0].deliver(puback(sent[1].packetId));
-  assert.equal(log.tailSeq, 0, "batch 2 acknowledged but batch 1 is not: the tail stays");
+  expect(log.tailSeq, "batch 2 acknowledged but batch 1 is not: the tail stays").toBe(0);
   sockets[0].deliver(puback(sent[0].packetId));
-  assert.equal(log.tailSeq, 2, "now both");
+  expect(log.tailSeq, "now both").toBe(2);
   sockets[0].deliver(puback(sent[2].packetId));
-  assert.equal(log.tailSeq, 3);
-  uplink.stop();
+  expect(log.tailSeq).toBe(3);
 });
 
 test("uplink: after a reconnect unacknowledged batches go out again first, with their packet ids and DUP", async () => {
@@ -80,34 +84,33 @@ test("uplink: after a reconnect unacknowledged batches go out again first, with 
   await until(() => sockets.length === 2, 1000, "a reconnect");
   await online(sockets[1]);
   const again = telemetry(sockets[1]);
-  assert.equal(again[0].dup, true);
-  assert.equal(again[0].packetId, first[1].packetId, "the same packet id (MQTT 3.1.1 4.4)");
-  assert.deepEqual(seqs(again[0]), [1]);
-  assert.equal(again[1].dup, false, "fresh records are not DUP");
-  assert.deepEqual(seqs(again[1]), [2]);
+  expect(again[0].dup).toBe(true);
+  expect(again[0].packetId, "the same packet id (MQTT 3.1.1 4.4)").toBe(first[1].packetId);
+  expect(seqs(again[0])).toStrictEqual([1]);
+  expect(again[1].dup, "fresh records are not DUP").toBe(false);
+  expect(seqs(again[1])).toStrictEqual([2]);
   sockets[1].deliver(puback(again[1].packetId));
-  assert.equal(log.tailSeq, 1, "batch 3 is acknowledged but the resent batch 2 is not yet");
+  expect(log.tailSeq, "batch 3 is acknowledged but the resent batch 2 is not yet").toBe(1);
   sockets[1].deliver(puback(again[0].packetId));
-  assert.equal(log.tailSeq, 3);
-  uplink.stop();
+  expect(log.tailSeq).toBe(3);
 });
 
 test("uplink: the session is persistent, the will says offline, online is announced and retained", async () => {
   const { uplink, sockets, startOnline } = rig();
   await startOnline();
   const connect = sockets[0].packets()[0];
-  assert.equal(connect.type, 1);
+  expect(connect.type).toBe(1);
   const flags = connect.body[7];
-  assert.equal(flags & 0x02, 0, "clean session off");
-  assert.equal(flags & 0x04 ? (flags & 0x20 ? "retained will" : "will") : "none", "retained will");
-  assert.match(Buffer.from(connect.body).toString(), /t\/status.*"state":"offline"/s);
+  expect(flags & 0x02, "clean session off").toBe(0);
+  expect(flags & 0x04 ? (flags & 0x20 ? "retained will" : "will") : "none").toBe("retained will");
+  expect(Buffer.from(connect.body).toString()).toMatch(/t\/status.*"state":"offline"/s);
   const status = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status");
-  assert.equal(JSON.parse(status[0].payload).state, "online");
-  assert.equal(status[0].retain, true);
-  assert.equal(status[0].qos, 1);
+  expect(JSON.parse(status[0].payload).state).toBe("online");
+  expect(status[0].retain).toBe(true);
+  expect(status[0].qos).toBe(1);
   uplink.stop();
   const last = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status").at(-1)!;
-  assert.equal(JSON.parse(last.payload).state, "offline", "a clean stop says offline itself (DISCONNECT suppresses the will)");
+  expect(JSON.parse(last.payload).state, "a clean stop says offline itself (DISCONNECT suppresses the will)").toBe("offline");
 });
 
 test("uplink: an unset clock is reported and no connection is tried until it is set", async () => {
@@ -116,8 +119,8 @@ test("uplink: an unset clock is reported and no connection is tried until it is 
   const { uplink, sockets } = rig({ clockValid: () => valid });
   uplink.start();
   await new Promise((r) => setTimeout(r, 100));
-  assert.equal(sockets.length, 0);
-  assert.match(uplink.stats.lastError, /clock is not set/);
+  expect(sockets.length).toBe(0);
+  expect(uplink.stats.lastError).toMatch(/clock is not set/);
   valid = true;
   await until(() => sockets.length === 1, 2000, "a connect once the clock is set");
   uplink.stop();
@@ -132,13 +135,12 @@ test("uplink: publishes are paced by the limiter", async () => {
   await online(sockets[0]); // the online status takes one of the three
   for (let i = 0; i < 40; i++) append(i);
   uplink.pump();
-  assert.equal(telemetry(sockets[0]).length, 2, "two telemetry batches fit the first window");
+  expect(telemetry(sockets[0]).length, "two telemetry batches fit the first window").toBe(2);
   const t0 = Date.now();
   const os = setInterval(() => sockets[0].drain(), 20); // the OS keeps sending
   await until(() => telemetry(sockets[0]).length >= 5, 1000, "the next window");
   clearInterval(os);
-  assert.ok(Date.now() - t0 >= 250, "only after the window moved on");
-  uplink.stop();
+  expect(Date.now() - t0 >= 250, "only after the window moved on").toBeTruthy();
 });
 
 test("uplink: a publish whose write fails goes out on the next connection", async () => {
@@ -146,14 +148,13 @@ test("uplink: a publish whose write fails goes out on the next connection", asyn
   await startOnline();
   sockets[0].dead = true;
   append(7);
-  assert.doesNotThrow(() => uplink.pump());
+  expect(() => uplink.pump()).not.toThrow();
   await until(() => sockets.length === 2, 1000, "a reconnect");
   await online(sockets[1]);
   const sent = telemetry(sockets[1]);
-  assert.deepEqual(seqs(sent[0]), [0]);
+  expect(seqs(sent[0])).toStrictEqual([0]);
   sockets[1].deliver(puback(sent[0].packetId));
-  assert.equal(log.tailSeq, 1);
-  uplink.stop();
+  expect(log.tailSeq).toBe(1);
 });
 
 test("uplink: nothing more is queued while the socket has not taken the last publish", async () => {
@@ -167,10 +168,9 @@ test("uplink: nothing more is queued while the socket has not taken the last pub
   const client = sockets[0];
   const before = telemetry(client).length;
   uplink.pump();
-  assert.equal(telemetry(client).length, before, "waits for the socket");
+  expect(telemetry(client).length, "waits for the socket").toBe(before);
   client.drain(4096);
   await until(() => telemetry(client).length > before, 500, "more once the socket drained");
-  uplink.stop();
 });
 
 test("uplink: a batch that is not full waits for the flush interval; a full one goes at once", async () => {
@@ -178,13 +178,12 @@ test("uplink: a batch that is not full waits for the flush interval; a full one 
   await startOnline();
   append(1);
   uplink.pump();
-  assert.equal(telemetry(sockets[0]).length, 0, "one reading is not due yet");
+  expect(telemetry(sockets[0]).length, "one reading is not due yet").toBe(0);
   for (let i = 0; i < 12; i++) append(i);
   uplink.pump();
   const sent = telemetry(sockets[0]);
-  assert.ok(sent.length >= 1, "a batch filled to 512 bytes went out");
-  assert.ok(sent.every((p) => Buffer.byteLength(p.payload) <= 512));
-  uplink.stop();
+  expect(sent.length >= 1, "a batch filled to 512 bytes went out").toBeTruthy();
+  expect(sent.every((p) => Buffer.byteLength(p.payload) <= 512)).toBeTruthy();
 });
 
 test("uplink: fresh readings go out ahead of a backlog, and the tail still moves only over contiguous acks", async () => {
@@ -199,16 +198,15 @@ test("uplink: fresh readings go out ahead of a backlog, and the tail still moves
   await until(() => telemetry(sockets[0]).some((p) => seqs(p).includes(40)), 2000, "the fresh reading");
   const order = telemetry(sockets[0]).map(seqs);
   const freshAt = order.findIndex((s) => s.includes(40));
-  assert.ok(freshAt < 2, `the fresh batch went out at position ${freshAt} of ${JSON.stringify(order)}`);
+  expect(freshAt < 2, `the fresh batch went out at position ${freshAt} of ${JSON.stringify(order)}`).toBeTruthy();
   await until(() => telemetry(sockets[0]).filter((p) => seqs(p)[0] < 40).length >= 5, 3000, "the rest of the backlog");
   clearInterval(os);
   const sent = telemetry(sockets[0]);
   const fresh = sent.find((p) => seqs(p).includes(40))!;
   sockets[0].deliver(puback(fresh.packetId));
-  assert.equal(log.tailSeq, 0, "the fresh batch is acknowledged, the backlog before it is not");
+  expect(log.tailSeq, "the fresh batch is acknowledged, the backlog before it is not").toBe(0);
   for (const p of sent) if (p !== fresh) sockets[0].deliver(puback(p.packetId));
-  assert.equal(log.tailSeq, 41, "everything acknowledged, tail past the fresh reading");
-  uplink.stop();
+  expect(log.tailSeq, "everything acknowledged, tail past the fresh reading").toBe(41);
 });
 
 test("uplink: fresh batches acknowledged ahead of a long backlog do not close the window", async () => {
@@ -231,5 +229,4 @@ test("uplink: fresh batches acknowledged ahead of a long backlog do not close th
   clearInterval(sampler);
   await until(() => log.tailSeq === log.nextSeq, 3000, "everything acknowledged");
   clearInterval(broker);
-  uplink.stop();
 });
