@@ -103,14 +103,43 @@ test("uplink: the session is persistent, the will says offline, online is announ
   const flags = connect.body[7];
   expect(flags & 0x02, "clean session off").toBe(0);
   expect(flags & 0x04 ? (flags & 0x20 ? "retained will" : "will") : "none").toBe("retained will");
-  expect(Buffer.from(connect.body).toString()).toMatch(/t\/status.*"state":"offline"/s);
+  expect(Buffer.from(connect.body).toString()).toMatch(/t\/status.*"state":"offline".*"reason":"connection-lost"/s);
   const status = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status");
   expect(JSON.parse(status[0].payload).state).toBe("online");
   expect(status[0].retain).toBe(true);
   expect(status[0].qos).toBe(1);
   uplink.stop();
   const last = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status").at(-1)!;
-  expect(JSON.parse(last.payload).state, "a clean stop says offline itself (DISCONNECT suppresses the will)").toBe("offline");
+  expect(JSON.parse(last.payload), "a clean stop says offline itself (DISCONNECT suppresses the will)").toMatchObject({ state: "offline", reason: "stopped" });
+  expect(sockets[0].packets().at(-1)!.type, "then DISCONNECT").toBe(14);
+  // The socket took DISCONNECT: the client ends the connection and closes the socket.
+  expect(await uplink.whenClosed(5000)).toBe(true);
+  await until(() => sockets[0].closed, 1000, "the socket closed");
+});
+
+test("uplink: a stop waits for a socket that has not taken DISCONNECT yet, and only so long", async () => {
+  const { uplink, sockets, startOnline } = rig();
+  await startOnline();
+  sockets[0].writable = 0; // the socket takes nothing more
+  sockets[0].callbacks.onWritable(0);
+  uplink.stop();
+  let closed: boolean | undefined;
+  void uplink.whenClosed(5000).then((c) => (closed = c));
+  await new Promise((r) => setTimeout(r, 20));
+  expect(closed, "still waiting for the socket").toBe(undefined);
+  sockets[0].callbacks.onError(); // the broker closes the connection
+  await until(() => closed !== undefined, 1000, "whenClosed");
+  expect(closed).toBe(true);
+  expect(await uplink.whenClosed(10), "nothing left to wait for").toBe(true);
+});
+
+test("uplink: whenClosed gives up after its timeout", async () => {
+  const { uplink, sockets, startOnline } = rig();
+  await startOnline();
+  sockets[0].writable = 0;
+  sockets[0].callbacks.onWritable(0);
+  uplink.stop();
+  expect(await uplink.whenClosed(50)).toBe(false);
 });
 
 test("uplink: an unset clock is reported and no connection is tried until it is set", async () => {

@@ -99,6 +99,9 @@ export class Uplink {
   #pumpSoon: Timer | undefined;
   #announce = false;
   #idleWaiters: (() => void)[] = [];
+  /** stop() sent DISCONNECT and the connection has not closed yet. */
+  #closing = false;
+  #closeWaiters: (() => void)[] = [];
   readonly stats: UplinkStats = {
     published: 0, acknowledged: 0, readingsAcknowledged: 0, resent: 0, connects: 0, reconnects: 0, publishes: 0, publishedBytes: 0, lastError: "",
   };
@@ -168,20 +171,39 @@ export class Uplink {
     });
   }
 
-  /** Says "offline" (DISCONNECT suppresses the will) and disconnects. */
+  /** Says "offline" with reason "stopped" (DISCONNECT suppresses the will) and disconnects. */
   stop(): void {
     this.#stopped = true;
     for (const t of [this.#retry, this.#ticker, this.#paced, this.#pumpSoon]) if (t) Timer.clear(t);
     const client = this.#client;
+    this.#client = undefined;
     if (client?.connected) {
       try {
-        client.publish({ topic: this.statusTopic, payload: this.#statusPayload("offline"), qos: 0, retain: true });
+        client.publish({ topic: this.statusTopic, payload: this.#statusPayload("offline", "stopped"), qos: 0, retain: true });
       } catch {
         // closing anyway
       }
+      this.#closing = true;
       client.disconnect();
     } else client?.close("stopped");
-    this.#client = undefined;
+  }
+
+  /**
+   * Resolves true once the connection stop() ended has closed, DISCONNECT written, or false after
+   * timeoutMs: a host that exits sooner cuts the DISCONNECT off and the broker publishes the will.
+   */
+  whenClosed(timeoutMs: number): Promise<boolean> {
+    if (!this.#closing) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (closed: boolean) => {
+        Timer.clear(timer);
+        this.#closeWaiters = this.#closeWaiters.filter((w) => w !== waiter);
+        resolve(closed);
+      };
+      const waiter = () => finish(true);
+      const timer = Timer.set(() => finish(false), timeoutMs);
+      this.#closeWaiters.push(waiter);
+    });
   }
 
   #isIdle(): boolean {
@@ -349,7 +371,7 @@ export class Uplink {
         connect: {
           ...this.#o.connect,
           cleanSession: false,
-          will: { topic: this.statusTopic, payload: this.#statusPayload("offline"), qos: 1, retain: true },
+          will: { topic: this.statusTopic, payload: this.#statusPayload("offline", "connection-lost"), qos: 1, retain: true },
         },
         onConnected: (sessionPresent) => this.#connected(sessionPresent),
         onPuback: (packetId) => this.#acknowledged(packetId),
@@ -378,7 +400,11 @@ export class Uplink {
   #closed(reason: string): void {
     this.#client = undefined;
     this.#statusIds.clear();
-    if (this.#stopped) return;
+    if (this.#stopped) {
+      this.#closing = false;
+      for (const waiter of this.#closeWaiters.slice()) waiter();
+      return;
+    }
     this.#retryLater(reason);
   }
 
@@ -450,9 +476,10 @@ export class Uplink {
     this.pump();
   }
 
-  #statusPayload(state: "online" | "offline"): Uint8Array {
+  /** The retained status; an offline one says why: "stopped" (clean stop) or "connection-lost" (the will). */
+  #statusPayload(state: "online" | "offline", reason?: "stopped" | "connection-lost"): Uint8Array {
     const o = this.#o;
-    const status: Record<string, unknown> = { state, device: o.device, boot: o.boot, firmware: o.firmware };
+    const status: Record<string, unknown> = { state, device: o.device, boot: o.boot, firmware: o.firmware, reason };
     if (state === "online") {
       Object.assign(status, {
         uptime_s: Math.floor((o.now() - this.#startedAt) / 1000),
