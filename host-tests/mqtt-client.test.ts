@@ -140,3 +140,15 @@ test("client: after disconnect() nothing more is published or pinged, and a stuc
   expect(closes).toStrictEqual([""]);
   expect(!socket().packets().some((p) => p.type === 12), "no PINGREQ while disconnecting").toBeTruthy();
 });
+
+test("client: a broker that sends QoS 1 PUBLISHes but never reads cannot grow the PUBACK queue without limit", () => {
+  const { client, socket, closes } = connectClient({ maxQueuedPackets: 16 });
+  socket().open();
+  socket().deliver(CONNACK_OK);
+  socket().writable = 0;
+  socket().callbacks.onWritable(0); // the broker stops reading
+  const publish = [0x32, 8, 0, 3, 0x63, 0x2f, 0x78, 0, 9, 0x21];
+  for (let i = 0; i < 100 && closes.length === 0; i++) socket().deliver(publish);
+  expect(closes).toStrictEqual(["outgoing queue full (16 packets): the broker is not reading"]);
+  expect(Math.abs(client.queuedBytes), "the queue went with the connection").toBe(0); // the getter gives -0
+});

@@ -2,7 +2,7 @@
 // only over contiguous PUBACKs, and whatever was not acknowledged goes out again, marked DUP.
 
 import { test, expect, onTestFinished } from "vitest";
-import { Uplink } from "../src/uplink.ts";
+import { Uplink, type DeliveryLog } from "../src/uplink.ts";
 import { FlashLog } from "../src/log/flash-log.ts";
 import { encodeReading } from "../src/telemetry/reading.ts";
 import { SimNorFlash } from "../sim/nor-flash.ts";
@@ -12,9 +12,26 @@ import { CONNACK_OK, FakeSocket, publishes, puback, until } from "./support/fake
 
 function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; clockValid?: () => boolean; inFlightWindow?: number } = {}) {
   const log = new FlashLog(new SimNorFlash({ byteLength: 16 * 4096 }));
+  /** Failures to inject into the log the uplink sees (a flash that fails to read or to acknowledge). */
+  const faults: { read?: Error; acknowledge?: Error; garbage?: boolean } = {};
+  const seen: DeliveryLog = {
+    get tailSeq() { return log.tailSeq; },
+    get nextSeq() { return log.nextSeq; },
+    get dropped() { return log.dropped; },
+    read(from, max, bytes) {
+      if (faults.read) throw faults.read;
+      const records = log.read(from, max, bytes);
+      return faults.garbage ? records.map((r) => ({ ...r, payload: undefined as unknown as Uint8Array })) : records;
+    },
+    acknowledge(upTo) {
+      if (faults.acknowledge) throw faults.acknowledge;
+      log.acknowledge(upTo);
+    },
+  };
+  const reports: string[] = [];
   const sockets: FakeSocket[] = [];
   const uplink = new Uplink({
-    log, device: "press-7", boot: 1, firmware: "test",
+    log: seen, device: "press-7", boot: 1, firmware: "test",
     openSocket: (callbacks) => {
       const socket = new FakeSocket(callbacks);
       sockets.push(socket);
@@ -27,7 +44,7 @@ function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; cloc
     limiter: options.limiter ?? new PublishLimiter(),
     clockValid: options.clockValid ?? (() => true),
     platformStatus: () => ({}),
-    now: () => Date.now(), report: () => {},
+    now: () => Date.now(), report: (line) => void reports.push(line),
   });
   // Also when an assertion failed: nothing may outlive the test. The broker then closes the
   // connection, as a real one does after DISCONNECT.
@@ -50,7 +67,7 @@ function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; cloc
     await until(() => sockets.length === 1, 1000, "the first connect");
     await online(sockets[0]);
   };
-  return { log, uplink, sockets, append, online, startOnline, telemetry, seqs };
+  return { log, faults, reports, uplink, sockets, append, online, startOnline, telemetry, seqs };
 }
 
 test("uplink: the log's tail advances only over a contiguous run of acknowledged batches", async () => {
@@ -258,4 +275,42 @@ test("uplink: fresh batches acknowledged ahead of a long backlog do not close th
   clearInterval(sampler);
   await until(() => log.tailSeq === log.nextSeq, 3000, "everything acknowledged");
   clearInterval(broker);
+});
+
+test("uplink: a flash read or decode failure in a timer's pump is reported, never thrown; the reading goes out later", async () => {
+  const { log, faults, reports, uplink, sockets, append, telemetry, seqs, startOnline } = rig();
+  await startOnline();
+  faults.read = new Error("flash read failed");
+  append(1);
+  expect(() => uplink.pump()).not.toThrow();
+  expect(reports.filter((r) => /pump failed: flash read failed; the readings stay in flash/.test(r)).length).toBe(1);
+  // The ticker pumps too: an exception there would be uncaught and fail this file.
+  await until(() => reports.filter((r) => /flash read failed/.test(r)).length >= 2, 2000, "the ticker's pump to meet the fault");
+  faults.read = undefined;
+  faults.garbage = true; // a decode error that is not a record-format error
+  expect(() => uplink.pump()).not.toThrow();
+  expect(reports.at(-1)).toMatch(/^pump failed: .*the readings stay in flash/);
+  expect(telemetry(sockets[0]).length, "nothing published meanwhile").toBe(0);
+  expect([log.tailSeq, log.nextSeq], "the reading is still in the log").toStrictEqual([0, 1]);
+  faults.garbage = false;
+  uplink.pump();
+  expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0]]);
+  expect(uplink.connected).toBe(true);
+});
+
+test("uplink: a flash acknowledge failure keeps the connection and the reading; the next PUBACK moves the tail", async () => {
+  const { log, faults, reports, uplink, sockets, append, telemetry, startOnline } = rig();
+  await startOnline();
+  append(1);
+  uplink.pump();
+  faults.acknowledge = new Error("flash write failed");
+  expect(() => sockets[0].deliver(puback(telemetry(sockets[0])[0].packetId))).not.toThrow();
+  expect(reports.at(-1)).toMatch(/^acknowledge failed: flash write failed/);
+  expect(log.tailSeq, "still in flash").toBe(0);
+  expect(uplink.connected, "a flash fault is no reason to drop the connection").toBe(true);
+  faults.acknowledge = undefined;
+  append(2);
+  uplink.pump();
+  sockets[0].deliver(puback(telemetry(sockets[0])[1].packetId));
+  expect(log.tailSeq, "both acknowledged now").toBe(2);
 });

@@ -138,9 +138,19 @@ export class Uplink {
         this.#pumpAgain = false;
         this.#pumpOnce();
       } while (this.#pumpAgain);
+    } catch (error) {
+      // Runs from timers: an exception escaping it would abort XS and restart the device.
+      this.#contain("pump", error);
     } finally {
       this.#pumping = false;
     }
+  }
+
+  /** A flash or decode failure is reported, never thrown: the readings stay in flash for a later try. */
+  #contain(where: string, error: unknown): void {
+    const message = `${where} failed: ${error instanceof Error ? error.message : String(error)}; the readings stay in flash`;
+    this.stats.lastError = message;
+    this.#o.report(message);
   }
 
   /**
@@ -450,13 +460,23 @@ export class Uplink {
   #advanceTail(): void {
     const tail = this.#o.log.tailSeq;
     let cursor = tail;
+    const covered: InFlight[] = [];
     for (;;) {
-      const i = this.#inFlight.findIndex((f) => f.acked && f.firstSeq <= cursor && f.lastSeq >= cursor);
-      if (i < 0) break;
-      cursor = this.#inFlight[i].lastSeq + 1;
-      this.#inFlight.splice(i, 1);
+      const entry = this.#inFlight.find((f) => f.acked && f.firstSeq <= cursor && f.lastSeq >= cursor);
+      if (!entry) break;
+      covered.push(entry);
+      cursor = entry.lastSeq + 1;
     }
-    if (cursor > tail) this.#o.log.acknowledge(cursor - 1);
+    if (cursor > tail) {
+      try {
+        this.#o.log.acknowledge(cursor - 1);
+      } catch (error) {
+        // The entries stay listed as acknowledged: the next PUBACK or pump tries again.
+        this.#contain("acknowledge", error);
+        return;
+      }
+    }
+    this.#inFlight = this.#inFlight.filter((f) => !covered.includes(f));
     if (this.#isIdle()) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
@@ -472,7 +492,11 @@ export class Uplink {
 
   #tick(): void {
     const now = this.#o.now();
-    if (this.connected && now - this.#lastHeartbeat >= this.#o.heartbeatMs) this.#sendStatus("online", 0);
+    try {
+      if (this.connected && now - this.#lastHeartbeat >= this.#o.heartbeatMs) this.#sendStatus("online", 0);
+    } catch (error) {
+      this.#contain("heartbeat", error);
+    }
     this.pump();
   }
 
