@@ -8,10 +8,39 @@ import { encodeReading } from "../src/telemetry/reading.ts";
 import { SimNorFlash } from "../sim/nor-flash.ts";
 import { ReconnectSchedule } from "../src/session/reconnect-schedule.ts";
 import { PublishLimiter } from "../src/session/publish-limiter.ts";
-import { CONNACK_OK, FakeSocket, publishes, puback, until } from "./support/fake-broker.ts";
+import { CONNACK_OK, FakeSocket, parseClientPackets, publishes, puback, until } from "./support/fake-broker.ts";
+import { firmwareClock } from "../host/moddable/clock.ts";
 
-function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; clockValid?: () => boolean; inFlightWindow?: number } = {}) {
-  const log = new FlashLog(new SimNorFlash({ byteLength: 16 * 4096 }));
+interface RigOptions {
+  flushIntervalMs?: number; limiter?: PublishLimiter; clockValid?: () => boolean; inFlightWindow?: number; heartbeatMs?: number;
+  /** The uplink's clock (default: the wall). */
+  now?: () => number;
+  /** A log in RAM instead of flash, for tests that need tens of thousands of records. */
+  log?: DeliveryLog & { append(payload: Uint8Array): number };
+}
+
+/** The DeliveryLog contract in RAM: reads are O(records asked for). */
+function memoryLog(): DeliveryLog & { append(payload: Uint8Array): number } {
+  const payloads: Uint8Array[] = [];
+  let tail = 0;
+  return {
+    get tailSeq() { return tail; },
+    get nextSeq() { return payloads.length; },
+    dropped: 0,
+    append: (payload) => payloads.push(payload) - 1,
+    read(from, max) {
+      const out = [];
+      for (let seq = Math.max(from, tail); seq < payloads.length && out.length < max; seq++) out.push({ seq, payload: payloads[seq] });
+      return out;
+    },
+    acknowledge(upTo) {
+      tail = Math.max(tail, upTo + 1);
+    },
+  };
+}
+
+function rig(options: RigOptions = {}) {
+  const log = options.log ?? new FlashLog(new SimNorFlash({ byteLength: 16 * 4096 }));
   /** Failures to inject into the log the uplink sees (a flash that fails to read or to acknowledge). */
   const faults: { read?: Error; acknowledge?: Error; garbage?: boolean } = {};
   const seen: DeliveryLog = {
@@ -39,12 +68,12 @@ function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; cloc
     },
     writeReserve: 0,
     connect: { clientId: "press-7", keepAliveSeconds: 60 },
-    topicRoot: "t/", maxBatchBytes: 512, flushIntervalMs: options.flushIntervalMs ?? 0, inFlightWindow: options.inFlightWindow ?? 10, heartbeatMs: 60_000,
+    topicRoot: "t/", maxBatchBytes: 512, flushIntervalMs: options.flushIntervalMs ?? 0, inFlightWindow: options.inFlightWindow ?? 10, heartbeatMs: options.heartbeatMs ?? 60_000,
     schedule: new ReconnectSchedule({ baseMs: 10, capMs: 20, startupJitterMs: 0, minIntervalMs: 0 }),
     limiter: options.limiter ?? new PublishLimiter(),
     clockValid: options.clockValid ?? (() => true),
     platformStatus: () => ({}),
-    now: () => Date.now(), report: (line) => void reports.push(line),
+    now: options.now ?? (() => Date.now()), report: (line) => void reports.push(line),
   });
   // Also when an assertion failed: nothing may outlive the test. The broker then closes the
   // connection, as a real one does after DISCONNECT.
@@ -313,4 +342,70 @@ test("uplink: a flash acknowledge failure keeps the connection and the reading; 
   uplink.pump();
   sockets[0].deliver(puback(telemetry(sockets[0])[1].packetId));
   expect(log.tailSeq, "both acknowledged now").toBe(2);
+});
+
+test("uplink: packet ids wrap after 65,535 and skip only those still in use, status ids of a closed connection included", async () => {
+  const unlimited = new PublishLimiter({ messagesPerWindow: 1e9, bytesPerWindow: 1e12, windowMs: 1 });
+  const { uplink, sockets, append, online, startOnline, log } = rig({ log: memoryLog(), limiter: unlimited });
+  await startOnline(); // online status: id 1, never acknowledged
+  sockets[0].callbacks.onError(); // the connection drops: id 1 is free again
+  await until(() => sockets.length === 2, 1000, "a reconnect");
+  await online(sockets[1]); // online status: id 2
+  const socket = sockets[1];
+  socket.deliver(puback(2));
+  let seen = socket.written.length;
+  const newIds = () => {
+    const chunks = socket.written.slice(seen);
+    seen = socket.written.length;
+    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    chunks.reduce((at, c) => (bytes.set(c, at), at + c.length), 0);
+    return publishes(parseClientPackets(bytes)).filter((p) => p.topic === "t/telemetry").map((p) => p.packetId);
+  };
+  append(0);
+  uplink.pump();
+  const [held] = newIds(); // id 3, acknowledged only at the end
+  expect(held).toBe(3);
+  const afterWrap: number[] = [];
+  let previous = held;
+  for (let n = 1; afterWrap.length < 4; n++) {
+    append(n);
+    uplink.pump();
+    const ids = newIds();
+    expect(ids.length, `batch ${n} published`).toBe(1);
+    if (ids[0] < previous) afterWrap.push(ids[0]);
+    else if (afterWrap.length > 0) afterWrap.push(ids[0]);
+    previous = ids[0];
+    socket.deliver(puback(ids[0]));
+    socket.drain();
+  }
+  expect(afterWrap.slice(0, 2), "1 (the closed connection's status) and 2 (acknowledged) are free again").toStrictEqual([1, 2]);
+  expect(afterWrap, "3 is still in flight").not.toContain(held);
+  socket.deliver(puback(held));
+  expect(log.tailSeq, "the held batch acknowledged: everything is").toBe(log.nextSeq);
+}, 60_000);
+
+test("uplink: a retained QoS 0 heartbeat says online once every heartbeat period (fake clock)", () => {
+  firmwareClock.manual(Date.UTC(2026, 0, 1));
+  onTestFinished(() => firmwareClock.wall());
+  const { uplink, sockets } = rig({ heartbeatMs: 30_000, now: () => firmwareClock.now() });
+  uplink.start();
+  firmwareClock.advance(0); // the first connect: no start-up delay here
+  sockets[0].open();
+  sockets[0].deliver(CONNACK_OK);
+  firmwareClock.advance(0); // the scheduled pump announces online (QoS 1)
+  const beats = () => publishes(sockets[0].packets()).filter((p) => p.topic === "t/status" && p.qos === 0);
+  const online = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status" && p.qos === 1);
+  expect(online.length).toBe(1);
+  firmwareClock.advance(29_900);
+  expect(beats().length, "not before the period").toBe(0);
+  firmwareClock.advance(100);
+  expect(beats().length, "one at the period").toBe(1);
+  firmwareClock.advance(29_900);
+  expect(beats().length).toBe(1);
+  firmwareClock.advance(100);
+  expect(beats().length, "and one per period after").toBe(2);
+  for (const beat of beats()) {
+    expect(beat.retain).toBe(true);
+    expect(JSON.parse(beat.payload).state).toBe("online");
+  }
 });

@@ -111,6 +111,20 @@ test("codec: reader rejects bad remaining lengths and oversized packets before b
   equal(reader.push(bytes(0x30, 0x80)).length, 0, "an incomplete header waits for more bytes");
 });
 
+test("codec: the reader's size limit counts the fixed header too", () => {
+  // A PUBLISH whose whole packet (header + remaining length) is `total` bytes.
+  const publishOf = (total: number, headerBytes: number) => {
+    const remaining = total - headerBytes;
+    const length = remaining < 128 ? [remaining] : [(remaining & 0x7f) | 0x80, remaining >> 7];
+    equal(1 + length.length, headerBytes);
+    return bytes(0x30, ...length, 0, 1, 0x74, ...new Array(remaining - 3).fill(0x78));
+  };
+  for (const [limit, headerBytes] of [[100, 2], [300, 3]]) {
+    equal(new PacketReader(limit).push(publishOf(limit, headerBytes)).length, 1, `${limit} bytes in all is allowed`);
+    throws(() => new PacketReader(limit).push(publishOf(limit + 1, headerBytes)), MqttProtocolError, new RegExp(`packet of ${limit + 1} bytes exceeds the ${limit}-byte limit`));
+  }
+});
+
 test("codec: a stream split at every byte boundary yields the same packets", () => {
   const stream = [
     bytes(0x20, 2, 1, 0), bytes(0x40, 2, 0, 1), bytes(0xd0, 0),

@@ -77,6 +77,21 @@ test("batch: every batch fits the 5 KB billing unit and sequence numbers run on 
   assert(batches[0].payload.length > 4900, `batches are filled (${batches[0].payload.length} bytes)`);
 });
 
+test("batch: the fit check counts the comma and the closing ]}: a batch fills the limit exactly, never more", () => {
+  const readings = [1, 2, 3].map((seq) => reading(seq));
+  const whole = new BatchEncoder({ device: "d", boot: 1, maxBytes: 5120 });
+  for (const r of readings) whole.add(r);
+  const exact = whole.flush()!.payload.length;
+  // At the exact size all three share one batch; one byte less and the third must start a new one.
+  for (const maxBytes of [exact, exact - 1, exact - 2, exact + 1]) {
+    const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes });
+    const batches = readings.map((r) => encoder.add(r)).filter((b) => b !== undefined) as Batch[];
+    batches.push(encoder.flush()!);
+    for (const b of batches) assert(b.payload.length <= maxBytes, `a batch of ${b.payload.length} bytes under a ${maxBytes}-byte limit`);
+    deepEqual(batches.map((b) => b.count), maxBytes >= exact ? [3] : [2, 1], `limit ${maxBytes}`);
+  }
+});
+
 test("batch: a sensor that is not good carries its quality and reason, and no value", () => {
   const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes: 1024 });
   encoder.add(reading(1, [[0, { quality: "bad", reason: "crc" }], [1, { quality: "bad", reason: "crc" }], [5, { quality: "good", value: 80.5 }]]));

@@ -71,6 +71,7 @@ export class FirmwareClock {
   /** Takes the clock off the wall: time moves only through advance(). */
   manual(startMs = this.now()): void {
     this.#manual = startMs;
+    this.#last = startMs;
     this.#rearm();
   }
 
