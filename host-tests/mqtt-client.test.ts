@@ -5,6 +5,7 @@ import { test, expect, onTestFinished } from "vitest";
 import { MqttClient, type MqttClientOptions } from "../src/mqtt/client.ts";
 import { encodeConnect, utf8 } from "../src/mqtt/codec.ts";
 import { CONNACK_OK, FakeSocket, puback, sleep, until } from "./support/fake-broker.ts";
+import { firmwareClock } from "../host/moddable/clock.ts";
 
 function connectClient(overrides: Partial<MqttClientOptions> = {}, writable = 1536) {
   let socket!: FakeSocket;
@@ -64,31 +65,51 @@ test("client: a refused CONNACK and malformed input close with a clear reason", 
   expect(early.closes[0]).toMatch(/before CONNACK/);
 });
 
-test("client: PINGREQ after a quiet keep-alive period, and a close when PINGRESP never comes", async () => {
+/** The firmware clock off the wall for one test: its timers fire only through advance(). */
+function fakeClock() {
+  firmwareClock.manual(Date.UTC(2026, 0, 1));
+  onTestFinished(() => firmwareClock.wall());
+  return (ms: number) => firmwareClock.advance(ms);
+}
+
+test("client: PINGREQ after a quiet keep-alive period, and a close when PINGRESP never comes (fake clock)", () => {
+  const advance = fakeClock();
   const { socket, closes } = connectClient({ connect: { clientId: "k", keepAliveSeconds: 1, cleanSession: true }, tickMs: 20, responseTimeoutMs: 200 });
   socket().open();
   socket().deliver(CONNACK_OK);
-  await until(() => socket().packets().some((p) => p.type === 12), 1500, "PINGREQ");
+  const pings = () => socket().packets().filter((p) => p.type === 12).length;
+  advance(900);
+  expect(pings(), "quiet for less than the keep-alive").toBe(0);
+  advance(200);
+  expect(pings(), "quiet for the keep-alive").toBe(1);
   socket().deliver([0xd0, 0]);
   expect(closes, "a PINGRESP keeps the connection").toStrictEqual([]);
-  const pings = () => socket().packets().filter((p) => p.type === 12).length;
-  await until(() => pings() === 2, 1500, "the second PINGREQ");
-  await until(() => closes.length > 0, 500, "close after the unanswered PINGREQ");
+  advance(850);
+  expect(pings(), "the PINGREQ itself started a new quiet period").toBe(1);
+  advance(100);
+  expect(pings(), "the next quiet period").toBe(2);
+  advance(100);
+  expect(closes, "still waiting for PINGRESP").toStrictEqual([]);
+  advance(100);
   expect(closes).toStrictEqual(["no PINGRESP from broker"]);
 });
 
-test("client: a silent broker is detected even while the client keeps publishing", async () => {
+test("client: a silent broker is detected even while the client keeps publishing (fake clock)", () => {
+  const advance = fakeClock();
   const { client, socket, closes } = connectClient({ connect: { clientId: "h", keepAliveSeconds: 1, cleanSession: true }, tickMs: 20, responseTimeoutMs: 200 });
   socket().open();
   socket().deliver(CONNACK_OK);
-  let id = 1;
-  while (closes.length === 0 && id < 60) {
-    if (client.connected) client.publish({ topic: "t", payload: utf8("x"), qos: 1, packetId: id++ });
+  let elapsed = 0;
+  for (let id = 1; closes.length === 0 && id < 60; id++) {
+    client.publish({ topic: "t", payload: utf8("x"), qos: 1, packetId: id });
     socket().drain();
-    await sleep(50);
+    advance(50);
+    elapsed += 50;
   }
   expect(socket().packets().some((p) => p.type === 12), "a PINGREQ although never idle").toBeTruthy();
   expect(closes).toStrictEqual(["no PINGRESP from broker"]);
+  expect(elapsed, "a keep-alive period of silence plus the response timeout").toBeGreaterThanOrEqual(1200);
+  expect(elapsed).toBeLessThanOrEqual(1300);
 });
 
 test("client: an exception from the application's callback closes the connection instead of escaping", () => {

@@ -59,6 +59,7 @@ function rig(options: RigOptions = {}) {
   };
   const reports: string[] = [];
   const sockets: FakeSocket[] = [];
+  const now = options.now ?? (() => Date.now());
   const uplink = new Uplink({
     log: seen, device: "press-7", boot: 1, firmware: "test",
     openSocket: (callbacks) => {
@@ -73,7 +74,7 @@ function rig(options: RigOptions = {}) {
     limiter: options.limiter ?? new PublishLimiter(),
     clockValid: options.clockValid ?? (() => true),
     platformStatus: () => ({}),
-    now: options.now ?? (() => Date.now()), report: (line) => void reports.push(line),
+    now: () => now(), report: (line) => void reports.push(line),
   });
   // Also when an assertion failed: nothing may outlive the test. The broker then closes the
   // connection, as a real one does after DISCONNECT.
@@ -81,7 +82,7 @@ function rig(options: RigOptions = {}) {
     uplink.stop();
     for (const socket of sockets) if (!socket.closed) socket.callbacks.onError?.();
   });
-  const append = (value: number) => log.append(encodeReading(Date.now(), new Map([[0, { quality: "good", value }]])));
+  const append = (value: number) => log.append(encodeReading(now(), new Map([[0, { quality: "good", value }]])));
   /** The broker accepts; the uplink publishes on its next turn, outside the socket callback. */
   const online = async (socket: FakeSocket) => {
     socket.open();
@@ -202,20 +203,29 @@ test("uplink: an unset clock is reported and no connection is tried until it is 
   void lines;
 });
 
-test("uplink: publishes are paced by the limiter", async () => {
+test("uplink: publishes are paced by the limiter (fake clock)", () => {
+  firmwareClock.manual(Date.UTC(2026, 0, 1));
+  onTestFinished(() => firmwareClock.wall());
   const limiter = new PublishLimiter({ messagesPerWindow: 3, bytesPerWindow: 1 << 20, windowMs: 300 });
-  const { uplink, sockets, append, online, telemetry } = rig({ limiter });
+  const { uplink, sockets, append, telemetry } = rig({ limiter, now: () => firmwareClock.now() });
   uplink.start();
-  await until(() => sockets.length === 1, 1000, "the first connect");
-  await online(sockets[0]); // the online status takes one of the three
+  firmwareClock.advance(0);
+  sockets[0].open();
+  sockets[0].deliver(CONNACK_OK);
+  firmwareClock.advance(0); // the online status takes one of the three
   for (let i = 0; i < 40; i++) append(i);
   uplink.pump();
   expect(telemetry(sockets[0]).length, "two telemetry batches fit the first window").toBe(2);
-  const t0 = Date.now();
-  const os = setInterval(() => sockets[0].drain(), 20); // the OS keeps sending
-  await until(() => telemetry(sockets[0]).length >= 5, 1000, "the next window");
-  clearInterval(os);
-  expect(Date.now() - t0 >= 250, "only after the window moved on").toBeTruthy();
+  for (let t = 0; t < 290; t += 10) {
+    sockets[0].drain(); // the OS keeps sending
+    firmwareClock.advance(10);
+  }
+  expect(telemetry(sockets[0]).length, "nothing more within the window").toBe(2);
+  for (let t = 290; t < 590; t += 10) {
+    sockets[0].drain();
+    firmwareClock.advance(10);
+  }
+  expect(telemetry(sockets[0]).length, "three more in the second window").toBe(5);
 });
 
 test("uplink: a publish whose write fails goes out on the next connection", async () => {
