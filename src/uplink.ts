@@ -98,10 +98,10 @@ export class Uplink {
   #pumpAgain = false;
   #pumpSoon: Timer | undefined;
   #announce = false;
-  #idleWaiters: (() => void)[] = [];
+  readonly #idleWaiters: (() => void)[] = [];
   /** stop() sent DISCONNECT and the connection has not closed yet. */
   #closing = false;
-  #closeWaiters: (() => void)[] = [];
+  readonly #closeWaiters: (() => void)[] = [];
   readonly stats: UplinkStats = {
     published: 0, acknowledged: 0, readingsAcknowledged: 0, resent: 0, connects: 0, reconnects: 0, publishes: 0, publishedBytes: 0, lastError: "",
   };
@@ -169,16 +169,7 @@ export class Uplink {
     this.#draining = true;
     this.pump();
     if (this.#isIdle()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (ok: boolean) => {
-        Timer.clear(timer);
-        this.#idleWaiters = this.#idleWaiters.filter((w) => w !== waiter);
-        resolve(ok);
-      };
-      const waiter = () => done(true);
-      const timer = Timer.set(() => done(false), timeoutMs);
-      this.#idleWaiters.push(waiter);
-    });
+    return waitOn(this.#idleWaiters, timeoutMs);
   }
 
   /** Says "offline" with reason "stopped" (DISCONNECT suppresses the will) and disconnects. */
@@ -204,16 +195,7 @@ export class Uplink {
    */
   whenClosed(timeoutMs: number): Promise<boolean> {
     if (!this.#closing) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const finish = (closed: boolean) => {
-        Timer.clear(timer);
-        this.#closeWaiters = this.#closeWaiters.filter((w) => w !== waiter);
-        resolve(closed);
-      };
-      const waiter = () => finish(true);
-      const timer = Timer.set(() => finish(false), timeoutMs);
-      this.#closeWaiters.push(waiter);
-    });
+    return waitOn(this.#closeWaiters, timeoutMs);
   }
 
   #isIdle(): boolean {
@@ -477,11 +459,7 @@ export class Uplink {
       }
     }
     this.#inFlight = this.#inFlight.filter((f) => !covered.includes(f));
-    if (this.#isIdle()) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const w of waiters) w();
-    }
+    if (this.#isIdle()) for (const w of this.#idleWaiters.slice()) w();
   }
 
   /** Batches whose records the log dropped while offline need no delivery. */
@@ -533,4 +511,19 @@ export class Uplink {
     client.publish({ topic: this.statusTopic, payload, qos, retain: true, packetId });
     return true;
   }
+}
+
+/** Resolves true once the entry it adds to waiters is called, or false after timeoutMs; the entry leaves the list either way. */
+function waitOn(waiters: (() => void)[], timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      Timer.clear(timer);
+      const at = waiters.indexOf(waiter);
+      if (at >= 0) waiters.splice(at, 1);
+      resolve(ok);
+    };
+    const waiter = () => done(true);
+    const timer = Timer.set(() => done(false), timeoutMs);
+    waiters.push(waiter);
+  });
 }
