@@ -215,3 +215,64 @@ test("power-cut model: a record lost behind earlier legitimate drops is still a 
   check(log, model, "one lost", totals);
   equal(totals.lost, 1, totals.failures.join("; "));
 });
+
+test("flash log: limits, arguments and statistics at their edges", () => {
+  throws(() => new FlashLog(flash(2, 512)), RangeError, /at least 3 sectors/);
+  new FlashLog(flash(3, 512));
+  throws(() => new FlashLog(flash(4, 512), { whenFull: "keep" as never }), RangeError, /unknown full policy keep/);
+  const events: string[] = [];
+  const f = flash(4, 256);
+  const log = new FlashLog(f, { onEvent: (e) => events.push(e) });
+  equal(log.maxPayloadBytes, 256 - SECTOR_HEADER_BYTES - RECORD_OVERHEAD);
+  equal(log.sectorCount, 4);
+  throws(() => log.append(new Uint8Array(0)), RangeError, /record payload of 0 bytes; 1\.\.\d+ allowed/);
+  throws(() => log.append(new Uint8Array(log.maxPayloadBytes + 1)), RangeError);
+  equal(log.append(new Uint8Array(log.maxPayloadBytes).fill(7)), 0, "a record as large as a sector allows");
+  for (let i = 1; i <= 5; i++) log.append(new Uint8Array(10 * i).fill(i));
+  deepEqual({ appended: log.stats.appended, recordBytes: log.stats.recordBytes },
+    { appended: 6, recordBytes: 6 * RECORD_OVERHEAD + log.maxPayloadBytes + 150 });
+  // read: maxRecords and maxBytes (at least one record even when it alone is over maxBytes)
+  deepEqual(log.read(1, 2).map((r) => r.seq), [1, 2]);
+  deepEqual(log.read(1, 10, 30).map((r) => r.seq), [1, 2], "10 + 20 bytes; 30 more would pass 30");
+  deepEqual(log.read(1, 10, 29).map((r) => r.seq), [1]);
+  deepEqual(log.read(0, 10, 1).map((r) => r.seq), [0], "one oversized record still comes");
+  deepEqual(log.read(3, 10).map((r) => [r.seq, r.payload.length]), [[3, 30], [4, 40], [5, 50]]);
+  // acknowledge: integers up to the newest record; below the tail is a no-op
+  throws(() => log.acknowledge(1.5), RangeError, /acknowledge\(1\.5\)/);
+  throws(() => log.acknowledge(6), RangeError, /acknowledge\(6\) is past the newest record 5/);
+  log.acknowledge(2);
+  equal(log.tailSeq, 3);
+  log.acknowledge(1);
+  equal(log.tailSeq, 3, "acknowledging less changes nothing");
+  deepEqual(new FlashLog(f).read(0, 10).map((r) => r.seq), [3, 4, 5]);
+  log.acknowledge(5);
+  equal(log.pendingRecords, 0);
+  // Drop-oldest counts what it drops; refuse counts what it refuses.
+  for (let i = 0; i < 40; i++) log.append(new Uint8Array(60).fill(i));
+  assert(log.stats.dropped > 0 && log.stats.dropped === log.dropped, `dropped ${log.stats.dropped} / ${log.dropped}`);
+  assert(events.some((e) => new RegExp(`full; dropped \\d+ unacknowledged records \\(\\d+\\.\\.\\d+\\)`).test(e)), events.join("; "));
+  assert(log.stats.erases > 0, "sectors were erased ahead");
+  const strict = new FlashLog(flash(4, 256), { whenFull: "refuse" });
+  let refused = 0;
+  for (let i = 0; i < 40; i++) {
+    try {
+      strict.append(new Uint8Array(60));
+    } catch (error) {
+      assert(error instanceof LogFullError && error.message === "flash log is full of unacknowledged records" && error.name === "LogFullError", String(error));
+      refused++;
+    }
+  }
+  assert(refused > 0, "the refuse policy refused");
+  equal(strict.stats.refused, refused);
+});
+
+test("flash log: a partition holding other data is formatted, and says so; a repair is counted", () => {
+  const f = flash(4, 256);
+  f.write(256, Uint8Array.of(0x12, 0x34)); // another program's bytes at the start of sector 1
+  const events: string[] = [];
+  const log = new FlashLog(f, { onEvent: (e) => events.push(e) });
+  assert(events.some((e) => /no log found \(1 sectors hold other data\)/.test(e)), events.join("; "));
+  assert(log.stats.repairs >= 1, `repairs ${log.stats.repairs}`);
+  log.append(text("a"));
+  deepEqual(new FlashLog(f).read(0, 10).map((r) => str(r.payload)), ["a"]);
+});
