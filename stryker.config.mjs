@@ -15,5 +15,6 @@ export default {
   concurrency: 2,
   timeoutMS: 10_000,
   tempDirName: ".stryker-tmp",
+  ignorePatterns: [".stryker-tmp*", "reports", "coverage", ".state", "certs/out"],
   cleanTempDir: true,
 };

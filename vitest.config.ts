@@ -22,7 +22,7 @@ export default defineConfig({
     teardownTimeout: 10_000,
     coverage: {
       provider: "v8",
-      include: ["src/**", "drivers/**", "sim/**", "host/**"],
+      include: ["src/**/*.ts", "drivers/**/*.ts", "sim/**/*.ts", "host/**/*.ts"],
       reporter: ["text-summary", "html"],
     },
   },
