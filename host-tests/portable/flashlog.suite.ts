@@ -276,3 +276,23 @@ test("flash log: a partition holding other data is formatted, and says so; a rep
   log.append(text("a"));
   deepEqual(new FlashLog(f).read(0, 10).map((r) => str(r.payload)), ["a"]);
 });
+
+test("flash log: at mount a torn last record is discarded and stray bits close the sector, each with an event", () => {
+  for (const damage of ["torn", "stray"] as const) {
+    const f = flash(4, 256);
+    const log = new FlashLog(f);
+    log.append(text("a"));
+    log.append(text("b"));
+    const recordB = SECTOR_HEADER_BYTES + RECORD_OVERHEAD + 1;
+    if (damage === "torn") f.write(recordB + 7, Uint8Array.of(0x00)); // inside b's payload
+    else f.write(recordB + RECORD_OVERHEAD + 1 + 20, Uint8Array.of(0x00)); // in the erased space after b
+    const events: string[] = [];
+    const mounted = new FlashLog(f, { onEvent: (e) => events.push(e) });
+    const expected = damage === "torn" ? /discarded a torn or corrupt record in sector 0 at offset/ : /sector 0 has stray bits after its last record/;
+    assert(events.some((e) => expected.test(e)), `${damage}: ${events.join("; ")}`);
+    deepEqual(mounted.read(0, 10).map((r) => str(r.payload)), damage === "torn" ? ["a"] : ["a", "b"], damage);
+    const c = mounted.append(text("c"));
+    assert(c >= (damage === "torn" ? 1 : 2), `${damage}: c got seq ${c}`);
+    deepEqual(new FlashLog(f).read(0, 10).map((r) => str(r.payload)), damage === "torn" ? ["a", "c"] : ["a", "b", "c"], `${damage}: after another restart`);
+  }
+});
