@@ -17,6 +17,8 @@ interface RigOptions {
   now?: () => number;
   /** A log in RAM instead of flash, for tests that need tens of thousands of records. */
   log?: DeliveryLog & { append(payload: Uint8Array): number };
+  /** Thrown by openSocket (once per entry) before sockets open normally. */
+  openFailures?: Error[];
 }
 
 /** The DeliveryLog contract in RAM: reads are O(records asked for). */
@@ -63,6 +65,8 @@ function rig(options: RigOptions = {}) {
   const uplink = new Uplink({
     log: seen, device: "press-7", boot: 1, firmware: "test",
     openSocket: (callbacks) => {
+      const failure = options.openFailures?.shift();
+      if (failure) throw failure;
       const socket = new FakeSocket(callbacks);
       sockets.push(socket);
       return socket;
@@ -73,7 +77,7 @@ function rig(options: RigOptions = {}) {
     schedule: new ReconnectSchedule({ baseMs: 10, capMs: 20, startupJitterMs: 0, minIntervalMs: 0 }),
     limiter: options.limiter ?? new PublishLimiter(),
     clockValid: options.clockValid ?? (() => true),
-    platformStatus: () => ({}),
+    platformStatus: () => ({ heap_free: 1234 }),
     now: () => now(), report: (line) => void reports.push(line),
   });
   // Also when an assertion failed: nothing may outlive the test. The broker then closes the
@@ -418,4 +422,107 @@ test("uplink: a retained QoS 0 heartbeat says online once every heartbeat period
     expect(beat.retain).toBe(true);
     expect(JSON.parse(beat.payload).state).toBe("online");
   }
+});
+
+/** The firmware clock off the wall for one test; the uplink's time is that clock. */
+function manualRig(options: RigOptions = {}) {
+  firmwareClock.manual(Date.UTC(2026, 0, 1));
+  onTestFinished(() => firmwareClock.wall());
+  const r = rig({ ...options, now: () => firmwareClock.now() });
+  /** Starts, connects (the broker accepts) and lets the scheduled pump announce online. */
+  const connect = (socket = 0) => {
+    if (r.sockets.length === 0) r.uplink.start();
+    firmwareClock.advance(0);
+    r.sockets[socket].open();
+    r.sockets[socket].deliver(CONNACK_OK);
+    firmwareClock.advance(0);
+  };
+  return { ...r, connect, advance: (ms: number) => firmwareClock.advance(ms) };
+}
+
+const statuses = (socket: FakeSocket) => publishes(socket.packets()).filter((p) => p.topic === "t/status").map((p) => JSON.parse(p.payload));
+
+test("uplink: the online status and heartbeat report uptime, log depth, drops, reconnects, the last error and the platform", () => {
+  const { uplink, sockets, append, connect, advance } = manualRig({ heartbeatMs: 10_000 });
+  connect();
+  expect(statuses(sockets[0])).toStrictEqual([{ state: "online", device: "press-7", boot: 1, firmware: "test", uptime_s: 0, log_depth: 0, dropped: 0, reconnects: 0, heap_free: 1234 }]);
+  sockets[0].deliver(puback(1));
+  advance(2500);
+  sockets[0].callbacks.onError(); // lost: reconnect after the backoff
+  advance(20);
+  append(1);
+  append(2);
+  connect(1);
+  const online = statuses(sockets[1])[0];
+  expect(online).toStrictEqual({ state: "online", device: "press-7", boot: 1, firmware: "test", uptime_s: 2, log_depth: 2, dropped: 0, reconnects: 1, last_error: "socket error or closed by peer", heap_free: 1234 });
+  advance(10_100); // the ticker runs every 100 ms
+  const beat = statuses(sockets[1]).at(-1);
+  expect(beat.uptime_s, "the heartbeat").toBe(12);
+  void uplink;
+});
+
+test("uplink: its statistics count publishes, resends, acknowledgements and connections", () => {
+  const { uplink, sockets, append, connect, advance, telemetry } = manualRig();
+  connect();
+  for (let i = 0; i < 3; i++) {
+    append(i);
+    uplink.pump();
+  }
+  const sent = telemetry(sockets[0]);
+  sockets[0].deliver(puback(sent[0].packetId));
+  sockets[0].callbacks.onError();
+  advance(20);
+  connect(1);
+  const resent = telemetry(sockets[1]);
+  expect(resent.map((p) => p.dup)).toStrictEqual([true, true]);
+  for (const p of resent) sockets[1].deliver(puback(p.packetId));
+  const bytes = [...sockets[0].packets(), ...sockets[1].packets()].filter((p) => p.type === 3).reduce((n, p) => n + p.body.length, 0);
+  const { lastError, publishedBytes, ...counts } = uplink.stats;
+  expect(counts).toStrictEqual({ published: 3, acknowledged: 3, readingsAcknowledged: 3, resent: 2, connects: 2, reconnects: 1, publishes: 7 });
+  expect(lastError).toBe("socket error or closed by peer");
+  expect(publishedBytes, "payload bytes, less than the packets' bodies").toBeLessThan(bytes);
+  expect(publishedBytes).toBeGreaterThan(bytes - 7 * 40);
+});
+
+test("uplink: drain publishes what is not due yet and resolves once acknowledged, or false after its timeout", async () => {
+  const { uplink, sockets, append, connect, advance, telemetry } = manualRig({ flushIntervalMs: 60_000 });
+  connect();
+  append(1);
+  uplink.pump();
+  expect(telemetry(sockets[0]).length, "not due").toBe(0);
+  let drained: boolean | undefined;
+  void uplink.drain(5000).then((d) => (drained = d));
+  expect(telemetry(sockets[0]).length, "draining: published at once").toBe(1);
+  sockets[0].deliver(puback(telemetry(sockets[0])[0].packetId));
+  await Promise.resolve();
+  expect(drained).toBe(true);
+  expect(await uplink.drain(10), "nothing left").toBe(true);
+  append(2);
+  let late: boolean | undefined;
+  void uplink.drain(1000).then((d) => (late = d));
+  advance(999);
+  await Promise.resolve();
+  expect(late, "still waiting").toBe(undefined);
+  advance(1);
+  await Promise.resolve();
+  expect(late, "gave up after 1000 ms").toBe(false);
+});
+
+test("uplink: an undecodable record goes out as such, and a socket that cannot open is retried", () => {
+  const store = memoryLog();
+  const { uplink, sockets, connect, advance, telemetry, reports } = manualRig({ log: store, openFailures: [new Error("no route")] });
+  store.append(Uint8Array.of(9, 1, 2)); // record type 9: not a reading
+  uplink.start();
+  advance(0);
+  expect(sockets.length).toBe(0);
+  expect(uplink.stats.lastError).toBe("cannot open connection: no route");
+  advance(20);
+  connect();
+  const [batch] = telemetry(sockets[0]);
+  expect(JSON.parse(batch.payload).readings).toStrictEqual([{ seq: 0, ts: 0, undecodable: "record type 9 is not a reading" }]);
+  expect(reports.some((r) => /^record 0 cannot be decoded \(record type 9 is not a reading\); sending it as undecodable$/.test(r))).toBe(true);
+  sockets[0].deliver(puback(999));
+  expect(reports.at(-1)).toBe("puback id=999 matches nothing in flight (ignored)");
+  sockets[0].deliver(puback(batch.packetId));
+  expect(store.tailSeq).toBe(1);
 });
