@@ -526,3 +526,62 @@ test("uplink: an undecodable record goes out as such, and a socket that cannot o
   sockets[0].deliver(puback(batch.packetId));
   expect(store.tailSeq).toBe(1);
 });
+
+test("uplink: the ticker runs at a quarter of the flush interval, so a batch goes out when it falls due", () => {
+  const { uplink, sockets, append, connect, advance, telemetry } = manualRig({ flushIntervalMs: 600 });
+  connect();
+  append(1);
+  uplink.pump();
+  advance(599);
+  expect(telemetry(sockets[0]).length, "not due yet").toBe(0);
+  advance(1);
+  expect(telemetry(sockets[0]).length, "due at 600 ms, and a tick came then").toBe(1);
+});
+
+test("uplink: after stop nothing more happens: no connect, no publish, no heartbeat", () => {
+  const early = manualRig();
+  early.uplink.start();
+  early.uplink.stop();
+  early.advance(60_000);
+  expect(early.sockets.length, "stopped before the first connect").toBe(0);
+  firmwareClock.wall();
+  const { uplink, sockets, append, connect, advance } = manualRig({ heartbeatMs: 1000 });
+  connect();
+  uplink.stop();
+  const written = sockets[0].written.length;
+  const offline = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status").at(-1)!;
+  expect(offline.retain, "the clean offline is retained").toBe(true);
+  append(1);
+  advance(10_000);
+  expect(sockets[0].written.length, "nothing written after the stop").toBe(written);
+  expect(sockets.length).toBe(1);
+});
+
+test("uplink: at most inFlightWindow batches wait for PUBACK; each acknowledgement lets one more go", () => {
+  const { uplink, sockets, append, connect, telemetry, advance } = manualRig({ inFlightWindow: 2 });
+  connect();
+  for (let i = 0; i < 30; i++) append(i); // four batches of 512 bytes
+  uplink.pump();
+  expect(telemetry(sockets[0]).length).toBe(2);
+  sockets[0].drain();
+  advance(100);
+  expect(telemetry(sockets[0]).length, "the window is full").toBe(2);
+  sockets[0].deliver(puback(telemetry(sockets[0])[1].packetId));
+  sockets[0].drain();
+  advance(0);
+  expect(telemetry(sockets[0]).length, "one acknowledged, one more goes").toBe(3);
+});
+
+test("uplink: connections dropped right after CONNACK again and again are taken for a duplicate client id", () => {
+  const { uplink, sockets, connect, advance, reports } = manualRig();
+  connect();
+  for (let drop = 1; drop <= 3; drop++) {
+    sockets.at(-1)!.callbacks.onError();
+    if (drop < 3) {
+      advance(20);
+      connect(sockets.length - 1);
+    }
+  }
+  expect(uplink.stats.lastError).toBe("duplicate client id suspected: socket error or closed by peer");
+  expect(reports.at(-1)).toMatch(/^connection lost: socket error or closed by peer; retrying in \d+ ms \(the broker keeps closing right after CONNACK: another client with this id\?\)$/);
+});
