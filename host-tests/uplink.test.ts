@@ -514,9 +514,10 @@ test("uplink: an undecodable record goes out as such, and a socket that cannot o
   store.append(Uint8Array.of(9, 1, 2)); // record type 9: not a reading
   uplink.start();
   advance(0);
-  expect(sockets.length).toBe(0);
+  expect(reports.some((r) => /^connection lost: cannot open connection: no route; retrying in \d+ ms$/.test(r)), reports.join("\n")).toBe(true);
+  advance(20); // the backoff is at most 20 ms here
+  expect(sockets.length, "the retry opened a socket").toBe(1);
   expect(uplink.stats.lastError).toBe("cannot open connection: no route");
-  advance(20);
   connect();
   const [batch] = telemetry(sockets[0]);
   expect(JSON.parse(batch.payload).readings).toStrictEqual([{ seq: 0, ts: 0, undecodable: "record type 9 is not a reading" }]);
@@ -584,4 +585,37 @@ test("uplink: connections dropped right after CONNACK again and again are taken 
   }
   expect(uplink.stats.lastError).toBe("duplicate client id suspected: socket error or closed by peer");
   expect(reports.at(-1)).toMatch(/^connection lost: socket error or closed by peer; retrying in \d+ ms \(the broker keeps closing right after CONNACK: another client with this id\?\)$/);
+});
+
+test("uplink: what it reports: first connect, connection, publishes, resends, fresh lane, PUBACKs", () => {
+  const { uplink, sockets, append, connect, advance, telemetry, reports } = manualRig({ inFlightWindow: 1 });
+  for (let i = 0; i < 3; i++) append(i);
+  connect();
+  const sent = telemetry(sockets[0]);
+  sockets[0].deliver(puback(sent[0].packetId)); // the backlog's batch (0..2)
+  advance(7);
+  append(3);
+  uplink.pump(); // goes out; its PUBACK never comes
+  sockets[0].callbacks.onError();
+  advance(20);
+  for (let i = 4; i < 6; i++) append(i);
+  connect(1);
+  expect(reports.filter((r) => !/^connection lost/.test(r))).toStrictEqual([
+    "first connect in 0 ms (random start-up delay)",
+    "connected as press-7 (session present: false); 3 records waiting, 0 batches to resend",
+    "publish id=2 seq=0..2 readings=3 bytes=" + Buffer.byteLength(sent[0].payload),
+    "puback id=2 seq=0..2 after 0 ms",
+    "publish id=3 seq=3..3 readings=1 bytes=" + Buffer.byteLength(telemetry(sockets[0])[1].payload),
+    "connected as press-7 (session present: false); 3 records waiting, 1 batches to resend",
+    "resend id=3 seq=3..3 readings=1 bytes=" + Buffer.byteLength(telemetry(sockets[1])[0].payload),
+  ]);
+  append(6); // sampled during this connection: the fresh lane, ahead of the backlog 4..5
+  advance(5);
+  sockets[1].deliver(puback(3)); // the window opens
+  advance(0);
+  expect(reports.slice(-3)).toStrictEqual([
+    "puback id=3 seq=3..3 after 5 ms",
+    "fresh readings ahead of 2 waiting in the backlog",
+    expect.stringMatching(/^publish id=\d+ seq=6\.\.6 readings=1 bytes=\d+$/),
+  ]);
 });
