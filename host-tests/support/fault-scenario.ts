@@ -53,11 +53,15 @@ export async function runFaultScenario(options: { window: number; seed: number }
   const logText = () => log.join("");
   try {
     await until(() => node.stats.readingsAcknowledged >= 5, "the first readings acknowledged");
-    // 1. The broker crashes and comes back on the same port.
+    // 1. The broker crashes and comes back on the same port (without the sessions: no persistence).
     await broker.kill();
+    proxy.mode = { kind: "refuse" }; // the node stays out until the subscriber has subscribed again
     const keptBefore = node.stats.pending;
     await until(() => node.stats.pending >= keptBefore + 5, "readings kept in flash while the broker is down");
+    const subscribed = sub.subscriptions;
     broker = await startMosquitto({ certsDir: pki.dir, port });
+    await until(() => sub.subscriptions > subscribed, "the subscriber back on the restarted broker", 30_000);
+    proxy.mode = { kind: "pass" };
     await until(() => node.stats.reconnects >= 1 && caughtUp(), "a reconnect and the backlog delivered", 30_000);
     // 2. Connections cut after a random number of bytes.
     let cuts = proxy.cuts;
