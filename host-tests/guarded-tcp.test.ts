@@ -2,8 +2,7 @@
 // rejected certificate) becomes a closed socket and onError, not an exception out of the callback
 // (which aborts XS; on the simulator it did: "XS abort: unhandled exception").
 
-import { test } from "node:test";
-import assert from "node:assert/strict";
+import { test, expect } from "vitest";
 import { guardedTCP } from "../src/net/guarded-tcp.ts";
 
 class ScriptedTCP {
@@ -36,14 +35,14 @@ test("guardedTCP: a throw inside onReadable closes the socket and reports onErro
     onError: () => errors++,
   });
   const inner = ScriptedTCP.last;
-  assert.doesNotThrow(() => inner.options.onReadable!(10));
-  assert.doesNotThrow(() => inner.options.onReadable!(10), "later callbacks are ignored");
-  assert.equal(inner.closed, false, "not closed inside the callback");
+  expect(() => inner.options.onReadable!(10)).not.toThrow();
+  expect(() => inner.options.onReadable!(10)).not.toThrow();
+  expect(inner.closed, "not closed inside the callback").toBe(false);
   await new Promise((r) => setTimeout(r, 5));
-  assert.equal(inner.closed, true);
-  assert.equal(errors, 1);
-  assert.deepEqual(lines, ["tls: SSL: alert: bad certificate"]);
-  assert.equal(socket.write(new Uint8Array(3)), 1536, "the other methods pass through");
+  expect(inner.closed).toBe(true);
+  expect(errors).toBe(1);
+  expect(lines).toStrictEqual(["tls: SSL: alert: bad certificate"]);
+  expect(socket.write(new Uint8Array(3)), "the other methods pass through").toBe(1536);
   (socket as unknown as Record<string, number>).readable = 7; // the TLS socket's own bookkeeping
-  assert.equal((socket as unknown as Record<string, number>).readable, 7);
+  expect((socket as unknown as Record<string, number>).readable).toBe(7);
 });

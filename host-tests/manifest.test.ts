@@ -1,8 +1,7 @@
 // The manifest preloads every firmware module: a module left out is built in RAM at start-up, which
 // an ESP32 board's fixed heap cannot afford (the firmware stopped with "memory full" before it was).
 
-import { test } from "node:test";
-import assert from "node:assert/strict";
+import { test, expect } from "vitest";
 import { readFileSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,10 +20,10 @@ const MAPPED: Record<string, string> = { "sim/io/i2c": "embedded:io/i2c", "sim/i
 
 test("manifest: every firmware module is preloaded, and nothing that does not exist", () => {
   const firmware = [...modules("src"), ...modules("drivers")].sort();
-  assert.deepEqual([...manifest.preload].sort(), firmware);
+  expect([...manifest.preload].sort()).toEqual(firmware);
 });
 
 test("manifest: the simulator build preloads every simulated-board module", () => {
   const sim = modules("sim").filter((m) => !m.startsWith("sim/device-limits/")).map((m) => MAPPED[m] ?? m).sort();
-  assert.deepEqual([...manifest.platforms.lin.preload].sort(), sim);
+  expect([...manifest.platforms.lin.preload].sort()).toEqual(sim);
 });

@@ -1,7 +1,6 @@
 // supervisedSensor: the node's guard around every driver (src/app.ts).
 
-import { test } from "node:test";
-import assert from "node:assert/strict";
+import { test, expect } from "vitest";
 import { supervisedSensor } from "../src/app.ts";
 
 test("a sensor that cannot start is absent and retried; one whose driver throws is bad, never an exception", () => {
@@ -19,16 +18,16 @@ test("a sensor that cannot start is absent and retried; one whose driver throws 
       close: () => log.push("closed"),
     };
   }, (line) => log.push(line), 2);
-  assert.deepEqual(sensor.sample(), { quality: "bad", reason: "absent", values: {} });
+  expect(sensor.sample()).toStrictEqual({ quality: "bad", reason: "absent", values: {} });
   sensor.sample(); // second retry attempt happens here and fails again
   sensor.sample();
   sensor.sample(); // third attempt starts it
-  assert.equal(attempts, 3);
-  assert.deepEqual(sensor.sample(), { quality: "bad", reason: "driver", values: {} });
+  expect(attempts).toBe(3);
+  expect(sensor.sample()).toStrictEqual({ quality: "bad", reason: "driver", values: {} });
   fail = false;
-  assert.deepEqual(sensor.sample(), { quality: "good", values: { level: 1 } });
+  expect(sensor.sample()).toStrictEqual({ quality: "good", values: { level: 1 } });
   sensor.close();
-  assert.ok(log.includes("closed"));
-  assert.ok(log.some((l) => /foo: sample failed \(driver bug\)/.test(l)), log.join("\n"));
-  assert.ok(log.some((l) => /foo: cannot start \(no chip\); retrying every 2 samples/.test(l)));
+  expect(log.includes("closed")).toBeTruthy();
+  expect(log.some((l) => /foo: sample failed \(driver bug\)/.test(l)), log.join("\n")).toBeTruthy();
+  expect(log.some((l) => /foo: cannot start \(no chip\); retrying every 2 samples/.test(l))).toBeTruthy();
 });

@@ -1,36 +1,92 @@
 // The uplink over a real flash log on simulated NOR flash and a socket double: the log's tail moves
 // only over contiguous PUBACKs, and whatever was not acknowledged goes out again, marked DUP.
 
-import { test } from "node:test";
-import assert from "node:assert/strict";
-import { Uplink } from "../src/uplink.ts";
+import { test, expect, onTestFinished } from "vitest";
+import { Uplink, type DeliveryLog } from "../src/uplink.ts";
 import { FlashLog } from "../src/log/flash-log.ts";
 import { encodeReading } from "../src/telemetry/reading.ts";
 import { SimNorFlash } from "../sim/nor-flash.ts";
 import { ReconnectSchedule } from "../src/session/reconnect-schedule.ts";
 import { PublishLimiter } from "../src/session/publish-limiter.ts";
-import { CONNACK_OK, FakeSocket, publishes, puback, until } from "./support/fake-broker.ts";
+import { CONNACK_OK, FakeSocket, parseClientPackets, publishes, puback, until } from "./support/fake-broker.ts";
+import { firmwareClock } from "../host/moddable/clock.ts";
 
-function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; clockValid?: () => boolean; inFlightWindow?: number } = {}) {
-  const log = new FlashLog(new SimNorFlash({ byteLength: 16 * 4096 }));
+interface RigOptions {
+  flushIntervalMs?: number; limiter?: PublishLimiter; clockValid?: () => boolean; inFlightWindow?: number; heartbeatMs?: number;
+  /** The uplink's clock (default: the wall). */
+  now?: () => number;
+  /** A log in RAM instead of flash, for tests that need tens of thousands of records. */
+  log?: DeliveryLog & { append(payload: Uint8Array): number };
+  /** Thrown by openSocket (once per entry) before sockets open normally. */
+  openFailures?: Error[];
+}
+
+/** The DeliveryLog contract in RAM: reads are O(records asked for). */
+function memoryLog(): DeliveryLog & { append(payload: Uint8Array): number } {
+  const payloads: Uint8Array[] = [];
+  let tail = 0;
+  return {
+    get tailSeq() { return tail; },
+    get nextSeq() { return payloads.length; },
+    dropped: 0,
+    append: (payload) => payloads.push(payload) - 1,
+    read(from, max) {
+      const out = [];
+      for (let seq = Math.max(from, tail); seq < payloads.length && out.length < max; seq++) out.push({ seq, payload: payloads[seq] });
+      return out;
+    },
+    acknowledge(upTo) {
+      tail = Math.max(tail, upTo + 1);
+    },
+  };
+}
+
+function rig(options: RigOptions = {}) {
+  const log = options.log ?? new FlashLog(new SimNorFlash({ byteLength: 16 * 4096 }));
+  /** Failures to inject into the log the uplink sees (a flash that fails to read or to acknowledge). */
+  const faults: { read?: Error; acknowledge?: Error; garbage?: boolean } = {};
+  const seen: DeliveryLog = {
+    get tailSeq() { return log.tailSeq; },
+    get nextSeq() { return log.nextSeq; },
+    get dropped() { return log.dropped; },
+    read(from, max, bytes) {
+      if (faults.read) throw faults.read;
+      const records = log.read(from, max, bytes);
+      return faults.garbage ? records.map((r) => ({ ...r, payload: undefined as unknown as Uint8Array })) : records;
+    },
+    acknowledge(upTo) {
+      if (faults.acknowledge) throw faults.acknowledge;
+      log.acknowledge(upTo);
+    },
+  };
+  const reports: string[] = [];
   const sockets: FakeSocket[] = [];
+  const now = options.now ?? (() => Date.now());
   const uplink = new Uplink({
-    log, device: "press-7", boot: 1, firmware: "test",
+    log: seen, device: "press-7", boot: 1, firmware: "test",
     openSocket: (callbacks) => {
+      const failure = options.openFailures?.shift();
+      if (failure) throw failure;
       const socket = new FakeSocket(callbacks);
       sockets.push(socket);
       return socket;
     },
     writeReserve: 0,
     connect: { clientId: "press-7", keepAliveSeconds: 60 },
-    topicRoot: "t/", maxBatchBytes: 512, flushIntervalMs: options.flushIntervalMs ?? 0, inFlightWindow: options.inFlightWindow ?? 10, heartbeatMs: 60_000,
+    topicRoot: "t/", maxBatchBytes: 512, flushIntervalMs: options.flushIntervalMs ?? 0, inFlightWindow: options.inFlightWindow ?? 10, heartbeatMs: options.heartbeatMs ?? 60_000,
     schedule: new ReconnectSchedule({ baseMs: 10, capMs: 20, startupJitterMs: 0, minIntervalMs: 0 }),
     limiter: options.limiter ?? new PublishLimiter(),
     clockValid: options.clockValid ?? (() => true),
-    platformStatus: () => ({}),
-    now: () => Date.now(), report: () => {},
+    platformStatus: () => ({ heap_free: 1234 }),
+    now: () => now(), report: (line) => void reports.push(line),
   });
-  const append = (value: number) => log.append(encodeReading(Date.now(), new Map([[0, { quality: "good", value }]])));
+  // Also when an assertion failed: nothing may outlive the test. The broker then closes the
+  // connection, as a real one does after DISCONNECT.
+  onTestFinished(() => {
+    uplink.stop();
+    for (const socket of sockets) if (!socket.closed) socket.callbacks.onError?.();
+  });
+  const append = (value: number) => log.append(encodeReading(now(), new Map([[0, { quality: "good", value }]])));
   /** The broker accepts; the uplink publishes on its next turn, outside the socket callback. */
   const online = async (socket: FakeSocket) => {
     socket.open();
@@ -45,7 +101,7 @@ function rig(options: { flushIntervalMs?: number; limiter?: PublishLimiter; cloc
     await until(() => sockets.length === 1, 1000, "the first connect");
     await online(sockets[0]);
   };
-  return { log, uplink, sockets, append, online, startOnline, telemetry, seqs };
+  return { log, faults, reports, uplink, sockets, append, online, startOnline, telemetry, seqs };
 }
 
 test("uplink: the log's tail advances only over a contiguous run of acknowledged batches", async () => {
@@ -56,14 +112,13 @@ test("uplink: the log's tail advances only over a contiguous run of acknowledged
     uplink.pump();
   }
   const sent = telemetry(sockets[0]);
-  assert.deepEqual(sent.map(seqs), [[0], [1], [2]]);
+  expect(sent.map(seqs)).toStrictEqual([[0], [1], [2]]);
   sockets[0].deliver(puback(sent[1].packetId));
-  assert.equal(log.tailSeq, 0, "batch 2 acknowledged but batch 1 is not: the tail stays");
+  expect(log.tailSeq, "batch 2 acknowledged but batch 1 is not: the tail stays").toBe(0);
   sockets[0].deliver(puback(sent[0].packetId));
-  assert.equal(log.tailSeq, 2, "now both");
+  expect(log.tailSeq, "now both").toBe(2);
   sockets[0].deliver(puback(sent[2].packetId));
-  assert.equal(log.tailSeq, 3);
-  uplink.stop();
+  expect(log.tailSeq).toBe(3);
 });
 
 test("uplink: after a reconnect unacknowledged batches go out again first, with their packet ids and DUP", async () => {
@@ -80,34 +135,62 @@ test("uplink: after a reconnect unacknowledged batches go out again first, with 
   await until(() => sockets.length === 2, 1000, "a reconnect");
   await online(sockets[1]);
   const again = telemetry(sockets[1]);
-  assert.equal(again[0].dup, true);
-  assert.equal(again[0].packetId, first[1].packetId, "the same packet id (MQTT 3.1.1 4.4)");
-  assert.deepEqual(seqs(again[0]), [1]);
-  assert.equal(again[1].dup, false, "fresh records are not DUP");
-  assert.deepEqual(seqs(again[1]), [2]);
+  expect(again[0].dup).toBe(true);
+  expect(again[0].packetId, "the same packet id (MQTT 3.1.1 4.4)").toBe(first[1].packetId);
+  expect(seqs(again[0])).toStrictEqual([1]);
+  expect(again[1].dup, "fresh records are not DUP").toBe(false);
+  expect(seqs(again[1])).toStrictEqual([2]);
   sockets[1].deliver(puback(again[1].packetId));
-  assert.equal(log.tailSeq, 1, "batch 3 is acknowledged but the resent batch 2 is not yet");
+  expect(log.tailSeq, "batch 3 is acknowledged but the resent batch 2 is not yet").toBe(1);
   sockets[1].deliver(puback(again[0].packetId));
-  assert.equal(log.tailSeq, 3);
-  uplink.stop();
+  expect(log.tailSeq).toBe(3);
 });
 
 test("uplink: the session is persistent, the will says offline, online is announced and retained", async () => {
   const { uplink, sockets, startOnline } = rig();
   await startOnline();
   const connect = sockets[0].packets()[0];
-  assert.equal(connect.type, 1);
+  expect(connect.type).toBe(1);
   const flags = connect.body[7];
-  assert.equal(flags & 0x02, 0, "clean session off");
-  assert.equal(flags & 0x04 ? (flags & 0x20 ? "retained will" : "will") : "none", "retained will");
-  assert.match(Buffer.from(connect.body).toString(), /t\/status.*"state":"offline"/s);
+  expect(flags & 0x02, "clean session off").toBe(0);
+  expect(flags & 0x04 ? (flags & 0x20 ? "retained will" : "will") : "none").toBe("retained will");
+  expect(Buffer.from(connect.body).toString()).toMatch(/t\/status.*"state":"offline".*"reason":"connection-lost"/s);
   const status = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status");
-  assert.equal(JSON.parse(status[0].payload).state, "online");
-  assert.equal(status[0].retain, true);
-  assert.equal(status[0].qos, 1);
+  expect(JSON.parse(status[0].payload).state).toBe("online");
+  expect(status[0].retain).toBe(true);
+  expect(status[0].qos).toBe(1);
   uplink.stop();
   const last = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status").at(-1)!;
-  assert.equal(JSON.parse(last.payload).state, "offline", "a clean stop says offline itself (DISCONNECT suppresses the will)");
+  expect(JSON.parse(last.payload), "a clean stop says offline itself (DISCONNECT suppresses the will)").toMatchObject({ state: "offline", reason: "stopped" });
+  expect(sockets[0].packets().at(-1)!.type, "then DISCONNECT").toBe(14);
+  // The socket took DISCONNECT: the client ends the connection and closes the socket.
+  expect(await uplink.whenClosed(5000)).toBe(true);
+  await until(() => sockets[0].closed, 1000, "the socket closed");
+});
+
+test("uplink: a stop waits for a socket that has not taken DISCONNECT yet, and only so long", async () => {
+  const { uplink, sockets, startOnline } = rig();
+  await startOnline();
+  sockets[0].writable = 0; // the socket takes nothing more
+  sockets[0].callbacks.onWritable(0);
+  uplink.stop();
+  let closed: boolean | undefined;
+  void uplink.whenClosed(5000).then((c) => (closed = c));
+  await new Promise((r) => setTimeout(r, 20));
+  expect(closed, "still waiting for the socket").toBe(undefined);
+  sockets[0].callbacks.onError(); // the broker closes the connection
+  await until(() => closed !== undefined, 1000, "whenClosed");
+  expect(closed).toBe(true);
+  expect(await uplink.whenClosed(10), "nothing left to wait for").toBe(true);
+});
+
+test("uplink: whenClosed gives up after its timeout", async () => {
+  const { uplink, sockets, startOnline } = rig();
+  await startOnline();
+  sockets[0].writable = 0;
+  sockets[0].callbacks.onWritable(0);
+  uplink.stop();
+  expect(await uplink.whenClosed(50)).toBe(false);
 });
 
 test("uplink: an unset clock is reported and no connection is tried until it is set", async () => {
@@ -116,29 +199,37 @@ test("uplink: an unset clock is reported and no connection is tried until it is 
   const { uplink, sockets } = rig({ clockValid: () => valid });
   uplink.start();
   await new Promise((r) => setTimeout(r, 100));
-  assert.equal(sockets.length, 0);
-  assert.match(uplink.stats.lastError, /clock is not set/);
+  expect(sockets.length).toBe(0);
+  expect(uplink.stats.lastError).toMatch(/clock is not set/);
   valid = true;
   await until(() => sockets.length === 1, 2000, "a connect once the clock is set");
   uplink.stop();
   void lines;
 });
 
-test("uplink: publishes are paced by the limiter", async () => {
+test("uplink: publishes are paced by the limiter (fake clock)", () => {
+  firmwareClock.manual(Date.UTC(2026, 0, 1));
+  onTestFinished(() => firmwareClock.wall());
   const limiter = new PublishLimiter({ messagesPerWindow: 3, bytesPerWindow: 1 << 20, windowMs: 300 });
-  const { uplink, sockets, append, online, telemetry } = rig({ limiter });
+  const { uplink, sockets, append, telemetry } = rig({ limiter, now: () => firmwareClock.now() });
   uplink.start();
-  await until(() => sockets.length === 1, 1000, "the first connect");
-  await online(sockets[0]); // the online status takes one of the three
+  firmwareClock.advance(0);
+  sockets[0].open();
+  sockets[0].deliver(CONNACK_OK);
+  firmwareClock.advance(0); // the online status takes one of the three
   for (let i = 0; i < 40; i++) append(i);
   uplink.pump();
-  assert.equal(telemetry(sockets[0]).length, 2, "two telemetry batches fit the first window");
-  const t0 = Date.now();
-  const os = setInterval(() => sockets[0].drain(), 20); // the OS keeps sending
-  await until(() => telemetry(sockets[0]).length >= 5, 1000, "the next window");
-  clearInterval(os);
-  assert.ok(Date.now() - t0 >= 250, "only after the window moved on");
-  uplink.stop();
+  expect(telemetry(sockets[0]).length, "two telemetry batches fit the first window").toBe(2);
+  for (let t = 0; t < 290; t += 10) {
+    sockets[0].drain(); // the OS keeps sending
+    firmwareClock.advance(10);
+  }
+  expect(telemetry(sockets[0]).length, "nothing more within the window").toBe(2);
+  for (let t = 290; t < 590; t += 10) {
+    sockets[0].drain();
+    firmwareClock.advance(10);
+  }
+  expect(telemetry(sockets[0]).length, "three more in the second window").toBe(5);
 });
 
 test("uplink: a publish whose write fails goes out on the next connection", async () => {
@@ -146,14 +237,13 @@ test("uplink: a publish whose write fails goes out on the next connection", asyn
   await startOnline();
   sockets[0].dead = true;
   append(7);
-  assert.doesNotThrow(() => uplink.pump());
+  expect(() => uplink.pump()).not.toThrow();
   await until(() => sockets.length === 2, 1000, "a reconnect");
   await online(sockets[1]);
   const sent = telemetry(sockets[1]);
-  assert.deepEqual(seqs(sent[0]), [0]);
+  expect(seqs(sent[0])).toStrictEqual([0]);
   sockets[1].deliver(puback(sent[0].packetId));
-  assert.equal(log.tailSeq, 1);
-  uplink.stop();
+  expect(log.tailSeq).toBe(1);
 });
 
 test("uplink: nothing more is queued while the socket has not taken the last publish", async () => {
@@ -167,10 +257,9 @@ test("uplink: nothing more is queued while the socket has not taken the last pub
   const client = sockets[0];
   const before = telemetry(client).length;
   uplink.pump();
-  assert.equal(telemetry(client).length, before, "waits for the socket");
+  expect(telemetry(client).length, "waits for the socket").toBe(before);
   client.drain(4096);
   await until(() => telemetry(client).length > before, 500, "more once the socket drained");
-  uplink.stop();
 });
 
 test("uplink: a batch that is not full waits for the flush interval; a full one goes at once", async () => {
@@ -178,13 +267,12 @@ test("uplink: a batch that is not full waits for the flush interval; a full one 
   await startOnline();
   append(1);
   uplink.pump();
-  assert.equal(telemetry(sockets[0]).length, 0, "one reading is not due yet");
+  expect(telemetry(sockets[0]).length, "one reading is not due yet").toBe(0);
   for (let i = 0; i < 12; i++) append(i);
   uplink.pump();
   const sent = telemetry(sockets[0]);
-  assert.ok(sent.length >= 1, "a batch filled to 512 bytes went out");
-  assert.ok(sent.every((p) => Buffer.byteLength(p.payload) <= 512));
-  uplink.stop();
+  expect(sent.length >= 1, "a batch filled to 512 bytes went out").toBeTruthy();
+  expect(sent.every((p) => Buffer.byteLength(p.payload) <= 512)).toBeTruthy();
 });
 
 test("uplink: fresh readings go out ahead of a backlog, and the tail still moves only over contiguous acks", async () => {
@@ -199,16 +287,15 @@ test("uplink: fresh readings go out ahead of a backlog, and the tail still moves
   await until(() => telemetry(sockets[0]).some((p) => seqs(p).includes(40)), 2000, "the fresh reading");
   const order = telemetry(sockets[0]).map(seqs);
   const freshAt = order.findIndex((s) => s.includes(40));
-  assert.ok(freshAt < 2, `the fresh batch went out at position ${freshAt} of ${JSON.stringify(order)}`);
+  expect(freshAt < 2, `the fresh batch went out at position ${freshAt} of ${JSON.stringify(order)}`).toBeTruthy();
   await until(() => telemetry(sockets[0]).filter((p) => seqs(p)[0] < 40).length >= 5, 3000, "the rest of the backlog");
   clearInterval(os);
   const sent = telemetry(sockets[0]);
   const fresh = sent.find((p) => seqs(p).includes(40))!;
   sockets[0].deliver(puback(fresh.packetId));
-  assert.equal(log.tailSeq, 0, "the fresh batch is acknowledged, the backlog before it is not");
+  expect(log.tailSeq, "the fresh batch is acknowledged, the backlog before it is not").toBe(0);
   for (const p of sent) if (p !== fresh) sockets[0].deliver(puback(p.packetId));
-  assert.equal(log.tailSeq, 41, "everything acknowledged, tail past the fresh reading");
-  uplink.stop();
+  expect(log.tailSeq, "everything acknowledged, tail past the fresh reading").toBe(41);
 });
 
 test("uplink: fresh batches acknowledged ahead of a long backlog do not close the window", async () => {
@@ -231,5 +318,304 @@ test("uplink: fresh batches acknowledged ahead of a long backlog do not close th
   clearInterval(sampler);
   await until(() => log.tailSeq === log.nextSeq, 3000, "everything acknowledged");
   clearInterval(broker);
+});
+
+test("uplink: a flash read or decode failure in a timer's pump is reported, never thrown; the reading goes out later", async () => {
+  const { log, faults, reports, uplink, sockets, append, telemetry, seqs, startOnline } = rig();
+  await startOnline();
+  faults.read = new Error("flash read failed");
+  append(1);
+  expect(() => uplink.pump()).not.toThrow();
+  expect(reports.filter((r) => /pump failed: flash read failed; the readings stay in flash/.test(r)).length).toBe(1);
+  // The ticker pumps too: an exception there would be uncaught and fail this file.
+  await until(() => reports.filter((r) => /flash read failed/.test(r)).length >= 2, 2000, "the ticker's pump to meet the fault");
+  faults.read = undefined;
+  faults.garbage = true; // a decode error that is not a record-format error
+  expect(() => uplink.pump()).not.toThrow();
+  expect(reports.at(-1)).toMatch(/^pump failed: .*the readings stay in flash/);
+  expect(telemetry(sockets[0]).length, "nothing published meanwhile").toBe(0);
+  expect([log.tailSeq, log.nextSeq], "the reading is still in the log").toStrictEqual([0, 1]);
+  faults.garbage = false;
+  uplink.pump();
+  expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0]]);
+  expect(uplink.connected).toBe(true);
+});
+
+test("uplink: a flash acknowledge failure keeps the connection and the reading; the next PUBACK moves the tail", async () => {
+  const { log, faults, reports, uplink, sockets, append, telemetry, startOnline } = rig();
+  await startOnline();
+  append(1);
+  uplink.pump();
+  faults.acknowledge = new Error("flash write failed");
+  expect(() => sockets[0].deliver(puback(telemetry(sockets[0])[0].packetId))).not.toThrow();
+  expect(reports.at(-1)).toMatch(/^acknowledge failed: flash write failed/);
+  expect(log.tailSeq, "still in flash").toBe(0);
+  expect(uplink.connected, "a flash fault is no reason to drop the connection").toBe(true);
+  faults.acknowledge = undefined;
+  append(2);
+  uplink.pump();
+  sockets[0].deliver(puback(telemetry(sockets[0])[1].packetId));
+  expect(log.tailSeq, "both acknowledged now").toBe(2);
+});
+
+test("uplink: packet ids wrap after 65,535 and skip only those still in use, status ids of a closed connection included", async () => {
+  const unlimited = new PublishLimiter({ messagesPerWindow: 1e9, bytesPerWindow: 1e12, windowMs: 1 });
+  const { uplink, sockets, append, online, startOnline, log } = rig({ log: memoryLog(), limiter: unlimited });
+  await startOnline(); // online status: id 1, never acknowledged
+  sockets[0].callbacks.onError(); // the connection drops: id 1 is free again
+  await until(() => sockets.length === 2, 1000, "a reconnect");
+  await online(sockets[1]); // online status: id 2
+  const socket = sockets[1];
+  socket.deliver(puback(2));
+  let seen = socket.written.length;
+  const newIds = () => {
+    const chunks = socket.written.slice(seen);
+    seen = socket.written.length;
+    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    chunks.reduce((at, c) => (bytes.set(c, at), at + c.length), 0);
+    return publishes(parseClientPackets(bytes)).filter((p) => p.topic === "t/telemetry").map((p) => p.packetId);
+  };
+  append(0);
+  uplink.pump();
+  const [held] = newIds(); // id 3, acknowledged only at the end
+  expect(held).toBe(3);
+  const afterWrap: number[] = [];
+  let previous = held;
+  for (let n = 1; afterWrap.length < 4; n++) {
+    append(n);
+    uplink.pump();
+    const ids = newIds();
+    expect(ids.length, `batch ${n} published`).toBe(1);
+    if (ids[0] < previous) afterWrap.push(ids[0]);
+    else if (afterWrap.length > 0) afterWrap.push(ids[0]);
+    previous = ids[0];
+    socket.deliver(puback(ids[0]));
+    socket.drain();
+  }
+  expect(afterWrap.slice(0, 2), "1 (the closed connection's status) and 2 (acknowledged) are free again").toStrictEqual([1, 2]);
+  expect(afterWrap, "3 is still in flight").not.toContain(held);
+  socket.deliver(puback(held));
+  expect(log.tailSeq, "the held batch acknowledged: everything is").toBe(log.nextSeq);
+}, 60_000);
+
+test("uplink: a retained QoS 0 heartbeat says online once every heartbeat period (fake clock)", () => {
+  firmwareClock.manual(Date.UTC(2026, 0, 1));
+  onTestFinished(() => firmwareClock.wall());
+  const { uplink, sockets } = rig({ heartbeatMs: 30_000, now: () => firmwareClock.now() });
+  uplink.start();
+  firmwareClock.advance(0); // the first connect: no start-up delay here
+  sockets[0].open();
+  sockets[0].deliver(CONNACK_OK);
+  firmwareClock.advance(0); // the scheduled pump announces online (QoS 1)
+  const beats = () => publishes(sockets[0].packets()).filter((p) => p.topic === "t/status" && p.qos === 0);
+  const online = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status" && p.qos === 1);
+  expect(online.length).toBe(1);
+  firmwareClock.advance(29_900);
+  expect(beats().length, "not before the period").toBe(0);
+  firmwareClock.advance(100);
+  expect(beats().length, "one at the period").toBe(1);
+  firmwareClock.advance(29_900);
+  expect(beats().length).toBe(1);
+  firmwareClock.advance(100);
+  expect(beats().length, "and one per period after").toBe(2);
+  for (const beat of beats()) {
+    expect(beat.retain).toBe(true);
+    expect(JSON.parse(beat.payload).state).toBe("online");
+  }
+});
+
+/** The firmware clock off the wall for one test; the uplink's time is that clock. */
+function manualRig(options: RigOptions = {}) {
+  firmwareClock.manual(Date.UTC(2026, 0, 1));
+  onTestFinished(() => firmwareClock.wall());
+  const r = rig({ ...options, now: () => firmwareClock.now() });
+  /** Starts, connects (the broker accepts) and lets the scheduled pump announce online. */
+  const connect = (socket = 0) => {
+    if (r.sockets.length === 0) r.uplink.start();
+    firmwareClock.advance(0);
+    r.sockets[socket].open();
+    r.sockets[socket].deliver(CONNACK_OK);
+    firmwareClock.advance(0);
+  };
+  return { ...r, connect, advance: (ms: number) => firmwareClock.advance(ms) };
+}
+
+const statuses = (socket: FakeSocket) => publishes(socket.packets()).filter((p) => p.topic === "t/status").map((p) => JSON.parse(p.payload));
+
+test("uplink: the online status and heartbeat report uptime, log depth, drops, reconnects, the last error and the platform", () => {
+  const { uplink, sockets, append, connect, advance } = manualRig({ heartbeatMs: 10_000 });
+  connect();
+  expect(statuses(sockets[0])).toStrictEqual([{ state: "online", device: "press-7", boot: 1, firmware: "test", uptime_s: 0, log_depth: 0, dropped: 0, reconnects: 0, heap_free: 1234 }]);
+  sockets[0].deliver(puback(1));
+  advance(2500);
+  sockets[0].callbacks.onError(); // lost: reconnect after the backoff
+  advance(20);
+  append(1);
+  append(2);
+  connect(1);
+  const online = statuses(sockets[1])[0];
+  expect(online).toStrictEqual({ state: "online", device: "press-7", boot: 1, firmware: "test", uptime_s: 2, log_depth: 2, dropped: 0, reconnects: 1, last_error: "socket error or closed by peer", heap_free: 1234 });
+  advance(10_100); // the ticker runs every 100 ms
+  const beat = statuses(sockets[1]).at(-1);
+  expect(beat.uptime_s, "the heartbeat").toBe(12);
+  void uplink;
+});
+
+test("uplink: its statistics count publishes, resends, acknowledgements and connections", () => {
+  const { uplink, sockets, append, connect, advance, telemetry } = manualRig();
+  connect();
+  for (let i = 0; i < 3; i++) {
+    append(i);
+    uplink.pump();
+  }
+  const sent = telemetry(sockets[0]);
+  sockets[0].deliver(puback(sent[0].packetId));
+  sockets[0].callbacks.onError();
+  advance(20);
+  connect(1);
+  const resent = telemetry(sockets[1]);
+  expect(resent.map((p) => p.dup)).toStrictEqual([true, true]);
+  for (const p of resent) sockets[1].deliver(puback(p.packetId));
+  const bytes = [...sockets[0].packets(), ...sockets[1].packets()].filter((p) => p.type === 3).reduce((n, p) => n + p.body.length, 0);
+  const { lastError, publishedBytes, ...counts } = uplink.stats;
+  expect(counts).toStrictEqual({ published: 3, acknowledged: 3, readingsAcknowledged: 3, resent: 2, connects: 2, reconnects: 1, publishes: 7 });
+  expect(lastError).toBe("socket error or closed by peer");
+  expect(publishedBytes, "payload bytes, less than the packets' bodies").toBeLessThan(bytes);
+  expect(publishedBytes).toBeGreaterThan(bytes - 7 * 40);
+});
+
+test("uplink: drain publishes what is not due yet and resolves once acknowledged, or false after its timeout", async () => {
+  const { uplink, sockets, append, connect, advance, telemetry } = manualRig({ flushIntervalMs: 60_000 });
+  connect();
+  append(1);
+  uplink.pump();
+  expect(telemetry(sockets[0]).length, "not due").toBe(0);
+  let drained: boolean | undefined;
+  void uplink.drain(5000).then((d) => (drained = d));
+  expect(telemetry(sockets[0]).length, "draining: published at once").toBe(1);
+  sockets[0].deliver(puback(telemetry(sockets[0])[0].packetId));
+  await Promise.resolve();
+  expect(drained).toBe(true);
+  expect(await uplink.drain(10), "nothing left").toBe(true);
+  append(2);
+  let late: boolean | undefined;
+  void uplink.drain(1000).then((d) => (late = d));
+  advance(999);
+  await Promise.resolve();
+  expect(late, "still waiting").toBe(undefined);
+  advance(1);
+  await Promise.resolve();
+  expect(late, "gave up after 1000 ms").toBe(false);
+});
+
+test("uplink: an undecodable record goes out as such, and a socket that cannot open is retried", () => {
+  const store = memoryLog();
+  const { uplink, sockets, connect, advance, telemetry, reports } = manualRig({ log: store, openFailures: [new Error("no route")] });
+  store.append(Uint8Array.of(9, 1, 2)); // record type 9: not a reading
+  uplink.start();
+  advance(0);
+  expect(reports.some((r) => /^connection lost: cannot open connection: no route; retrying in \d+ ms$/.test(r)), reports.join("\n")).toBe(true);
+  advance(20); // the backoff is at most 20 ms here
+  expect(sockets.length, "the retry opened a socket").toBe(1);
+  expect(uplink.stats.lastError).toBe("cannot open connection: no route");
+  connect();
+  const [batch] = telemetry(sockets[0]);
+  expect(JSON.parse(batch.payload).readings).toStrictEqual([{ seq: 0, ts: 0, undecodable: "record type 9 is not a reading" }]);
+  expect(reports.some((r) => /^record 0 cannot be decoded \(record type 9 is not a reading\); sending it as undecodable$/.test(r))).toBe(true);
+  sockets[0].deliver(puback(999));
+  expect(reports.at(-1)).toBe("puback id=999 matches nothing in flight (ignored)");
+  sockets[0].deliver(puback(batch.packetId));
+  expect(store.tailSeq).toBe(1);
+});
+
+test("uplink: the ticker runs at a quarter of the flush interval, so a batch goes out when it falls due", () => {
+  const { uplink, sockets, append, connect, advance, telemetry } = manualRig({ flushIntervalMs: 600 });
+  connect();
+  append(1);
+  uplink.pump();
+  advance(599);
+  expect(telemetry(sockets[0]).length, "not due yet").toBe(0);
+  advance(1);
+  expect(telemetry(sockets[0]).length, "due at 600 ms, and a tick came then").toBe(1);
+});
+
+test("uplink: after stop nothing more happens: no connect, no publish, no heartbeat", () => {
+  const early = manualRig();
+  early.uplink.start();
+  early.uplink.stop();
+  early.advance(60_000);
+  expect(early.sockets.length, "stopped before the first connect").toBe(0);
+  firmwareClock.wall();
+  const { uplink, sockets, append, connect, advance } = manualRig({ heartbeatMs: 1000 });
+  connect();
   uplink.stop();
+  const written = sockets[0].written.length;
+  const offline = publishes(sockets[0].packets()).filter((p) => p.topic === "t/status").at(-1)!;
+  expect(offline.retain, "the clean offline is retained").toBe(true);
+  append(1);
+  advance(10_000);
+  expect(sockets[0].written.length, "nothing written after the stop").toBe(written);
+  expect(sockets.length).toBe(1);
+});
+
+test("uplink: at most inFlightWindow batches wait for PUBACK; each acknowledgement lets one more go", () => {
+  const { uplink, sockets, append, connect, telemetry, advance } = manualRig({ inFlightWindow: 2 });
+  connect();
+  for (let i = 0; i < 30; i++) append(i); // four batches of 512 bytes
+  uplink.pump();
+  expect(telemetry(sockets[0]).length).toBe(2);
+  sockets[0].drain();
+  advance(100);
+  expect(telemetry(sockets[0]).length, "the window is full").toBe(2);
+  sockets[0].deliver(puback(telemetry(sockets[0])[1].packetId));
+  sockets[0].drain();
+  advance(0);
+  expect(telemetry(sockets[0]).length, "one acknowledged, one more goes").toBe(3);
+});
+
+test("uplink: connections dropped right after CONNACK again and again are taken for a duplicate client id", () => {
+  const { uplink, sockets, connect, advance, reports } = manualRig();
+  connect();
+  for (let drop = 1; drop <= 3; drop++) {
+    sockets.at(-1)!.callbacks.onError();
+    if (drop < 3) {
+      advance(20);
+      connect(sockets.length - 1);
+    }
+  }
+  expect(uplink.stats.lastError).toBe("duplicate client id suspected: socket error or closed by peer");
+  expect(reports.at(-1)).toMatch(/^connection lost: socket error or closed by peer; retrying in \d+ ms \(the broker keeps closing right after CONNACK: another client with this id\?\)$/);
+});
+
+test("uplink: what it reports: first connect, connection, publishes, resends, fresh lane, PUBACKs", () => {
+  const { uplink, sockets, append, connect, advance, telemetry, reports } = manualRig({ inFlightWindow: 1 });
+  for (let i = 0; i < 3; i++) append(i);
+  connect();
+  const sent = telemetry(sockets[0]);
+  sockets[0].deliver(puback(sent[0].packetId)); // the backlog's batch (0..2)
+  advance(7);
+  append(3);
+  uplink.pump(); // goes out; its PUBACK never comes
+  sockets[0].callbacks.onError();
+  advance(20);
+  for (let i = 4; i < 6; i++) append(i);
+  connect(1);
+  expect(reports.filter((r) => !/^connection lost/.test(r))).toStrictEqual([
+    "first connect in 0 ms (random start-up delay)",
+    "connected as press-7 (session present: false); 3 records waiting, 0 batches to resend",
+    "publish id=2 seq=0..2 readings=3 bytes=" + Buffer.byteLength(sent[0].payload),
+    "puback id=2 seq=0..2 after 0 ms",
+    "publish id=3 seq=3..3 readings=1 bytes=" + Buffer.byteLength(telemetry(sockets[0])[1].payload),
+    "connected as press-7 (session present: false); 3 records waiting, 1 batches to resend",
+    "resend id=3 seq=3..3 readings=1 bytes=" + Buffer.byteLength(telemetry(sockets[1])[0].payload),
+  ]);
+  append(6); // sampled during this connection: the fresh lane, ahead of the backlog 4..5
+  advance(5);
+  sockets[1].deliver(puback(3)); // the window opens
+  advance(0);
+  expect(reports.slice(-3)).toStrictEqual([
+    "puback id=3 seq=3..3 after 5 ms",
+    "fresh readings ahead of 2 waiting in the backlog",
+    expect.stringMatching(/^publish id=\d+ seq=6\.\.6 readings=1 bytes=\d+$/),
+  ]);
 });

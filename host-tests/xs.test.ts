@@ -1,27 +1,34 @@
-// The portable suites on the real XS engine, one node:test result per XS result, and proof that
-// the harness fails code that needs Node.
+// The portable suites on the real XS engine, one vitest result per XS result, and proof that the
+// harness fails code that needs Node. XS must run exactly the cases the suites register on Node.
 
-import { test } from "node:test";
-import assert from "node:assert/strict";
+import { test, expect } from "vitest";
 import { runOnXs, bundleSuites } from "./xs/harness.ts";
+import { registry } from "./portable/api.ts";
+import "./portable/suites.ts";
 
+const expected = registry.map((t) => t.name);
 const run = await runOnXs(["host-tests/portable/suites.ts"]);
-assert.ok(run.results.length >= 20, `XS ran ${run.results.length} tests`);
+
+test("xs: ran exactly the cases the portable suites register", () => {
+  expect(expected.length).toBeGreaterThan(0);
+  expect(run.results.map((r) => r.name)).toStrictEqual(expected);
+});
+
 for (const result of run.results) {
   test(`xs: ${result.name}`, () => {
-    if (!result.ok) assert.fail(result.error);
+    if (!result.ok) expect.fail(result.error);
   });
 }
 
 test("xs harness: a Node global fails on XS while plain code passes", async () => {
   const { results } = await runOnXs(["host-tests/xs/fixtures/node-only.suite.ts"]);
   const byName = new Map(results.map((r) => [r.name, r]));
-  assert.equal(byName.get("fixture: plain arithmetic")?.ok, true);
+  expect(byName.get("fixture: plain arithmetic")?.ok).toBe(true);
   const nodeOnly = byName.get("fixture: Node's Buffer");
-  assert.equal(nodeOnly?.ok, false);
-  assert.match(nodeOnly!.error!, /ReferenceError|Buffer/);
+  expect(nodeOnly?.ok).toBe(false);
+  expect(nodeOnly!.error!).toMatch(/ReferenceError|Buffer/);
 });
 
 test("xs harness: a Node module cannot be bundled for XS", async () => {
-  await assert.rejects(bundleSuites(["host/moddable/resource.ts"]), /node:fs|Could not resolve/);
+  await expect(bundleSuites(["host/moddable/resource.ts"])).rejects.toThrow(/node:fs|Could not resolve/);
 });

@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import { setConfig } from "./moddable/mc-config.ts";
 import { setHostPaths } from "./moddable/runtime.ts";
 import type { RunningNode } from "../src/app.ts";
-import { simBoard } from "../sim/board.ts";
+import { simBoard, boardClock } from "../sim/board.ts";
+import { firmwareClock } from "./moddable/clock.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -36,6 +37,8 @@ export function releaseFlash(): void {
 
 export async function bootFirmware(options: BootOptions): Promise<RunningNode> {
   setHostPaths({ resources: options.resources, state: options.state });
+  // The chips live on the firmware's clock: a timer that fires late still reads them at its deadline.
+  boardClock.now = () => firmwareClock.now();
   releaseFlash();
   mkdirSync(options.state, { recursive: true });
   // The board's flash lives in files there (sim/io/flash.ts), written through on every program and erase.

@@ -1,6 +1,6 @@
 // npm start: the firmware on the host target with the simulated reference device, publishing over
 // mutual TLS to an embedded broker (or to --broker mqtts://HOST:PORT).
-//   npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME]
+//   npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME] [--state DIR]
 
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.ts";
 import { bootFirmware, manifestConfig } from "./firmware.ts";
 import { traceSink } from "./moddable/runtime.ts";
+import { socketsClosed } from "./moddable/stream-socket.ts";
 import { isIPv4 } from "../src/config.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -28,14 +29,15 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const USAGE = "usage: npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME]";
-let values: { duration?: string; broker?: string; thing?: string; help?: boolean };
+const USAGE = "usage: npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME] [--state DIR]";
+let values: { duration?: string; broker?: string; thing?: string; state?: string; help?: boolean };
 try {
   ({ values } = parseArgs({
     options: {
       duration: { type: "string" },
       broker: { type: "string" },
       thing: { type: "string" },
+      state: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -92,7 +94,7 @@ try {
   node = await bootFirmware({
     config: { thing, broker_address: address, broker_port: port, broker_name: serverName },
     resources,
-    state: join(root, ".state/host", thing),
+    state: values.state ?? join(root, ".state/host", thing),
   });
 } catch (error) {
   await broker?.close();
@@ -104,6 +106,8 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   const stats = await node.stop(10_000);
+  // Exiting before the socket has closed would cut DISCONNECT off: the broker would publish the will.
+  if (!(await socketsClosed(3000))) say("host: the broker connection did not close within 3 s\n");
   await broker?.close();
   // Lost means gone for good: dropped from a full log or never stored. Unacknowledged readings
   // stay in the flash image and go out on the next start.

@@ -64,17 +64,24 @@ export function pressVibration(atSeconds: number, into: Acceleration = { x: 0, y
   return into;
 }
 
+/**
+ * The time the board's chips see (ms). A host replaces now() with the clock its timers run on, so
+ * that a chip's output (an accelerometer's FIFO) does not depend on how late a timer fired.
+ */
+export const boardClock = { now: (): number => Date.now() };
+
 function createBoard(): SimBoard {
+  const now = () => boardClock.now();
   const bus = new SimI2CBus();
-  const sht3x = new SimSht3x();
+  const sht3x = new SimSht3x({ now });
   sht3x.environment = driftingAir;
   bus.attach(0x44, sht3x);
-  const bme280 = new SimBme280();
+  const bme280 = new SimBme280({ now });
   bme280.environment = (atMs) => ({ ...driftingAir(atMs), pressure: 101_325 + 180 * Math.sin((2 * Math.PI * atMs) / 3_600_000) });
   bus.attach(0x76, bme280);
-  const max31865 = new SimMax31865({ referenceOhms: 430 });
+  const max31865 = new SimMax31865({ referenceOhms: 430, now });
   max31865.resistance = (atMs) => rtdResistance(processTemperature(atMs), 100);
-  const adxl345 = new SimAdxl345();
+  const adxl345 = new SimAdxl345({ now });
   adxl345.motion = pressVibration;
   const spi = new SimSPIBus();
   const gpio = new SimGpio();

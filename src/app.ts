@@ -91,6 +91,8 @@ export interface NodeDependencies {
 
 /** Before this the clock was never set: certificate dates cannot be checked. */
 const EARLIEST_VALID_TIME = Date.UTC(2025, 0, 1);
+/** How long a stop waits for the connection to close after DISCONNECT (a stuck socket is dropped sooner). */
+const CLOSE_WAIT_MS = 3000;
 
 export interface NodeStats {
   sampled: number;
@@ -197,6 +199,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
       const drained = await uplink.drain(drainMs);
       if (!drained) log(`stop: ${flashLog.pendingRecords} records still unacknowledged after ${drainMs} ms; they stay in flash`);
       uplink.stop();
+      await uplink.whenClosed(CLOSE_WAIT_MS);
       return stats();
     },
   };

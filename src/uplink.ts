@@ -98,9 +98,12 @@ export class Uplink {
   #pumpAgain = false;
   #pumpSoon: Timer | undefined;
   #announce = false;
-  #idleWaiters: (() => void)[] = [];
+  readonly #idleWaiters: (() => void)[] = [];
   /** The lane batch last found not due: from where, with the log ending where, due when. */
   readonly #waiting = { from: -1, nextSeq: -1, dueAt: 0 };
+  /** stop() sent DISCONNECT and the connection has not closed yet. */
+  #closing = false;
+  readonly #closeWaiters: (() => void)[] = [];
   readonly stats: UplinkStats = {
     published: 0, acknowledged: 0, readingsAcknowledged: 0, resent: 0, connects: 0, reconnects: 0, publishes: 0, publishedBytes: 0, lastError: "",
   };
@@ -137,9 +140,19 @@ export class Uplink {
         this.#pumpAgain = false;
         this.#pumpOnce();
       } while (this.#pumpAgain);
+    } catch (error) {
+      // Runs from timers: an exception escaping it would abort XS and restart the device.
+      this.#contain("pump", error);
     } finally {
       this.#pumping = false;
     }
+  }
+
+  /** A flash or decode failure is reported, never thrown: the readings stay in flash for a later try. */
+  #contain(where: string, error: unknown): void {
+    const message = `${where} failed: ${error instanceof Error ? error.message : String(error)}; the readings stay in flash`;
+    this.stats.lastError = message;
+    this.#o.report(message);
   }
 
   /**
@@ -158,32 +171,33 @@ export class Uplink {
     this.#draining = true;
     this.pump();
     if (this.#isIdle()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (ok: boolean) => {
-        Timer.clear(timer);
-        this.#idleWaiters = this.#idleWaiters.filter((w) => w !== waiter);
-        resolve(ok);
-      };
-      const waiter = () => done(true);
-      const timer = Timer.set(() => done(false), timeoutMs);
-      this.#idleWaiters.push(waiter);
-    });
+    return waitOn(this.#idleWaiters, timeoutMs);
   }
 
-  /** Says "offline" (DISCONNECT suppresses the will) and disconnects. */
+  /** Says "offline" with reason "stopped" (DISCONNECT suppresses the will) and disconnects. */
   stop(): void {
     this.#stopped = true;
     for (const t of [this.#retry, this.#ticker, this.#paced, this.#pumpSoon]) if (t) Timer.clear(t);
     const client = this.#client;
+    this.#client = undefined;
     if (client?.connected) {
       try {
-        client.publish({ topic: this.statusTopic, payload: this.#statusPayload("offline"), qos: 0, retain: true });
+        client.publish({ topic: this.statusTopic, payload: this.#statusPayload("offline", "stopped"), qos: 0, retain: true });
       } catch {
         // closing anyway
       }
+      this.#closing = true;
       client.disconnect();
     } else client?.close("stopped");
-    this.#client = undefined;
+  }
+
+  /**
+   * Resolves true once the connection stop() ended has closed, DISCONNECT written, or false after
+   * timeoutMs: a host that exits sooner cuts the DISCONNECT off and the broker publishes the will.
+   */
+  whenClosed(timeoutMs: number): Promise<boolean> {
+    if (!this.#closing) return Promise.resolve(true);
+    return waitOn(this.#closeWaiters, timeoutMs);
   }
 
   #isIdle(): boolean {
@@ -371,7 +385,7 @@ export class Uplink {
         connect: {
           ...this.#o.connect,
           cleanSession: false,
-          will: { topic: this.statusTopic, payload: this.#statusPayload("offline"), qos: 1, retain: true },
+          will: { topic: this.statusTopic, payload: this.#statusPayload("offline", "connection-lost"), qos: 1, retain: true },
         },
         onConnected: (sessionPresent) => this.#connected(sessionPresent),
         onPuback: (packetId) => this.#acknowledged(packetId),
@@ -400,7 +414,11 @@ export class Uplink {
   #closed(reason: string): void {
     this.#client = undefined;
     this.#statusIds.clear();
-    if (this.#stopped) return;
+    if (this.#stopped) {
+      this.#closing = false;
+      for (const waiter of this.#closeWaiters.slice()) waiter();
+      return;
+    }
     this.#retryLater(reason);
   }
 
@@ -446,18 +464,24 @@ export class Uplink {
   #advanceTail(): void {
     const tail = this.#o.log.tailSeq;
     let cursor = tail;
+    const covered: InFlight[] = [];
     for (;;) {
-      const i = this.#inFlight.findIndex((f) => f.acked && f.firstSeq <= cursor && f.lastSeq >= cursor);
-      if (i < 0) break;
-      cursor = this.#inFlight[i].lastSeq + 1;
-      this.#inFlight.splice(i, 1);
+      const entry = this.#inFlight.find((f) => f.acked && f.firstSeq <= cursor && f.lastSeq >= cursor);
+      if (!entry) break;
+      covered.push(entry);
+      cursor = entry.lastSeq + 1;
     }
-    if (cursor > tail) this.#o.log.acknowledge(cursor - 1);
-    if (this.#isIdle()) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const w of waiters) w();
+    if (cursor > tail) {
+      try {
+        this.#o.log.acknowledge(cursor - 1);
+      } catch (error) {
+        // The entries stay listed as acknowledged: the next PUBACK or pump tries again.
+        this.#contain("acknowledge", error);
+        return;
+      }
     }
+    this.#inFlight = this.#inFlight.filter((f) => !covered.includes(f));
+    if (this.#isIdle()) for (const w of this.#idleWaiters.slice()) w();
   }
 
   /** Batches whose records the log dropped while offline need no delivery. */
@@ -468,13 +492,18 @@ export class Uplink {
 
   #tick(): void {
     const now = this.#o.now();
-    if (this.connected && now - this.#lastHeartbeat >= this.#o.heartbeatMs) this.#sendStatus("online", 0);
+    try {
+      if (this.connected && now - this.#lastHeartbeat >= this.#o.heartbeatMs) this.#sendStatus("online", 0);
+    } catch (error) {
+      this.#contain("heartbeat", error);
+    }
     this.pump();
   }
 
-  #statusPayload(state: "online" | "offline"): Uint8Array {
+  /** The retained status; an offline one says why: "stopped" (clean stop) or "connection-lost" (the will). */
+  #statusPayload(state: "online" | "offline", reason?: "stopped" | "connection-lost"): Uint8Array {
     const o = this.#o;
-    const status: Record<string, unknown> = { state, device: o.device, boot: o.boot, firmware: o.firmware };
+    const status: Record<string, unknown> = { state, device: o.device, boot: o.boot, firmware: o.firmware, reason };
     if (state === "online") {
       Object.assign(status, {
         uptime_s: Math.floor((o.now() - this.#startedAt) / 1000),
@@ -504,4 +533,19 @@ export class Uplink {
     client.publish({ topic: this.statusTopic, payload, qos, retain: true, packetId });
     return true;
   }
+}
+
+/** Resolves true once the entry it adds to waiters is called, or false after timeoutMs; the entry leaves the list either way. */
+function waitOn(waiters: (() => void)[], timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      Timer.clear(timer);
+      const at = waiters.indexOf(waiter);
+      if (at >= 0) waiters.splice(at, 1);
+      resolve(ok);
+    };
+    const waiter = () => done(true);
+    const timer = Timer.set(() => done(false), timeoutMs);
+    waiters.push(waiter);
+  });
 }

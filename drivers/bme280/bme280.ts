@@ -13,6 +13,11 @@ const SKIPPED = 0x80000;
 const CTRL_HUM = 0x01;
 const CTRL_MEAS = (0b001 << 5) | (0b001 << 2) | 0b11;
 const CONFIG = 0b010 << 5;
+/**
+ * Operating range (datasheet table 1): 300..1100 hPa, -40..85 C. Outside it the compensation is not
+ * specified (Bosch's own API clamps silently): such a sample is uncertain, its values kept.
+ */
+const OPERATING = { minPa: 30_000, maxPa: 110_000, minC: -40, maxC: 85 };
 
 export interface Bme280Sample extends SampleQuality {
   thermometer?: { temperature: number };
@@ -64,10 +69,14 @@ export default class Bme280 {
       return { quality: "uncertain", reason: "no-data" };
     }
     const [t, tFine] = compensateTemperature(adcT, this.#calibration);
+    const temperature = t / 100;
+    const pressure = compensatePressure(adcP, tFine, this.#calibration) / 256;
+    const inRange = temperature >= OPERATING.minC && temperature <= OPERATING.maxC && pressure >= OPERATING.minPa && pressure <= OPERATING.maxPa;
     return {
-      quality: "good",
-      thermometer: { temperature: t / 100 },
-      barometer: { pressure: compensatePressure(adcP, tFine, this.#calibration) / 256 },
+      quality: inRange ? "good" : "uncertain",
+      ...(inRange ? {} : { reason: "range" }),
+      thermometer: { temperature },
+      barometer: { pressure },
       hygrometer: { humidity: compensateHumidity(adcH, tFine, this.#calibration) / 1024 },
     };
   }

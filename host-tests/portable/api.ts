@@ -1,5 +1,8 @@
-// A test registry with no platform imports, so the same suites run under node:test and on the real
-// XS engine (host-tests/xs/harness.ts). Suites call test(); a runner collects and runs them.
+// The portable suites' API, with no platform imports: the same suites run under vitest on Node
+// (host-tests/portable.test.ts hands the checks to vitest's expect) and on the real XS engine
+// (host-tests/xs/harness.ts), where the checks below, with structural equality, do the work.
+
+import { structurallyEqual } from "./structural-equality";
 
 export type TestBody = () => void | Promise<void>;
 
@@ -19,29 +22,64 @@ export class AssertionError extends Error {
 
 function show(value: unknown): string {
   try {
-    return typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value, (_k, v) => (v instanceof Uint8Array ? Array.from(v) : v)) ?? String(value);
+    if (typeof value === "string") return JSON.stringify(value);
+    if (typeof value === "number" || value === undefined || typeof value === "bigint") return Object.is(value, -0) ? "-0" : String(value);
+    return JSON.stringify(value, (_k, v) =>
+      v instanceof Uint8Array ? `Uint8Array[${Array.from(v)}]` : v instanceof Map ? { Map: [...v] } : v instanceof Set ? { Set: [...v] } : v === undefined ? "(undefined)" : v,
+    ) ?? String(value);
   } catch {
     return String(value);
   }
 }
 
+/** What a failed check does: the XS harness throws AssertionError, vitest's expect reports a diff. */
+export interface Checks {
+  equal(actual: unknown, expected: unknown, message?: string): void;
+  deepEqual(actual: unknown, expected: unknown, message?: string): void;
+  near(actual: number, expected: number, tolerance: number, message?: string): void;
+  ok(condition: unknown, message: string): void;
+}
+
+const prefix = (message?: string) => (message ? message + ": " : "");
+
+export const portableChecks: Checks = {
+  equal(actual, expected, message) {
+    if (!Object.is(actual, expected)) throw new AssertionError(`${prefix(message)}expected ${show(expected)}, got ${show(actual)}`);
+  },
+  deepEqual(actual, expected, message) {
+    if (!structurallyEqual(actual, expected)) throw new AssertionError(`${prefix(message)}expected ${show(expected)}, got ${show(actual)}`);
+  },
+  near(actual, expected, tolerance, message) {
+    if (!(Math.abs(actual - expected) <= tolerance)) throw new AssertionError(`${prefix(message)}expected ${expected} ± ${tolerance}, got ${actual}`);
+  },
+  ok(condition, message) {
+    if (!condition) throw new AssertionError(message);
+  },
+};
+
+let checks: Checks = portableChecks;
+
+/** The Node runner passes checks built on vitest's expect. */
+export function useChecks(replacement: Checks): void {
+  checks = replacement;
+}
+
 export function assert(condition: unknown, message = "assertion failed"): asserts condition {
+  checks.ok(condition, message);
   if (!condition) throw new AssertionError(message);
 }
 
 export function equal<T>(actual: T, expected: T, message?: string): void {
-  if (!Object.is(actual, expected)) throw new AssertionError(`${message ? message + ": " : ""}expected ${show(expected)}, got ${show(actual)}`);
+  checks.equal(actual, expected, message);
 }
 
 export function near(actual: number, expected: number, tolerance: number, message?: string): void {
-  if (!(Math.abs(actual - expected) <= tolerance))
-    throw new AssertionError(`${message ? message + ": " : ""}expected ${expected} ± ${tolerance}, got ${actual}`);
+  checks.near(actual, expected, tolerance, message);
 }
 
+/** Same structure (vitest's toStrictEqual): Maps, Sets, typed arrays, undefined and NaN compare as values. */
 export function deepEqual(actual: unknown, expected: unknown, message?: string): void {
-  const a = show(actual);
-  const e = show(expected);
-  if (a !== e) throw new AssertionError(`${message ? message + ": " : ""}expected ${e}, got ${a}`);
+  checks.deepEqual(actual, expected, message);
 }
 
 export function bytes(...values: number[]): Uint8Array {

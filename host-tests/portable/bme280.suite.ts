@@ -64,9 +64,9 @@ import { simBoard } from "../../sim/board";
 import { throws } from "./api";
 
 let port = 40;
-function rig() {
+function rig(calibration?: Bme280Calibration) {
   let now = 5_000;
-  const chip = new SimBme280({ now: () => now });
+  const chip = new SimBme280({ now: () => now, calibration });
   const bus = new SimI2CBus();
   bus.attach(0x76, chip);
   simBoard().i2c.set(++port, bus);
@@ -155,4 +155,35 @@ test("bme280: integer compensation agrees with the datasheet's floating-point re
   assert(worst.t <= 0.01, `temperature differs by ${worst.t} C`);
   assert(worst.p <= 0.4, `pressure differs by ${worst.p} Pa`);
   assert(worst.h <= 0.01, `humidity differs by ${worst.h} %RH`);
+});
+
+/** Two more chips' factory calibrations (values of the kind real parts carry; not the worked example). */
+const otherChips: Bme280Calibration[] = [
+  { T1: 28176, T2: 26220, T3: 50, P1: 37640, P2: -10532, P3: 3024, P4: 6988, P5: -51, P6: -7, P7: 9900, P8: -10230, P9: 4285, H1: 75, H2: 354, H3: 0, H4: 331, H5: 50, H6: 30 },
+  { T1: 27863, T2: 26659, T3: 50, P1: 38216, P2: -10669, P3: 3024, P4: 8294, P5: -140, P6: -7, P7: 15500, P8: -14600, P9: 6000, H1: 75, H2: 371, H3: 0, H4: 288, H5: 41, H6: 30 },
+];
+
+test("bme280 driver: outside 300..1100 hPa or -40..85 C a sample is uncertain (range), its values kept", () => {
+  for (const calibration of otherChips) {
+    const { chip, driver, advance } = rig(calibration);
+    const cases: [{ temperature: number; pressure: number }, string][] = [
+      [{ temperature: 22, pressure: 101_325 }, "good"],
+      [{ temperature: -39.9, pressure: 30_050 }, "good"],
+      [{ temperature: 84.9, pressure: 109_950 }, "good"],
+      [{ temperature: 22, pressure: 29_000 }, "range"],
+      [{ temperature: 22, pressure: 112_000 }, "range"],
+      [{ temperature: -45, pressure: 101_325 }, "range"],
+      [{ temperature: 90, pressure: 101_325 }, "range"],
+    ];
+    for (const [air, expected] of cases) {
+      chip.environment = { ...air, humidity: 40 };
+      advance(200);
+      const s = driver.sample();
+      const what = `${JSON.stringify(air)} with T1=${calibration.T1}`;
+      equal(s.quality, expected === "good" ? "good" : "uncertain", what);
+      equal(s.reason, expected === "good" ? undefined : "range", what);
+      near(s.thermometer!.temperature, air.temperature, 0.011, what);
+      near(s.barometer!.pressure, air.pressure, 0.3, what);
+    }
+  }
 });

@@ -4,7 +4,7 @@
 import { test, equal, deepEqual, throws, bytes, random, assert } from "./api";
 import {
   PacketReader, MqttProtocolError, decodePacket, encodeConnect, encodePublish, encodePuback, encodePingreq,
-  encodeDisconnect, encodeSubscribe, utf8, type IncomingPacket,
+  encodeDisconnect, encodeSubscribe, describeConnackCode, utf8, type IncomingPacket,
 } from "../../src/mqtt/codec";
 
 const ascii = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
@@ -111,6 +111,20 @@ test("codec: reader rejects bad remaining lengths and oversized packets before b
   equal(reader.push(bytes(0x30, 0x80)).length, 0, "an incomplete header waits for more bytes");
 });
 
+test("codec: the reader's size limit counts the fixed header too", () => {
+  // A PUBLISH whose whole packet (header + remaining length) is `total` bytes.
+  const publishOf = (total: number, headerBytes: number) => {
+    const remaining = total - headerBytes;
+    const length = remaining < 128 ? [remaining] : [(remaining & 0x7f) | 0x80, remaining >> 7];
+    equal(1 + length.length, headerBytes);
+    return bytes(0x30, ...length, 0, 1, 0x74, ...new Array(remaining - 3).fill(0x78));
+  };
+  for (const [limit, headerBytes] of [[100, 2], [300, 3]]) {
+    equal(new PacketReader(limit).push(publishOf(limit, headerBytes)).length, 1, `${limit} bytes in all is allowed`);
+    throws(() => new PacketReader(limit).push(publishOf(limit + 1, headerBytes)), MqttProtocolError, new RegExp(`packet of ${limit + 1} bytes exceeds the ${limit}-byte limit`));
+  }
+});
+
 test("codec: a stream split at every byte boundary yields the same packets", () => {
   const stream = [
     bytes(0x20, 2, 1, 0), bytes(0x40, 2, 0, 1), bytes(0xd0, 0),
@@ -156,4 +170,70 @@ test("codec: 3000 fuzzed inputs give packets or MqttProtocolError, nothing else"
     }
   }
   assert(packets > 100 && errors > 100, `the fuzz reached both outcomes (packets ${packets}, errors ${errors})`);
+});
+
+test("codec: CONNECT with user name and password (spec 3.1.2.8, 3.1.2.9), and the option checks", () => {
+  deepEqual(encodeConnect({ clientId: "c", keepAliveSeconds: 60, cleanSession: true, username: "u", password: utf8("pw") }), bytes(
+    0x10, 20, 0, 4, ...ascii("MQTT"), 4, 0xc2, 0, 60, 0, 1, ...ascii("c"), 0, 1, ...ascii("u"), 0, 2, ...ascii("pw")));
+  deepEqual(encodeConnect({ clientId: "c", keepAliveSeconds: 0, cleanSession: false, username: "u" }), bytes(
+    0x10, 16, 0, 4, ...ascii("MQTT"), 4, 0x80, 0, 0, 0, 1, ...ascii("c"), 0, 1, ...ascii("u")));
+  throws(() => encodeConnect({ clientId: "c", keepAliveSeconds: 60, cleanSession: true, password: utf8("pw") }), RangeError, /a password needs a username \(spec 3\.1\.2\.9\)/);
+  for (const keepAliveSeconds of [-1, 1.5, 65_536]) throws(() => encodeConnect({ clientId: "c", keepAliveSeconds, cleanSession: true }), RangeError, /keep/i);
+  equal(encodeConnect({ clientId: "c", keepAliveSeconds: 65_535, cleanSession: true })[11], 0xff);
+  equal(new MqttProtocolError("x").name, "MqttProtocolError");
+});
+
+test("codec: PUBLISH limits at their edges: packet id, topic bytes and slashes, NUL, payload size", () => {
+  const publish = (over: Partial<Parameters<typeof encodePublish>[0]>) => encodePublish({ topic: "t", payload: utf8("x"), qos: 1, packetId: 1, ...over });
+  for (const packetId of [undefined, 0, 65_536, 1.5]) throws(() => publish({ packetId }), RangeError, /packet id/);
+  equal(publish({ packetId: 65_535 }).length, 8);
+  equal(publish({ qos: 0, packetId: undefined }).length, 6);
+  publish({ topic: "a/".repeat(7) + "b" });
+  throws(() => publish({ topic: "a/".repeat(8) + "b" }), RangeError, /has 8 slashes; AWS IoT allows 7/);
+  publish({ topic: "t".repeat(256) });
+  throws(() => publish({ topic: "t".repeat(257) }), RangeError, /^topic is 257 bytes; the limit is 256$/);
+  throws(() => publish({ topic: "a\u0000b" }), RangeError, /topic has a NUL character/);
+  publish({ payload: new Uint8Array(128 * 1024) });
+  throws(() => publish({ payload: new Uint8Array(128 * 1024 + 1) }), RangeError, /payload of 131073 bytes exceeds/);
+});
+
+test("codec: SUBSCRIBE needs filters, each non-empty and within the topic limit", () => {
+  throws(() => encodeSubscribe(1, []), RangeError, /SUBSCRIBE needs at least one topic filter/);
+  throws(() => encodeSubscribe(1, [{ topic: "", qos: 1 }]), RangeError, /topic filter is empty/);
+  throws(() => encodeSubscribe(1, [{ topic: "f".repeat(257), qos: 1 }]), RangeError, /^topic filter is 257 bytes/);
+  equal(encodeSubscribe(1, [{ topic: "f".repeat(256), qos: 1 }]).length, 2 + 2 + 2 + 256 + 1 + 1);
+});
+
+test("codec: decoding at the edges: QoS 0 and 1 PUBLISH, UNSUBACK, SUBACK codes, names in errors", () => {
+  deepEqual(decodePacket(0x30, bytes(0, 1, 0x74, 0x78)), { type: 3, topic: "t", qos: 0, retain: false, dup: false, packetId: 0, payload: bytes(0x78) });
+  deepEqual(decodePacket(0x3b, bytes(0, 1, 0x74, 0, 7)), { type: 3, topic: "t", qos: 1, retain: true, dup: true, packetId: 7, payload: bytes() });
+  throws(() => decodePacket(0x30, bytes(0)), MqttProtocolError, /PUBLISH too short for its topic length/);
+  deepEqual(decodePacket(0xb0, bytes(0, 5)), { type: 11, packetId: 5 });
+  throws(() => decodePacket(0xb0, bytes(0, 5, 0)), MqttProtocolError, /^UNSUBACK with remaining length 3, expected 2$/);
+  throws(() => decodePacket(0x41, bytes(0, 5)), MqttProtocolError, /^PUBACK with reserved flags 0x1$/);
+  throws(() => decodePacket(0x20, bytes(0)), MqttProtocolError, /^CONNACK with remaining length 1/);
+  throws(() => decodePacket(0xd0, bytes(0)), MqttProtocolError, /^PINGRESP with remaining length 1/);
+  deepEqual(decodePacket(0x90, bytes(0, 3, 2, 0x80)), { type: 9, packetId: 3, grants: [2, 0x80] });
+  throws(() => decodePacket(0x90, bytes(0, 3, 3)), MqttProtocolError, /SUBACK with return code 3/);
+  throws(() => decodePacket(0x90, bytes(0, 3)), MqttProtocolError, /SUBACK without return codes/);
+  throws(() => decodePacket(0x91, bytes(0, 3, 0)), MqttProtocolError, /^SUBACK with reserved flags/);
+});
+
+test("codec: every CONNACK code has its name", () => {
+  deepEqual([0, 1, 2, 3, 4, 5, 6].map(describeConnackCode), ["accepted", "unacceptable protocol version", "client identifier rejected",
+    "server unavailable", "bad user name or password", "not authorized", "unknown code 6"]);
+});
+
+test("codec: the reader keeps its own copy of a partial packet and of a split header", () => {
+  const reader = new PacketReader(1024);
+  const chunk = bytes(0x40, 2, 0);
+  equal(reader.push(chunk).length, 0);
+  chunk.fill(0xff); // the caller reuses its buffer
+  deepEqual(reader.push(bytes(9)), [{ type: 4, packetId: 9 }]);
+  const split = new PacketReader(1024);
+  equal(split.push(bytes(0x30)).length, 0, "a lone first byte waits");
+  equal(split.push(bytes(0x83)).length, 0, "so does a length that continues");
+  const packets = split.push(bytes(0x01, 0, 1, 0x74, ...new Array(128).fill(0x78)));
+  equal(packets.length, 1);
+  equal((packets[0] as { payload: Uint8Array }).payload.length, 128);
 });

@@ -5,7 +5,7 @@ import { test, equal, deepEqual, throws, assert, random } from "./api";
 import { FlashLog, LogFullError, RECORD_OVERHEAD, SECTOR_HEADER_BYTES } from "../../src/log/flash-log";
 import { crc32 } from "../../src/log/crc32";
 import { SimNorFlash } from "../../sim/nor-flash";
-import { runPowerCutTrials } from "./powercut-model";
+import { check, forgetDropped, newModel, newTotals, runPowerCutTrials } from "./powercut-model";
 
 const text = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const str = (b: Uint8Array) => String.fromCharCode(...b);
@@ -171,6 +171,10 @@ test("flash log: a write that does not read back costs a sector, not a record, a
     log.acknowledge(4);
     flipAt = 256 + SECTOR_HEADER_BYTES + 10; // inside record 5, the first in sector 1
     for (let i = 0; i < 10; i++) log.append(p()); // 5..14, record 5 rewritten elsewhere
+    // Before anything more is acknowledged, every record written reads back: none silently lost.
+    const written = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+    deepEqual(log.read(0, 100).map((r) => r.seq), written, `${policy}: every record written is there`);
+    deepEqual(new FlashLog(sim, { whenFull: policy }).read(0, 100).map((r) => r.seq), written, `${policy}: and after a restart`);
     log.acknowledge(9);
     log.append(p()); // 15 opens a new sector: the sector holding 10..14 reused since the abandoned one
     log.acknowledge(11);
@@ -219,4 +223,138 @@ test("flash log: reads resume where recent reads were, and never from a sector s
   const end = history().nextSeq;
   // The first read after the reuse, from every record: an old hint's offset is no boundary there.
   for (let from = history().tailSeq; from < end; from++) expect(history(), from, Math.min(3, end - from));
+});
+
+test("power-cut model: a record lost behind earlier legitimate drops is still a loss", () => {
+  const f = flash(4, 256);
+  const log = new FlashLog(f, { whenFull: "drop-oldest", onEvent: () => {} });
+  const model = newModel();
+  const totals = newTotals();
+  for (let i = 0; i < 40; i++) {
+    const payload = new Uint8Array(20).fill(i);
+    model.durable.set(log.append(payload), payload);
+    forgetDropped(log, model, totals, "filling");
+  }
+  assert(log.dropped > 0 && model.droppedSeen === log.dropped, `drops so far: ${log.dropped}, all accounted`);
+  check(log, model, "consistent", totals);
+  deepEqual([totals.lost, totals.failures], [0, []], "a consistent log passes");
+  // The model still holds a record the log no longer has and never counted as dropped.
+  model.durable.set(log.tailSeq - 1, new Uint8Array(20));
+  check(log, model, "one lost", totals);
+  equal(totals.lost, 1, totals.failures.join("; "));
+});
+
+test("flash log: limits, arguments and statistics at their edges", () => {
+  throws(() => new FlashLog(flash(2, 512)), RangeError, /at least 3 sectors/);
+  new FlashLog(flash(3, 512));
+  throws(() => new FlashLog(flash(4, 512), { whenFull: "keep" as never }), RangeError, /unknown full policy keep/);
+  const events: string[] = [];
+  const f = flash(4, 256);
+  const log = new FlashLog(f, { onEvent: (e) => events.push(e) });
+  equal(log.maxPayloadBytes, 256 - SECTOR_HEADER_BYTES - RECORD_OVERHEAD);
+  equal(log.sectorCount, 4);
+  throws(() => log.append(new Uint8Array(0)), RangeError, /record payload of 0 bytes; 1\.\.\d+ allowed/);
+  throws(() => log.append(new Uint8Array(log.maxPayloadBytes + 1)), RangeError);
+  equal(log.append(new Uint8Array(log.maxPayloadBytes).fill(7)), 0, "a record as large as a sector allows");
+  for (let i = 1; i <= 5; i++) log.append(new Uint8Array(10 * i).fill(i));
+  deepEqual({ appended: log.stats.appended, recordBytes: log.stats.recordBytes },
+    { appended: 6, recordBytes: 6 * RECORD_OVERHEAD + log.maxPayloadBytes + 150 });
+  // read: maxRecords and maxBytes (at least one record even when it alone is over maxBytes)
+  deepEqual(log.read(1, 2).map((r) => r.seq), [1, 2]);
+  deepEqual(log.read(1, 10, 30).map((r) => r.seq), [1, 2], "10 + 20 bytes; 30 more would pass 30");
+  deepEqual(log.read(1, 10, 29).map((r) => r.seq), [1]);
+  deepEqual(log.read(0, 10, 1).map((r) => r.seq), [0], "one oversized record still comes");
+  deepEqual(log.read(3, 10).map((r) => [r.seq, r.payload.length]), [[3, 30], [4, 40], [5, 50]]);
+  // acknowledge: integers up to the newest record; below the tail is a no-op
+  throws(() => log.acknowledge(1.5), RangeError, /acknowledge\(1\.5\)/);
+  throws(() => log.acknowledge(6), RangeError, /acknowledge\(6\) is past the newest record 5/);
+  log.acknowledge(2);
+  equal(log.tailSeq, 3);
+  log.acknowledge(1);
+  equal(log.tailSeq, 3, "acknowledging less changes nothing");
+  deepEqual(new FlashLog(f).read(0, 10).map((r) => r.seq), [3, 4, 5]);
+  log.acknowledge(5);
+  equal(log.pendingRecords, 0);
+  // Drop-oldest counts what it drops; refuse counts what it refuses.
+  for (let i = 0; i < 40; i++) log.append(new Uint8Array(60).fill(i));
+  assert(log.stats.dropped > 0 && log.stats.dropped === log.dropped, `dropped ${log.stats.dropped} / ${log.dropped}`);
+  assert(events.some((e) => new RegExp(`full; dropped \\d+ unacknowledged records \\(\\d+\\.\\.\\d+\\)`).test(e)), events.join("; "));
+  assert(log.stats.erases > 0, "sectors were erased ahead");
+  const strict = new FlashLog(flash(4, 256), { whenFull: "refuse" });
+  let refused = 0;
+  for (let i = 0; i < 40; i++) {
+    try {
+      strict.append(new Uint8Array(60));
+    } catch (error) {
+      assert(error instanceof LogFullError && error.message === "flash log is full of unacknowledged records" && error.name === "LogFullError", String(error));
+      refused++;
+    }
+  }
+  assert(refused > 0, "the refuse policy refused");
+  equal(strict.stats.refused, refused);
+});
+
+test("flash log: a partition holding other data is formatted, and says so; a repair is counted", () => {
+  const f = flash(4, 256);
+  f.write(256, Uint8Array.of(0x12, 0x34)); // another program's bytes at the start of sector 1
+  const events: string[] = [];
+  const log = new FlashLog(f, { onEvent: (e) => events.push(e) });
+  assert(events.some((e) => /no log found \(1 sectors hold other data\)/.test(e)), events.join("; "));
+  assert(log.stats.repairs >= 1, `repairs ${log.stats.repairs}`);
+  log.append(text("a"));
+  deepEqual(new FlashLog(f).read(0, 10).map((r) => str(r.payload)), ["a"]);
+});
+
+test("flash log: at mount a torn last record is discarded and stray bits close the sector, each with an event", () => {
+  for (const damage of ["torn", "stray"] as const) {
+    const f = flash(4, 256);
+    const log = new FlashLog(f);
+    log.append(text("a"));
+    log.append(text("b"));
+    const recordB = SECTOR_HEADER_BYTES + RECORD_OVERHEAD + 1;
+    if (damage === "torn") f.write(recordB + 7, Uint8Array.of(0x00)); // inside b's payload
+    else f.write(recordB + RECORD_OVERHEAD + 1 + 20, Uint8Array.of(0x00)); // in the erased space after b
+    const events: string[] = [];
+    const mounted = new FlashLog(f, { onEvent: (e) => events.push(e) });
+    const expected = damage === "torn" ? /discarded a torn or corrupt record in sector 0 at offset/ : /sector 0 has stray bits after its last record/;
+    assert(events.some((e) => expected.test(e)), `${damage}: ${events.join("; ")}`);
+    deepEqual(mounted.read(0, 10).map((r) => str(r.payload)), damage === "torn" ? ["a"] : ["a", "b"], damage);
+    const c = mounted.append(text("c"));
+    assert(c >= (damage === "torn" ? 1 : 2), `${damage}: c got seq ${c}`);
+    deepEqual(new FlashLog(f).read(0, 10).map((r) => str(r.payload)), damage === "torn" ? ["a", "c"] : ["a", "b", "c"], `${damage}: after another restart`);
+  }
+});
+
+test("flash log: read and acknowledge agree with a simple model at every position, across sectors and restarts", () => {
+  const payload = (seq: number) => new Uint8Array(5 + (seq % 7)).fill(seq & 0xff);
+  const n = 40; // about four 256-byte sectors' worth: nothing is dropped
+  const f = flash(8, 256);
+  const log = new FlashLog(f);
+  for (let seq = 0; seq < n; seq++) equal(log.append(payload(seq)), seq);
+  for (let from = 0; from <= n + 1; from++)
+    for (const max of [1, 2, 5, 100]) {
+      const expected = Array.from({ length: Math.max(0, Math.min(max, n - from)) }, (_, i) => from + i);
+      const got = log.read(from, max);
+      deepEqual(got.map((r) => r.seq), expected, `read(${from}, ${max})`);
+      for (const r of got) deepEqual(r.payload, payload(r.seq), `payload of ${r.seq}`);
+    }
+  // Acknowledge in uneven steps; after each, the log and a remounted log agree with the model.
+  let tail = 0;
+  for (const step of [1, 3, 1, 7, 2, 9, 5, 4]) {
+    const upTo = Math.min(n - 1, tail + step - 1);
+    log.acknowledge(upTo);
+    tail = upTo + 1;
+    const expected = Array.from({ length: n - tail }, (_, i) => tail + i);
+    equal(log.tailSeq, tail, `tail after acknowledge(${upTo})`);
+    deepEqual(log.read(0, 100).map((r) => r.seq), expected, `after acknowledge(${upTo})`);
+    const again = new FlashLog(f);
+    equal(again.tailSeq, tail, `tail after acknowledge(${upTo}) and a restart`);
+    equal(again.nextSeq, n);
+    deepEqual(again.read(0, 100).map((r) => r.seq), expected, `after acknowledge(${upTo}) and a restart`);
+  }
+  // Appending after the restarts continues the sequence; everything acknowledged stays gone.
+  const reopened = new FlashLog(f);
+  for (let seq = n; seq < n + 30; seq++) equal(reopened.append(payload(seq)), seq);
+  reopened.acknowledge(n + 9);
+  deepEqual(new FlashLog(f).read(0, 100).map((r) => r.seq), Array.from({ length: 20 }, (_, i) => n + 10 + i));
 });

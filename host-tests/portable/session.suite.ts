@@ -1,6 +1,6 @@
 // Reconnect schedule and publish limiter: the pure policy pieces of the MQTT session.
 
-import { test, equal, assert, throws, near, random } from "./api";
+import { test, equal, assert, throws, near, random, deepEqual } from "./api";
 import { ReconnectSchedule } from "../../src/session/reconnect-schedule";
 import { PublishLimiter } from "../../src/session/publish-limiter";
 import { jitterRandom } from "../../src/session/jitter-random";
@@ -130,4 +130,70 @@ test("jitter randomness: a truly random platform value passes through as uniform
     delays.add(s.atPowerUp().delayMs);
   }
   assert(delays.size > 45, `50 boots of one device draw different start-up delays: ${delays.size} distinct`);
+});
+
+test("limiter: limits are checked; a publish as large as the byte window fits on its own", () => {
+  const limits = { messagesPerWindow: 1, bytesPerWindow: 10, windowMs: 1 };
+  for (const bad of [{ messagesPerWindow: 0 }, { bytesPerWindow: 0 }, { windowMs: 0 }, { messagesPerWindow: NaN }])
+    throws(() => new PublishLimiter({ ...limits, ...bad }), RangeError, /invalid publish limits/);
+  const l = new PublishLimiter(limits); // the smallest valid limits
+  equal(l.delayFor(10, 0), 0, "exactly the byte window");
+  throws(() => l.delayFor(11, 0), RangeError, /a 11-byte publish exceeds the 10-byte window/);
+});
+
+test("limiter: entries leave the window exactly windowMs after they were recorded, their bytes with them", () => {
+  const l = new PublishLimiter({ messagesPerWindow: 3, bytesPerWindow: 100, windowMs: 1000 });
+  l.record(40, 0);
+  l.record(30, 100);
+  l.record(20, 200);
+  equal(l.delayFor(10, 999), 1, "three publishes in the window until 1000");
+  equal(l.delayFor(10, 1000), 0, "the first left at 1000");
+  equal(l.delayFor(50, 1000), 0, "50 bytes fit beside the 50 left");
+  equal(l.delayFor(51, 1000), 100, "51 wait for the 30 recorded at 100");
+  equal(l.delayFor(80, 1000), 100, "80 too");
+  equal(l.delayFor(81, 1000), 200, "81 wait for the 20 recorded at 200 as well");
+  l.record(50, 1000);
+  equal(l.delayFor(1, 1100), 0, "at 1100 the one from 100 has left");
+  equal(l.delayFor(31, 1100), 100, "70 bytes in the window: 31 more wait for the one from 200");
+});
+
+test("limiter: reset empties the window, and what is recorded after it ages out as usual", () => {
+  const l = new PublishLimiter({ messagesPerWindow: 10, bytesPerWindow: 100, windowMs: 1000 });
+  l.record(90, 0);
+  l.reset();
+  equal(l.delayFor(100, 0), 0, "an empty window after reset");
+  l.record(60, 0);
+  l.record(30, 500);
+  equal(l.delayFor(70, 1000), 0, "the 60 left at 1000: 30 + 70 fit");
+  equal(l.delayFor(80, 1000), 500, "30 + 80 do not: wait for the one from 500");
+});
+
+test("backoff: base may equal cap; the reason is said; kicks wait kickBackoffMs plus up to as much again", () => {
+  new ReconnectSchedule({ baseMs: 500, capMs: 500 });
+  throws(() => new ReconnectSchedule({ baseMs: 500, capMs: 499 }), RangeError, /0 < base <= cap/);
+  const s = new ReconnectSchedule({ startupJitterMs: 1000, quickDropMs: 100, quickDropsForKick: 2, kickBackoffMs: 1000, minIntervalMs: 0, resetAfterMs: 500 }, () => 0.5);
+  deepEqual(s.atPowerUp(), { delayMs: 500, because: "startup" });
+  deepEqual(s.closed(0), { delayMs: 500, because: "backoff" }, "never connected: no quick drop");
+  equal(s.suspectedDuplicateClientId, false);
+  s.connected(1000);
+  s.closed(1099); // up 99 ms: a quick drop
+  s.connected(2000);
+  s.closed(2100); // up exactly quickDropMs: not quick, the count starts again
+  equal(s.suspectedDuplicateClientId, false);
+  s.connected(3000);
+  s.closed(3050);
+  s.connected(4000);
+  deepEqual(s.closed(4050), { delayMs: 1500, because: "kicked" }, "two quick drops in a row");
+});
+
+test("backoff: a connection up exactly resetAfterMs resets the attempts; one a moment shorter does not", () => {
+  const s = new ReconnectSchedule({ baseMs: 100, capMs: 100_000, resetAfterMs: 500, minIntervalMs: 0, quickDropMs: 0 }, () => 0.999);
+  for (let i = 0; i < 5; i++) s.closed(0);
+  equal(s.attempt, 5);
+  s.connected(1000);
+  s.closed(1499);
+  equal(s.attempt, 6, "up 499 ms");
+  s.connected(2000);
+  equal(s.closed(2500).delayMs, 99, "up 500 ms: back to the base");
+  equal(s.attempt, 1);
 });

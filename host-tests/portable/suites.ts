@@ -1,4 +1,5 @@
 // Every portable suite: imported by the Node runner and bundled for the XS engine.
+import "./checks.suite";
 import "./codec.suite";
 import "./telemetry.suite";
 import "./sht3x.suite";

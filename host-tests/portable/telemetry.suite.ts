@@ -2,7 +2,7 @@
 
 import { test, equal, deepEqual, throws, bytes, assert, random } from "./api";
 import { BatchEncoder, type Batch } from "../../src/telemetry/batch";
-import { CHANNELS, RecordFormatError, decodeReading, encodeReading, type ChannelSample, type Reading } from "../../src/telemetry/reading";
+import { CHANNELS, REASONS, RecordFormatError, channelNumber, decodeReading, encodeReading, type ChannelSample, type Reading } from "../../src/telemetry/reading";
 import { utf8Decode, utf8Encode, utf8Length } from "../../src/util/utf8";
 import { ConfigError, parseConfig } from "../../src/config";
 
@@ -77,6 +77,21 @@ test("batch: every batch fits the 5 KB billing unit and sequence numbers run on 
   assert(batches[0].payload.length > 4900, `batches are filled (${batches[0].payload.length} bytes)`);
 });
 
+test("batch: the fit check counts the comma and the closing ]}: a batch fills the limit exactly, never more", () => {
+  const readings = [1, 2, 3].map((seq) => reading(seq));
+  const whole = new BatchEncoder({ device: "d", boot: 1, maxBytes: 5120 });
+  for (const r of readings) whole.add(r);
+  const exact = whole.flush()!.payload.length;
+  // At the exact size all three share one batch; one byte less and the third must start a new one.
+  for (const maxBytes of [exact, exact - 1, exact - 2, exact + 1]) {
+    const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes });
+    const batches = readings.map((r) => encoder.add(r)).filter((b) => b !== undefined) as Batch[];
+    batches.push(encoder.flush()!);
+    for (const b of batches) assert(b.payload.length <= maxBytes, `a batch of ${b.payload.length} bytes under a ${maxBytes}-byte limit`);
+    deepEqual(batches.map((b) => b.count), maxBytes >= exact ? [3] : [2, 1], `limit ${maxBytes}`);
+  }
+});
+
 test("batch: a sensor that is not good carries its quality and reason, and no value", () => {
   const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes: 1024 });
   encoder.add(reading(1, [[0, { quality: "bad", reason: "crc" }], [1, { quality: "bad", reason: "crc" }], [5, { quality: "good", value: 80.5 }]]));
@@ -148,4 +163,79 @@ test("config: broker_address must be a dotted IPv4 address with octets up to 255
   throws(() => parseConfig({ ...good, broker_address: "127.0.0.256" }), ConfigError, /IPv4/);
   throws(() => parseConfig({ ...good, broker_address: "1.2.3" }), ConfigError, /IPv4/);
   equal(parseConfig({ ...good, broker_address: "192.0.2.255" }).broker.address, "192.0.2.255");
+});
+
+test("reading record: the channel and reason tables are the stored format and stay as they are", () => {
+  // Stored records refer to channels and reasons by number: changing an entry changes old records.
+  deepEqual(CHANNELS.map((c) => `${c.sensor}.${c.quantity} ${c.unit} ${c.decimals}`), [
+    "sht3x.temperature C 2", "sht3x.humidity %RH 2", "bme280.pressure Pa 1", "bme280.temperature C 2", "bme280.humidity %RH 2",
+    "max31865.temperature C 2", "adxl345.rms_x m/s2 3", "adxl345.rms_y m/s2 3", "adxl345.rms_z m/s2 3", "adxl345.peak m/s2 3",
+  ]);
+  deepEqual(REASONS, ["", "crc", "nack", "bus", "no-data", "restarting", "fault", "range", "stale", "absent", "overrun", "rtd-high",
+    "rtd-low", "open-circuit", "force-open", "rtdin-low", "overvoltage", "lead-check", "driver"]);
+  equal(channelNumber("bme280", "pressure"), 2);
+  equal(channelNumber("sht3x", "temperature"), 0);
+  equal(channelNumber("adxl345", "peak"), 9);
+  throws(() => channelNumber("sht3x", "pressure"), RangeError, /no channel for sht3x.pressure; add it to CHANNELS/);
+  equal(new RecordFormatError("x").name, "RecordFormatError");
+});
+
+test("reading record: a good sample without a finite value is stored bad (range); unknown codes decode as code-N", () => {
+  const back = decodeReading(1, encodeReading(1000, new Map<number, ChannelSample>([
+    [3, { quality: "good", value: NaN }],
+    [1, { quality: "good" }],
+    [0, { quality: "uncertain" }],
+    [4, { quality: "bad", reason: "crc" }],
+  ])));
+  deepEqual([...back.channels], [
+    [0, { quality: "uncertain", reason: "fault" }],
+    [1, { quality: "bad", reason: "range" }],
+    [3, { quality: "bad", reason: "range" }],
+    [4, { quality: "bad", reason: "crc" }],
+  ]);
+  // A quality byte whose reason code this firmware does not know (a newer one wrote it).
+  const bytes = encodeReading(1000, new Map<number, ChannelSample>([[0, { quality: "bad", reason: "crc" }]]));
+  bytes[bytes.length - 1] = (1 << 6) | 42;
+  deepEqual(decodeReading(1, bytes).channels.get(0), { quality: "bad", reason: "code-42" });
+});
+
+test("reading record: large values and every channel round-trip (the writer grows), and malformed records are refused", () => {
+  const samples = new Map<number, ChannelSample>(CHANNELS.map((c, n) => [n, { quality: "good", value: (n % 2 ? -1 : 1) * 2 ** 40 / 10 ** c.decimals }]));
+  const bytes = encodeReading(2 ** 47, samples);
+  assert(bytes.length > 64, `${bytes.length} bytes`);
+  const back = decodeReading(3, bytes);
+  equal(back.ts, 2 ** 47);
+  for (const [n, s] of samples) equal(back.channels.get(n)!.value, s.value, CHANNELS[n].quantity);
+  equal(decodeReading(3, encodeReading(5, new Map([[5, { quality: "good", value: -0.01 }]]))).channels.get(5)!.value, -0.01);
+  throws(() => decodeReading(3, Uint8Array.of(...bytes, 0)), RecordFormatError, /^1 bytes left over in record 3$/);
+  throws(() => decodeReading(3, Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0)), RecordFormatError, /varint longer than 8 bytes/);
+  throws(() => decodeReading(3, Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0x80, 0x08, 0)), RecordFormatError, /record names unknown channel 10/);
+});
+
+test("batch: within a sensor bad outranks uncertain, good values stay beside them, undecodable records say why", () => {
+  const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes: 1024 });
+  encoder.add(reading(1, [[2, { quality: "uncertain", reason: "range" }], [3, { quality: "bad", reason: "nack" }], [4, { quality: "good", value: 40.5 }]]));
+  encoder.add(reading(2, [[2, { quality: "bad", reason: "crc" }], [3, { quality: "uncertain", reason: "range" }]]));
+  encoder.add(reading(3, [[6, { quality: "uncertain", reason: "overrun" }], [7, { quality: "uncertain", reason: "stale" }], [0, { quality: "good", value: 1 }]]));
+  encoder.add({ seq: 4, ts: 0, channels: new Map(), undecodable: "record type 9 is not a reading" });
+  equal(encoder.pendingReadings, 4);
+  const doc = JSON.parse(utf8Decode(encoder.flush()!.payload));
+  equal(encoder.pendingReadings, 0);
+  deepEqual(doc.readings, [
+    { seq: 1, ts: 1_790_000_001_000, bme280: { humidity: 40.5, quality: "bad", reason: "nack" } },
+    { seq: 2, ts: 1_790_000_002_000, bme280: { quality: "bad", reason: "crc" } },
+    { seq: 3, ts: 1_790_000_003_000, adxl345: { quality: "uncertain", reason: "overrun" }, sht3x: { temperature: 1 } },
+    { seq: 4, ts: 0, undecodable: "record type 9 is not a reading" },
+  ]);
+});
+
+test("batch: a reading exactly as large as the limit allows is accepted alone", () => {
+  const r = reading(1);
+  const alone = new BatchEncoder({ device: "d", boot: 1, maxBytes: 5120 });
+  alone.add(r);
+  const size = alone.flush()!.payload.length;
+  const exact = new BatchEncoder({ device: "d", boot: 1, maxBytes: size });
+  equal(exact.add(r), undefined);
+  equal(exact.flush()!.payload.length, size);
+  throws(() => new BatchEncoder({ device: "d", boot: 1, maxBytes: size - 1 }).add(r), RangeError, new RegExp(`reading 1 alone exceeds ${size - 1} bytes`));
 });

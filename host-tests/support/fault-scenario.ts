@@ -15,9 +15,9 @@ import { startCuttingProxy } from "./cutting-proxy.ts";
 import { devPki, SUBSCRIBER } from "./pki.ts";
 import { subscribe, type TelemetryDoc } from "./subscriber.ts";
 import { random } from "../portable/api.ts";
+import { until } from "./until.ts";
 
 const THING = "press-7";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface FaultScenarioResult {
   stats: NodeStats;
@@ -47,37 +47,54 @@ export async function runFaultScenario(options: { window: number; seed: number }
     state: mkdtempSync(join(tmpdir(), "iiot-faults-")),
   });
   let stats: NodeStats;
+  // Each stage waits for what it is about (readings kept, connections cut, the backlog delivered),
+  // not for a duration: a slow machine takes longer, never less.
+  const caughtUp = () => node.stats.pending <= 3;
+  const logText = () => log.join("");
   try {
-    await sleep(2000);
-    // 1. The broker crashes and comes back on the same port.
+    await until(() => node.stats.readingsAcknowledged >= 5, "the first readings acknowledged");
+    // 1. The broker crashes and comes back on the same port (without the sessions: no persistence).
     await broker.kill();
-    await sleep(1500);
+    proxy.mode = { kind: "refuse" }; // the node stays out until the subscriber has subscribed again
+    const keptBefore = node.stats.pending;
+    await until(() => node.stats.pending >= keptBefore + 5, "readings kept in flash while the broker is down");
+    const subscribed = sub.subscriptions;
     broker = await startMosquitto({ certsDir: pki.dir, port });
-    await sleep(2500);
+    await until(() => sub.subscriptions > subscribed, "the subscriber back on the restarted broker", 30_000);
+    proxy.mode = { kind: "pass" };
+    await until(() => node.stats.reconnects >= 1 && caughtUp(), "a reconnect and the backlog delivered", 30_000);
     // 2. Connections cut after a random number of bytes.
+    let cuts = proxy.cuts;
     proxy.mode = { kind: "cut", minBytes: 40, maxBytes: 2500 }; // mostly inside the TLS handshake
     proxy.cutAll();
-    await sleep(2500);
+    await until(() => proxy.cuts >= cuts + 3, "connections cut in the handshake", 30_000);
+    cuts = proxy.cuts;
     proxy.mode = { kind: "cut", minBytes: 3000, maxBytes: 7000 }; // mostly inside PUBLISHes and PUBACKs
     proxy.cutAll();
-    await sleep(8000);
+    await until(() => proxy.cuts >= cuts + 3, "connections cut mid-exchange", 60_000);
+    let reconnects = node.stats.reconnects;
     proxy.mode = { kind: "pass" };
     proxy.cutAll();
-    await sleep(2500);
+    await until(() => node.stats.reconnects > reconnects && caughtUp(), "the backlog delivered after the cuts", 30_000);
     // 3. Connections refused for a while.
+    cuts = proxy.cuts;
     proxy.mode = { kind: "refuse" };
     proxy.cutAll();
-    await sleep(2500);
+    await until(() => proxy.cuts >= cuts + 2, "connections refused", 30_000);
+    reconnects = node.stats.reconnects;
     proxy.mode = { kind: "pass" };
-    await sleep(3000);
+    await until(() => node.stats.reconnects > reconnects && caughtUp(), "the backlog delivered after the refusals", 30_000);
     // 4. Another client takes the thing's client id, again and again, then gives up.
     const intruder = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, {
       ...pki.tlsOptions(SUBSCRIBER), clientId: THING, servername: "localhost", reconnectPeriod: 150, connectTimeout: 3000,
     });
-    // Long enough for three of the node's reconnects (at least 1 s apart) to be kicked off.
-    await sleep(5000);
-    await intruder.endAsync(true);
-    await sleep(4000);
+    try {
+      await until(() => /another client with this id/.test(logText()), "the node to suspect a duplicate client id", 30_000);
+    } finally {
+      await intruder.endAsync(true);
+    }
+    reconnects = node.stats.reconnects;
+    await until(() => node.stats.reconnects > reconnects && caughtUp(), "the node back after the intruder left", 60_000);
   } finally {
     stats = await node.stop(8000);
     await sub.waitForReadings(stats.sampled, 5000);

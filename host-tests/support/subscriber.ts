@@ -10,6 +10,8 @@ export interface TelemetryDoc {
 
 export interface Subscriber {
   docs: TelemetryDoc[];
+  /** Subscriptions made: 1 at first, one more after each reconnect to a broker that lost the session. */
+  readonly subscriptions: number;
   /** Waits until at least n readings arrived, or timeoutMs passed. */
   waitForReadings(n: number, timeoutMs: number): Promise<number>;
   close(): Promise<void>;
@@ -28,13 +30,23 @@ export async function subscribe(options: {
     clean: !options.persistent,
     reconnectPeriod: options.persistent ? 200 : 0,
     connectTimeout: 5000,
+    resubscribe: false, // done below, where it can be counted
   });
   const docs: TelemetryDoc[] = [];
+  let subscriptions = 0;
   client.on("message", (_topic, payload) => docs.push(JSON.parse(payload.toString("utf8")) as TelemetryDoc));
+  // A restarted broker without persistence has forgotten the session: subscribe again, and count it.
+  client.on("connect", (connack) => {
+    if (!connack.sessionPresent) void client.subscribeAsync(options.topic, { qos: 1 }).then(() => void subscriptions++, () => {});
+  });
   await client.subscribeAsync(options.topic, { qos: 1 });
+  subscriptions++;
   const count = () => docs.reduce((n, d) => n + d.readings.length, 0);
   return {
     docs,
+    get subscriptions() {
+      return subscriptions;
+    },
     async waitForReadings(n, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       while (count() < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));

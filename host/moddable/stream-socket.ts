@@ -24,6 +24,22 @@ export interface Framing {
 }
 const NO_FRAMING: Framing = { record: 0, reported: 0, afterWrite: 0 };
 
+/** Streams not yet closed: a host that exits must let them flush first (see socketsClosed). */
+const openStreams = new Set<Duplex>();
+
+/**
+ * Resolves true once every socket the firmware opened has closed (what it wrote, DISCONNECT
+ * included, has gone out), or false after timeoutMs.
+ */
+export async function socketsClosed(timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (openStreams.size > 0) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
 export class HostStreamSocket<T extends object> {
   #stream: Duplex;
   #target: T;
@@ -42,6 +58,8 @@ export class HostStreamSocket<T extends object> {
     this.#callbacks = callbacks;
     this.#label = label;
     this.#framing = framing;
+    openStreams.add(stream);
+    stream.once("close", () => openStreams.delete(stream));
     stream.once(readyEvent, () => this.#refill());
     stream.on("data", (chunk: Buffer) => this.#received(chunk));
     // A reset or broken pipe is the peer closing (as brokers do right after DISCONNECT): not worth a line.

@@ -38,8 +38,12 @@ export class SimBme280 implements I2CTarget {
   #cycleStart = 0;
   #forcedDoneAt = -1;
 
-  constructor(options: { now?: () => number } = {}) {
+  #calibration: Bme280Calibration;
+
+  /** calibration: what this chip's NVM holds (chips differ; default SIM_BME280_CALIBRATION). */
+  constructor(options: { now?: () => number; calibration?: Bme280Calibration } = {}) {
     this.#now = options.now ?? (() => Date.now());
+    this.#calibration = options.calibration ?? SIM_BME280_CALIBRATION;
     this.#reset();
   }
 
@@ -88,7 +92,7 @@ export class SimBme280 implements I2CTarget {
 
   #reset(): void {
     this.#regs.fill(0);
-    const c = SIM_BME280_CALIBRATION;
+    const c = this.#calibration;
     const put16 = (at: number, v: number) => {
       this.#regs[at] = v & 0xff;
       this.#regs[at + 1] = (v >> 8) & 0xff;
@@ -135,7 +139,7 @@ export class SimBme280 implements I2CTarget {
   }
 
   #latch(): void {
-    const c = SIM_BME280_CALIBRATION;
+    const c = this.#calibration;
     const env = typeof this.environment === "function" ? this.environment(this.#now()) : this.environment;
     const osrsT = (this.#regs[0xf4] >> 5) & 7;
     const osrsP = (this.#regs[0xf4] >> 2) & 7;

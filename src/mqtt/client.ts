@@ -34,6 +34,11 @@ export interface MqttClientOptions {
   connect: ConnectOptions;
   /** Largest packet accepted from the broker; larger ones close the connection. */
   maxIncomingPacketBytes?: number;
+  /**
+   * Packets waiting for the socket, at most (default 64); more closes the connection. A broker that
+   * sends QoS 1 PUBLISHes but never reads would otherwise grow the PUBACK queue without limit.
+   */
+  maxQueuedPackets?: number;
   /** How long to wait for CONNACK, and for PINGRESP after a PINGREQ. */
   responseTimeoutMs?: number;
   /** Granularity of the keep-alive and timeout checks (tests shorten it). */
@@ -139,6 +144,10 @@ export class MqttClient {
   #closeAfterDrain = false;
 
   #send(packet: Uint8Array): void {
+    if (this.#queue.length >= (this.#options.maxQueuedPackets ?? 64)) {
+      this.#fail(`outgoing queue full (${this.#queue.length} packets): the broker is not reading`);
+      return;
+    }
     this.#queue.push(packet);
     this.#idleMs = 0;
     this.#sentSinceReceive = true;
