@@ -163,8 +163,12 @@ export function startNode(deps: NodeDependencies): RunningNode {
       const s = sensor.sample();
       sensor.quantities.forEach((quantity, k) => {
         const value = s.values[quantity];
-        const good = s.quality === "good" && typeof value === "number" && Number.isFinite(value);
-        window.set(channels[i][k], good ? { quality: "good", value } : { quality: s.quality === "good" ? "bad" : s.quality, reason: s.reason ?? "range" });
+        const number = typeof value === "number" && Number.isFinite(value);
+        const good = s.quality === "good" && number;
+        // An uncertain sample keeps its value (a BME280 outside its operating range); a bad one never has one.
+        window.set(channels[i][k], good ? { quality: "good", value } : s.quality === "uncertain" && number
+          ? { quality: "uncertain", reason: s.reason ?? "range", value }
+          : { quality: s.quality === "good" ? "bad" : s.quality, reason: s.reason ?? "range" });
       });
       described.push(`${sensor.name} ${describe(s, channels[i])}`);
     });

@@ -1,7 +1,7 @@
 // Batches, UTF-8 and configuration: the pure pieces between a sample and a PUBLISH.
 
 import { test, equal, deepEqual, throws, bytes, assert, random } from "./api";
-import { BatchEncoder, type Batch } from "../../src/telemetry/batch";
+import { BatchEncoder, readingJson, type Batch } from "../../src/telemetry/batch";
 import { CHANNELS, REASONS, RecordFormatError, channelNumber, decodeReading, encodeReading, type ChannelSample, type Reading } from "../../src/telemetry/reading";
 import { utf8Decode, utf8Encode, utf8Length } from "../../src/util/utf8";
 import { ConfigError, parseConfig } from "../../src/config";
@@ -195,8 +195,11 @@ test("reading record: a good sample without a finite value is stored bad (range)
   ]);
   // A quality byte whose reason code this firmware does not know (a newer one wrote it).
   const bytes = encodeReading(1000, new Map<number, ChannelSample>([[0, { quality: "bad", reason: "crc" }]]));
-  bytes[bytes.length - 1] = (1 << 6) | 42;
-  deepEqual(decodeReading(1, bytes).channels.get(0), { quality: "bad", reason: "code-42" });
+  bytes[bytes.length - 1] = (1 << 6) | 29;
+  deepEqual(decodeReading(1, bytes).channels.get(0), { quality: "bad", reason: "code-29" });
+  // Bit 5 says a value follows: a byte with it set and nothing after is a short record, not a code.
+  bytes[bytes.length - 1] = (2 << 6) | 0x20 | 7;
+  throws(() => decodeReading(1, bytes), RecordFormatError, /ends early/);
 });
 
 test("reading record: large values and every channel round-trip (the writer grows), and malformed records are refused", () => {
@@ -238,4 +241,22 @@ test("batch: a reading exactly as large as the limit allows is accepted alone", 
   equal(exact.add(r), undefined);
   equal(exact.flush()!.payload.length, size);
   throws(() => new BatchEncoder({ device: "d", boot: 1, maxBytes: size - 1 }).add(r), RangeError, new RegExp(`reading 1 alone exceeds ${size - 1} bytes`));
+});
+
+test("records: an uncertain sample keeps its value (bit 5 of the quality byte), a bad one never has one", () => {
+  const pressure = CHANNELS.findIndex((c) => c.sensor === "bme280" && c.quantity === "pressure");
+  const temperature = CHANNELS.findIndex((c) => c.sensor === "sht3x" && c.quantity === "temperature");
+  const window = new Map<number, ChannelSample>([
+    [temperature, { quality: "bad", reason: "crc", value: 21.5 }],
+    [pressure, { quality: "uncertain", reason: "range", value: 112000.4 }],
+  ]);
+  const record = encodeReading(1795000000000, window);
+  const back = decodeReading(4, record);
+  deepEqual(back.channels.get(pressure), { quality: "uncertain", reason: "range", value: 112000.4 });
+  deepEqual(back.channels.get(temperature), { quality: "bad", reason: "crc" });
+  equal(readingJson(back), '{"seq":4,"ts":1795000000000,"sht3x":{"quality":"bad","reason":"crc"},"bme280":{"pressure":112000.4,"quality":"uncertain","reason":"range"}}');
+  // A record from before bit 5 was used: an uncertain quality byte alone, reason "range" (code 7).
+  const old = encodeReading(1795000000000, new Map([[pressure, { quality: "uncertain", reason: "range" }]]));
+  equal(old[old.length - 1], (2 << 6) | 7);
+  deepEqual(decodeReading(5, old).channels.get(pressure), { quality: "uncertain", reason: "range" });
 });

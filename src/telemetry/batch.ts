@@ -49,8 +49,10 @@ export function readingJson(r: Reading): string {
       const sample = r.channels.get(n);
       if (!sample) continue;
       present = true;
-      if (sample.quality === "good" && sample.value !== undefined) body += `${body ? "," : ""}${KEYS[n]}${sample.value}`;
-      else if (!quality || (quality === "uncertain" && sample.quality === "bad")) {
+      // Good values, and the values an uncertain sample kept (its quality says to trust them less).
+      if (sample.value !== undefined && sample.quality !== "bad") body += `${body ? "," : ""}${KEYS[n]}${sample.value}`;
+      if (sample.quality === "good" && sample.value !== undefined) continue;
+      if (!quality || (quality === "uncertain" && sample.quality === "bad")) {
         quality = sample.quality;
         reason = sample.reason;
       }

@@ -8,7 +8,10 @@
 //   uleb not-good mask: bit n set = channel n's entry is a quality byte, not a value
 //   per present channel, in channel order:
 //     good:     sleb128 of round(value * 10^decimals)
-//     not good: u8 quality (bits 7..6: 1 bad, 2 uncertain) | reason code (bits 5..0)
+//     not good: u8 quality (bits 7..6: 1 bad, 2 uncertain) | VALUE_FOLLOWS (bit 5) | reason code (bits 4..0),
+//               then, if VALUE_FOLLOWS, the sleb128 value as for good (an uncertain sample that kept
+//               its value, e.g. a BME280 outside its operating range). Records written before bit 5
+//               was used never set it: reason codes stay below 32.
 
 export type Quality = "good" | "bad" | "uncertain";
 
@@ -72,6 +75,8 @@ export class RecordFormatError extends Error {
 }
 
 const RECORD_READINGS_V1 = 1;
+const VALUE_FOLLOWS = 0x20;
+const REASON_MASK = 0x1f;
 const QUALITY_BITS: Record<Quality, number> = { good: 0, bad: 1, uncertain: 2 };
 
 class ByteWriter {
@@ -137,6 +142,7 @@ export function encodeReading(ts: number, channels: Map<number, ChannelSample>):
     const s = channels.get(n)!;
     present += 2 ** n;
     if (s.quality !== "good" || s.value === undefined || !Number.isFinite(s.value)) notGood += 2 ** n;
+    if (s.reason && REASONS.indexOf(s.reason) > REASON_MASK) throw new RangeError(`reason ${s.reason} has no code below 32`);
   }
   w.uleb(present);
   w.uleb(notGood);
@@ -147,7 +153,9 @@ export function encodeReading(ts: number, channels: Map<number, ChannelSample>):
     } else {
       const reason = s.reason ? REASONS.indexOf(s.reason) : 0;
       const quality = s.quality === "good" ? QUALITY_BITS.bad : QUALITY_BITS[s.quality]; // a good sample without a value is bad
-      w.u8((quality << 6) | (reason > 0 ? reason : REASONS.indexOf(s.quality === "good" ? "range" : "fault")));
+      const kept = s.quality === "uncertain" && s.value !== undefined && Number.isFinite(s.value);
+      w.u8((quality << 6) | (kept ? VALUE_FOLLOWS : 0) | (reason > 0 ? reason : REASONS.indexOf(s.quality === "good" ? "range" : "fault")));
+      if (kept) w.sleb(Math.round(s.value! * 10 ** CHANNELS[n].decimals));
     }
   }
   return w.bytes.slice(0, w.length);
@@ -169,7 +177,9 @@ export function decodeReading(seq: number, payload: Uint8Array): Reading {
     if (Math.floor(notGood / bit) % 2 === 1) {
       const q = r.u8();
       const quality: Quality = q >> 6 === 2 ? "uncertain" : "bad";
-      channels.set(n, { quality, reason: REASONS[q & 0x3f] || `code-${q & 0x3f}` });
+      const sample: ChannelSample = { quality, reason: REASONS[q & REASON_MASK] || `code-${q & REASON_MASK}` };
+      if (q & VALUE_FOLLOWS) sample.value = r.sleb() / 10 ** channel.decimals;
+      channels.set(n, sample);
     } else {
       channels.set(n, { quality: "good", value: r.sleb() / 10 ** channel.decimals });
     }
