@@ -5,49 +5,31 @@
 // --limits builds sim/device-limits (an ESP32 board's fixed XS heaps, instrumentation on) and runs
 // the scenario of tools/sim/scenario.ts, printing `figure sim.<name> <value> <unit>` lines.
 
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { startEmbeddedBroker } from "../host/broker.ts";
 import { manifestConfig } from "../host/firmware.ts";
+import { brokerFromUrl, command, ensureCertificates, type Command } from "../host/cli.ts";
 import { buildSimulator, findSdk, powerOff, runSimulator, type Sdk } from "./sim/sdk.ts";
 import { runLimitsScenario } from "./sim/scenario.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const started = Date.now();
 const USAGE = `usage: npm run sim -- [--broker mqtts://HOST:PORT] [--duration SECONDS]
        npm run sim -- --limits [--minutes N] [--heap-scale F] [--stack-scale F] [--gc-probe-ms MS] [--backlog-hours H]`;
-
-function fail(message: string): never {
-  process.stderr.write(`npm run sim: ${message}\n`);
-  process.exit(2);
-}
-
-let values: Record<string, string | boolean | undefined>;
-try {
-  ({ values } = parseArgs({
-    options: {
-      broker: { type: "string" },
-      duration: { type: "string" },
-      limits: { type: "boolean" },
-      minutes: { type: "string" },
-      "heap-scale": { type: "string" },
-      "stack-scale": { type: "string" },
-      "gc-probe-ms": { type: "string" },
-      "backlog-hours": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-  }));
-} catch (error) {
-  fail(`${(error as Error).message}\n${USAGE}`);
-}
-if (values.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
+const cli: Command = command("npm run sim", USAGE, {
+  broker: { type: "string" },
+  duration: { type: "string" },
+  limits: { type: "boolean" },
+  minutes: { type: "string" },
+  "heap-scale": { type: "string" },
+  "stack-scale": { type: "string" },
+  "gc-probe-ms": { type: "string" },
+  "backlog-hours": { type: "string" },
+});
+const { values, say } = cli;
+// Annotated so that TypeScript knows it does not return.
+const fail: (message: string) => never = cli.fail;
 
 function positive(name: string, fallback: number): number {
   const raw = values[name];
@@ -64,20 +46,9 @@ try {
   fail(`cannot build and run the simulator:\n  - ${(error as Error).message.split("\n").join("\n  - ")}`);
 }
 
-// The simulator build embeds certs/out/moddable (manifest resources): made on first use, as npm start does.
+// The simulator build embeds certs/out/moddable (the manifest's resources): made on first use.
 const thing = String(manifestConfig().thing ?? "press-7");
-if (!existsSync(join(root, "certs/out/moddable/device-key.der"))) {
-  try {
-    execFileSync(join(root, "certs/generate.sh"), [thing], { stdio: "inherit" });
-  } catch {
-    fail(`could not generate certificates for "${thing}" (see above)`);
-  }
-}
-
-function say(text: string): void {
-  const stamp = `+${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s `;
-  process.stdout.write(text.replace(/^(?=.)/gm, stamp));
-}
+ensureCertificates(root, thing, fail);
 
 if (values.limits) {
   if (values.broker || values.duration) fail("--limits runs its own broker and scenario; use --minutes for its length");
@@ -97,33 +68,21 @@ if (values.limits) {
 
 // Plain run: build, start, stream the device's console until --duration or Ctrl-C.
 const duration = values.duration === undefined ? undefined : positive("duration", 0);
-let address = "127.0.0.1";
-let port: number;
-let serverName = "localhost";
+let target = { address: "127.0.0.1", port: 0, serverName: "localhost" };
 let closeBroker = async () => {};
-if (typeof values.broker === "string") {
-  let url: URL;
-  try {
-    url = new URL(values.broker);
-  } catch {
-    fail(`--broker must look like mqtts://HOST:PORT, got ${values.broker}`);
-  }
-  if (url.protocol !== "mqtts:") fail("--broker must be an mqtts:// URL (the firmware speaks MQTT over TLS only)");
-  serverName = url.hostname;
-  address = url.hostname === "localhost" ? "127.0.0.1" : url.hostname;
-  port = url.port ? Number(url.port) : 8883;
-} else {
+if (typeof values.broker === "string") target = brokerFromUrl(values.broker, fail);
+else {
   const broker = await startEmbeddedBroker({ certsDir: join(root, "certs/out"), log: (line) => say(`${line}\n`) });
-  port = broker.port;
+  target.port = broker.port;
   closeBroker = () => broker.close();
-  say(`sim: embedded broker (Aedes, mutual TLS) on 127.0.0.1:${port}\n`);
+  say(`sim: embedded broker (Aedes, mutual TLS) on 127.0.0.1:${broker.port}\n`);
 }
 const state = join(root, ".state/sim", thing);
 mkdirSync(state, { recursive: true });
 say(`sim: building the simulator (mcconfig -m -p lin) ...\n`);
 let so: string;
 try {
-  so = buildSimulator(sdk, root, { broker_address: address, broker_port: port!, broker_name: serverName, flash_dir: `${state}/` }, { instrument: false, logFile: join(state, "build.log") });
+  so = buildSimulator(sdk, root, { broker_address: target.address, broker_port: target.port, broker_name: target.serverName, flash_dir: `${state}/` }, { instrument: false, logFile: join(state, "build.log") });
 } catch (error) {
   await closeBroker();
   fail((error as Error).message);
