@@ -358,3 +358,163 @@ test("flash log: read and acknowledge agree with a simple model at every positio
   reopened.acknowledge(n + 9);
   deepEqual(new FlashLog(f).read(0, 100).map((r) => r.seq), Array.from({ length: 20 }, (_, i) => n + 10 + i));
 });
+
+// ---- mount-time repair and scan edge cases, checked by their exact events, records and counters ----
+
+/** Writes a valid sector header (any version) with a CRC that matches, as a firmware would. */
+function putHeader(f: SimNorFlash, sector: number, h: { version?: number; epoch: number; firstSeq: number; floor: number; dropped: number }) {
+  const header = new Uint8Array(SECTOR_HEADER_BYTES).fill(0xff);
+  header.set([0x49, 0x4c, 0x4f, 0x47, h.version ?? 1], 0);
+  const put = (at: number, v: number) => header.set([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24], at);
+  put(8, h.epoch);
+  put(12, h.firstSeq);
+  put(16, h.floor);
+  put(20, h.dropped);
+  put(SECTOR_HEADER_BYTES - 4, crc32(header.subarray(0, SECTOR_HEADER_BYTES - 4)));
+  f.erase(sector);
+  f.write(sector * f.blockSize, header);
+}
+
+/** A committed record's bytes (flags through CRC), as the format specifies. */
+function recordBytes(seq: number, payload: Uint8Array, length = payload.length): Uint8Array {
+  const r = new Uint8Array(RECORD_OVERHEAD + payload.length);
+  r[0] = 0xfe;
+  r[1] = length & 0xff;
+  r[2] = length >> 8;
+  r.set([seq & 0xff, (seq >>> 8) & 0xff, (seq >>> 16) & 0xff, seq >>> 24], 3);
+  r.set(payload, 7);
+  const crc = crc32(r.subarray(1, 7 + payload.length));
+  r.set([crc & 0xff, (crc >>> 8) & 0xff, (crc >>> 16) & 0xff, crc >>> 24], 7 + payload.length);
+  return r;
+}
+
+test("flash log: another format version is reformatted with an exact event; drops and records from before are gone", () => {
+  const f = flash(4, 256);
+  const log = new FlashLog(f, { onEvent: () => {} });
+  for (let i = 0; i < 40; i++) log.append(new Uint8Array(60).fill(i)); // drops: headers carry a drop count
+  assert(log.dropped > 0, "drops recorded");
+  const before = new FlashLog(f);
+  equal(before.dropped, log.dropped, "the drop count is read back from the headers");
+  putHeader(f, 3, { version: 2, epoch: 99, firstSeq: 0, floor: 0, dropped: 0 });
+  const events: string[] = [];
+  const again = new FlashLog(f, { onEvent: (e) => events.push(e) });
+  deepEqual(events, ["flash log: partition holds format version 2, this firmware writes 1; reformatting"]);
+  deepEqual([again.dropped, again.nextSeq, again.tailSeq, again.pendingRecords], [0, 0, 0, 0]);
+  deepEqual(again.read(0, 100), []);
+  equal(again.stats.repairs, 3, "every sector that held something (all but the blank spare) was erased");
+  equal(again.stats.erases, 3);
+  equal(again.append(text("new")), 0);
+  const third = new FlashLog(f);
+  deepEqual([third.dropped, third.read(0, 10).map((r) => str(r.payload))], [0, ["new"]]);
+});
+
+test("flash log: a blank partition is formatted without erasing or events; stray header bytes are named and counted", () => {
+  const events: string[] = [];
+  const blank = new FlashLog(flash(4, 256), { onEvent: (e) => events.push(e) });
+  deepEqual([events, blank.stats.erases, blank.stats.repairs], [[], 0, 0]);
+  const f = flash(5, 256);
+  f.write(0, Uint8Array.of(0x49, 0x4c, 0x4f, 0x47, 0x01)); // a header torn after its first bytes
+  f.write(2 * 256 + 27, Uint8Array.of(0x00)); // one stray byte at the end of a header
+  const dirty = new FlashLog(f, { onEvent: (e) => events.push(e) });
+  deepEqual(events, ["flash log: no log found (2 sectors hold other data); starting a new log"]);
+  deepEqual([dirty.stats.erases, dirty.stats.repairs], [1, 1], "sector 0 erased to become the head; sector 2 stays until reached");
+  dirty.append(text("x"));
+  deepEqual(new FlashLog(f).read(0, 10).map((r) => str(r.payload)), ["x"]);
+});
+
+test("flash log: at mount each kind of damage after the last record gives its own exact event", () => {
+  const cases: [string, number, number[], string][] = [
+    ["a sequence number with nothing before it", 3, [0x12], "discarded a torn or corrupt record in sector 0 at offset 40"],
+    ["a length with nothing before it", 1, [0x05], "discarded a torn or corrupt record in sector 0 at offset 40"],
+    ["a commit bit alone", 0, [0xfe], "discarded a torn or corrupt record in sector 0 at offset 40"],
+    ["an uncommitted flags byte", 0, [0xfd], "discarded a torn or corrupt record in sector 0 at offset 40"],
+    ["a byte further on", 30, [0x00], "sector 0 has stray bits after its last record; continuing in a new sector"],
+    ["the sector's last byte", 256 - 40 - 1, [0x7f], "sector 0 has stray bits after its last record; continuing in a new sector"],
+  ];
+  for (const [name, at, bytes, event] of cases) {
+    const f = flash(4, 256);
+    const log = new FlashLog(f);
+    log.append(text("a")); // offset 28, 12 bytes: the next record would start at 40
+    f.write(40 + at, Uint8Array.from(bytes));
+    const events: string[] = [];
+    const mounted = new FlashLog(f, { onEvent: (e) => events.push(e) });
+    deepEqual(events, [`flash log: ${event}`], name);
+    deepEqual(mounted.read(0, 10).map((r) => r.seq), [0], name);
+    equal(mounted.append(text("b")), 1, name);
+    const again = new FlashLog(f);
+    deepEqual(again.read(0, 10).map((r) => str(r.payload)), ["a", "b"], `${name}: b went to a new sector`);
+    equal(again.nextSeq, 2, name);
+  }
+});
+
+test("flash log: a record of length 0 or one running past its sector is corrupt even with a matching CRC", () => {
+  for (const [name, record] of [
+    ["length 0", recordBytes(1, new Uint8Array(0))],
+    ["length past the sector", recordBytes(1, text("bb"), 256 - 40 - RECORD_OVERHEAD + 1)],
+  ] as const) {
+    const f = flash(4, 256);
+    new FlashLog(f).append(text("a"));
+    f.write(40, record);
+    const events: string[] = [];
+    const mounted = new FlashLog(f, { onEvent: (e) => events.push(e) });
+    deepEqual(events, ["flash log: discarded a torn or corrupt record in sector 0 at offset 40"], name);
+    deepEqual(mounted.read(0, 10).map((r) => r.seq), [0], name);
+    equal(mounted.nextSeq, 1, name);
+  }
+  // The same bytes with a proper length are a record: the checks above are about the length alone.
+  const f = flash(4, 256);
+  new FlashLog(f).append(text("a"));
+  f.write(40, recordBytes(1, text("bb")));
+  const events: string[] = [];
+  const mounted = new FlashLog(f, { onEvent: (e) => events.push(e) });
+  deepEqual(events, []);
+  deepEqual(mounted.read(0, 10).map((r) => [r.seq, str(r.payload)]), [[0, "a"], [1, "bb"]]);
+});
+
+test("flash log: a write that never verifies says so for each attempt, then fails", () => {
+  const sim = flash(4, 256);
+  let failing = false;
+  const device = {
+    byteLength: sim.byteLength, blockSize: sim.blockSize,
+    read: (o: number, l: number) => sim.read(o, l),
+    erase: (sector: number) => sim.erase(sector),
+    write: (o: number, d: Uint8Array) => {
+      sim.write(o, d);
+      if (failing && d.length > 1 && d.length !== SECTOR_HEADER_BYTES) sim.write(o, Uint8Array.of(0x00)); // every record body reads back wrong
+    },
+  };
+  const events: string[] = [];
+  const log = new FlashLog(device, { onEvent: (e) => events.push(e) });
+  log.append(text("ok"));
+  failing = true;
+  throws(() => log.append(text("bad")), Error, /^flash log: records do not verify after writing; the flash may be failing$/);
+  deepEqual(events, [
+    "flash log: record 1 did not verify at sector 0 offset 41; moving to a new sector",
+    "flash log: record 1 did not verify at sector 1 offset 28; moving to a new sector",
+  ]);
+  equal(log.nextSeq, 1);
+  equal(log.stats.appended, 1);
+  failing = false;
+  equal(log.append(text("later")), 1);
+  deepEqual(new FlashLog(sim).read(0, 10).map((r) => str(r.payload)), ["ok", "later"]);
+});
+
+test("flash log: a sector header that never verifies fails the append with the sector named", () => {
+  const sim = flash(4, 256);
+  let failing = false;
+  const device = {
+    byteLength: sim.byteLength, blockSize: sim.blockSize,
+    read: (o: number, l: number) => sim.read(o, l),
+    erase: (sector: number) => sim.erase(sector),
+    write: (o: number, d: Uint8Array) => {
+      sim.write(o, d);
+      if (failing && d.length === SECTOR_HEADER_BYTES) sim.write(o + 8, Uint8Array.of(0x00)); // the epoch
+    },
+  };
+  const log = new FlashLog(device);
+  log.append(new Uint8Array(200));
+  failing = true;
+  const erasesBefore = log.stats.erases;
+  throws(() => log.append(new Uint8Array(200)), Error, /^flash log: sector 1 header did not verify; the flash may be failing$/);
+  equal(log.stats.erases - erasesBefore, 2, "the bad header is erased after each attempt");
+});
