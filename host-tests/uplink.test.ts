@@ -682,3 +682,32 @@ test("uplink: a backlog batch collected after fresh readings arrived holds only 
   for (const p of telemetry(sockets[0])) sockets[0].deliver(puback(p.packetId));
   expect(log.tailSeq).toBe(4);
 });
+
+test("uplink: a batch found not due is not read again until it falls due or the log grows (fake clock)", () => {
+  const store = memoryLog();
+  let reads = 0;
+  const counted = Object.assign(Object.create(store), {
+    read: (from: number, max: number, bytes?: number) => {
+      reads++;
+      return store.read(from, max, bytes);
+    },
+  }) as typeof store;
+  const { uplink, sockets, append, connect, advance, telemetry, seqs } = manualRig({ log: counted, flushIntervalMs: 4000, heartbeatMs: 600_000 });
+  connect();
+  append(1);
+  uplink.pump();
+  const afterFirst = reads;
+  expect(afterFirst, "the batch was collected once").toBeGreaterThan(0);
+  for (let i = 0; i < 5; i++) uplink.pump();
+  advance(3999); // ticks pump every 1000 ms
+  expect(reads, "pumps and ticks before it is due read nothing").toBe(afterFirst);
+  expect(telemetry(sockets[0]).length).toBe(0);
+  append(2); // the log grew: the batch is collected again, and is still not due
+  uplink.pump();
+  expect(reads).toBeGreaterThan(afterFirst);
+  const afterSecond = reads;
+  uplink.pump();
+  expect(reads).toBe(afterSecond);
+  advance(1); // t = 4000: the first reading is due
+  expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0, 1]]);
+});
