@@ -518,3 +518,58 @@ test("flash log: a sector header that never verifies fails the append with the s
   throws(() => log.append(new Uint8Array(200)), Error, /^flash log: sector 1 header did not verify; the flash may be failing$/);
   equal(log.stats.erases - erasesBefore, 2, "the bad header is erased after each attempt");
 });
+
+/** A partition written by hand: each sector's header and records (payload = one byte, the seq). */
+function image(sectors: number, content: { sector: number; epoch: number; firstSeq: number; floor: number; dropped: number; seqs: number[] }[]) {
+  const f = flash(sectors, 256);
+  for (const c of content) {
+    putHeader(f, c.sector, c);
+    let at = c.sector * 256 + SECTOR_HEADER_BYTES;
+    for (const seq of c.seqs) {
+      const r = recordBytes(seq, Uint8Array.of(seq));
+      f.write(at, r);
+      at += r.length;
+    }
+  }
+  return f;
+}
+
+test("flash log: mount follows the run across the ring's end; a valid sector with an equal epoch before it is stale", () => {
+  const run = [
+    { sector: 5, epoch: 3, firstSeq: 2, floor: 0, dropped: 4, seqs: [2, 3] },
+    { sector: 0, epoch: 4, firstSeq: 4, floor: 0, dropped: 9, seqs: [4, 5] },
+    { sector: 1, epoch: 5, firstSeq: 6, floor: 0, dropped: 6, seqs: [6] },
+  ];
+  const stale = { sector: 4, epoch: 3, firstSeq: 0, floor: 0, dropped: 0, seqs: [0, 1] };
+  const log = new FlashLog(image(6, [...run, stale]));
+  deepEqual(log.read(0, 100).map((r) => r.seq), [2, 3, 4, 5, 6], "sector 4 is not part of the run");
+  deepEqual([log.tailSeq, log.nextSeq, log.dropped], [2, 7, 9], "the largest drop count of any header");
+  equal(log.append(Uint8Array.of(7)), 7);
+  // The same run with floors: records below the largest floor in any header are not returned.
+  const floored = new FlashLog(image(6, [{ ...run[0] }, { ...run[1], floor: 3 }, { ...run[2], floor: 2 }]));
+  deepEqual(floored.read(0, 100).map((r) => r.seq), [3, 4, 5, 6], "the floor 3 carried in sector 0's header");
+  equal(floored.tailSeq, 3);
+  // A sector whose epoch is higher than the run's oldest but whose first record is later is not before it.
+  const later = new FlashLog(image(6, [...run, { sector: 4, epoch: 2, firstSeq: 9, floor: 0, dropped: 0, seqs: [9] }]));
+  deepEqual(later.read(0, 100).map((r) => r.seq), [2, 3, 4, 5, 6]);
+  // An older sector, epochs and first records falling, is part of the run while the floor allows.
+  const older = new FlashLog(image(6, [...run, { sector: 4, epoch: 2, firstSeq: 0, floor: 0, dropped: 0, seqs: [0, 1] }]));
+  deepEqual(older.read(0, 100).map((r) => r.seq), [0, 1, 2, 3, 4, 5, 6]);
+  equal(older.tailSeq, 0);
+});
+
+test("flash log: at mount the tail skips acknowledged records and sectors marked fully acknowledged", () => {
+  const f = flash(6, 256);
+  const log = new FlashLog(f);
+  for (let i = 0; i < 40; i++) log.append(new Uint8Array(20).fill(i)); // 31 bytes each: 7 to a sector
+  log.acknowledge(16); // sectors 0 and 1 fully acknowledged, 2 up to 16
+  const again = new FlashLog(f);
+  equal(again.tailSeq, 17);
+  equal(again.read(0, 1)[0].seq, 17);
+  again.acknowledge(20); // the rest of sector 2: its flag is cleared when the cursor leaves it
+  again.acknowledge(22);
+  const third = new FlashLog(f);
+  deepEqual([third.tailSeq, third.read(0, 100).map((r) => r.seq)[0], third.pendingRecords], [23, 23, 17]);
+  // the header flag of sector 2 says fully acknowledged (bit 0 of byte 5 cleared), sector 3's does not
+  deepEqual([f.read(2 * 256 + 5, 1)[0] & 1, f.read(3 * 256 + 5, 1)[0] & 1], [0, 1]);
+});
