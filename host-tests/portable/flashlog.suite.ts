@@ -573,3 +573,31 @@ test("flash log: at mount the tail skips acknowledged records and sectors marked
   // the header flag of sector 2 says fully acknowledged (bit 0 of byte 5 cleared), sector 3's does not
   deepEqual([f.read(2 * 256 + 5, 1)[0] & 1, f.read(3 * 256 + 5, 1)[0] & 1], [0, 1]);
 });
+
+test("flash log: reads resume at the boundaries recent reads recorded: two flash reads a record, none for what was passed", () => {
+  const f = flash(8, 256);
+  const log = new FlashLog(f);
+  for (let seq = 0; seq < 40; seq++) log.append(new Uint8Array(5 + (seq % 7)).fill(seq)); // 4 sectors' worth
+  const cost = (from: number, max: number) => {
+    const before = f.stats.reads;
+    const got = log.read(from, max);
+    return { seqs: got.map((r) => r.seq), reads: f.stats.reads - before };
+  };
+  // One record at a time, in order (the uplink after each batch): each starts where the last ended.
+  for (let seq = 0; seq < 40; seq++) deepEqual(cost(seq, 1), { seqs: [seq], reads: 2 }, `read(${seq}, 1)`);
+  // The same batch again (a resend): from where that batch began.
+  for (const from of [3, 12, 25, 33]) {
+    cost(from, 3);
+    const again = cost(from, 3);
+    deepEqual(again.seqs, [from, from + 1, from + 2]);
+    assert(again.reads <= 7, `read(${from}, 3) again cost ${again.reads} flash reads`);
+  }
+  // Inside the last batch: from its start, passing what is before the record wanted.
+  cost(20, 4);
+  const inside = cost(22, 1);
+  deepEqual(inside.seqs, [22]);
+  assert(inside.reads <= 6, `read(22, 1) after read(20, 4) cost ${inside.reads} flash reads`);
+  // Behind both boundaries: from the sector's start, and still right.
+  cost(26, 2);
+  deepEqual(cost(24, 2).seqs, [24, 25]);
+});
