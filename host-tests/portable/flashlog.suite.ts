@@ -601,3 +601,39 @@ test("flash log: reads resume at the boundaries recent reads recorded: two flash
   cost(26, 2);
   deepEqual(cost(24, 2).seqs, [24, 25]);
 });
+
+test("flash log: dropping names exactly the records lost; refusing starts exactly when the sector ahead holds one unacknowledged", () => {
+  // 31-byte records, 7 to a 256-byte sector; 4 sectors: the head, two more and the spare.
+  const p = (i: number) => new Uint8Array(20).fill(i);
+  const f = flash(4, 256);
+  const events: string[] = [];
+  const log = new FlashLog(f, { onEvent: (e) => events.push(e) });
+  for (let i = 0; i < 21; i++) log.append(p(i));
+  deepEqual([events, log.dropped, log.tailSeq], [[], 0, 0], "three sectors full, nothing dropped yet");
+  log.append(p(21)); // opens sector 3; sector 0 (0..6) is ahead and goes
+  deepEqual(events, ["flash log: full; dropped 7 unacknowledged records (0..6)"]);
+  deepEqual([log.dropped, log.stats.dropped, log.tailSeq], [7, 7, 7]);
+  log.acknowledge(9);
+  for (let i = 22; i < 29; i++) log.append(p(i)); // 28 opens sector 0; sector 1 (7..13) goes, 7..9 acknowledged
+  deepEqual(events.slice(1), ["flash log: full; dropped 4 unacknowledged records (10..13)"]);
+  deepEqual([log.dropped, log.stats.dropped, log.tailSeq], [11, 11, 14]);
+  log.acknowledge(20);
+  for (let i = 29; i < 36; i++) log.append(p(i)); // sector 2 (14..20) goes, all acknowledged: no drop
+  deepEqual([events.length, log.dropped], [2, 11]);
+  const again = new FlashLog(f);
+  deepEqual([again.dropped, again.tailSeq, again.nextSeq], [11, 21, 36]);
+  deepEqual(again.read(0, 100).map((r) => r.seq), Array.from({ length: 15 }, (_, i) => 21 + i));
+
+  for (const ackUpTo of [6, 5]) {
+    const strict = new FlashLog(flash(4, 256), { whenFull: "refuse" });
+    for (let i = 0; i < 21; i++) strict.append(p(i));
+    strict.acknowledge(ackUpTo);
+    if (ackUpTo === 6) {
+      equal(strict.append(p(21)), 21, "sector 0 fully acknowledged: room");
+      deepEqual([strict.stats.refused, strict.dropped, strict.read(0, 100)[0].seq], [0, 0, 7]);
+    } else {
+      throws(() => strict.append(p(21)), LogFullError);
+      deepEqual([strict.stats.refused, strict.nextSeq, strict.read(0, 100).length], [1, 21, 15], "record 6 still waits: refused, nothing lost");
+    }
+  }
+});
