@@ -19,6 +19,8 @@ interface RigOptions {
   log?: DeliveryLog & { append(payload: Uint8Array): number };
   /** Thrown by openSocket (once per entry) before sockets open normally. */
   openFailures?: Error[];
+  /** Free heap and the like (default: a fixed heap_free). */
+  platformStatus?: () => Record<string, number | undefined>;
 }
 
 /** The DeliveryLog contract in RAM: reads are O(records asked for). */
@@ -77,7 +79,7 @@ function rig(options: RigOptions = {}) {
     schedule: new ReconnectSchedule({ baseMs: 10, capMs: 20, startupJitterMs: 0, minIntervalMs: 0 }),
     limiter: options.limiter ?? new PublishLimiter(),
     clockValid: options.clockValid ?? (() => true),
-    platformStatus: () => ({ heap_free: 1234 }),
+    platformStatus: options.platformStatus ?? (() => ({ heap_free: 1234 })),
     now: () => now(), report: (line) => void reports.push(line),
   });
   // Also when an assertion failed: nothing may outlive the test. The broker then closes the
@@ -710,4 +712,30 @@ test("uplink: a batch found not due is not read again until it falls due or the 
   expect(reads).toBe(afterSecond);
   advance(1); // t = 4000: the first reading is due
   expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0, 1]]);
+});
+
+test("uplink: a heartbeat that fails is reported and contained; publishing goes on (fake clock)", () => {
+  let broken = false;
+  const platformStatus = () => {
+    if (broken) throw new Error("heap probe failed");
+    return { heap_free: 1234 };
+  };
+  const { uplink, sockets, append, connect, advance, telemetry, seqs, reports } = manualRig({ heartbeatMs: 1000, platformStatus });
+  connect();
+  broken = true;
+  append(1);
+  sockets[0].drain();
+  advance(1000); // the tick's heartbeat throws; its pump still publishes
+  expect(reports.filter((r) => r === "heartbeat failed: heap probe failed; the readings stay in flash").length).toBe(1);
+  expect(uplink.stats.lastError).toBe("heartbeat failed: heap probe failed; the readings stay in flash");
+  expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0]]);
+  broken = false;
+  sockets[0].drain();
+  advance(1000);
+  expect(statuses(sockets[0]).length, "the online status and one heartbeat").toBe(2);
+});
+
+test("uplink: whenClosed before any stop resolves at once", async () => {
+  const { uplink } = rig();
+  expect(await uplink.whenClosed(0)).toBe(true);
 });
