@@ -728,3 +728,22 @@ test("flash log: acknowledging after the sector of the last acknowledgement was 
   equal(again.tailSeq, tail + 2);
   deepEqual(again.read(0, 100).map((r) => r.seq), Array.from({ length: 40 - tail - 2 }, (_, i) => tail + 2 + i));
 });
+
+test("flash log: acknowledging programs one flag byte per record newly acknowledged, plus one per sector left fully acknowledged", () => {
+  const f = flash(8, 256);
+  let log = new FlashLog(f);
+  for (let i = 0; i < 30; i++) log.append(new Uint8Array(20).fill(i)); // 7 records to a sector
+  const programs = (fn: () => void) => {
+    const before = f.stats.programs;
+    fn();
+    return f.stats.programs - before;
+  };
+  equal(programs(() => log.acknowledge(2)), 3);
+  equal(programs(() => log.acknowledge(2)), 0, "nothing new");
+  equal(programs(() => log.acknowledge(8)), 6 + 1, "3..8, and sector 0's header flag");
+  log = new FlashLog(f); // the cursor is found again at mount
+  equal(programs(() => log.acknowledge(10)), 2);
+  log = new FlashLog(f);
+  equal(programs(() => log.acknowledge(29)), 19 + 3, "11..29, and the flags of sectors 1, 2 and 3");
+  equal(new FlashLog(f).pendingRecords, 0);
+});
