@@ -441,6 +441,7 @@ test("flash log: at mount each kind of damage after the last record gives its ow
     deepEqual(events, [`flash log: ${event}`], name);
     deepEqual(mounted.read(0, 10).map((r) => r.seq), [0], name);
     equal(mounted.append(text("b")), 1, name);
+    equal(events.length, 1, `${name}: the damaged head was closed at mount, so b did not try it first`);
     const again = new FlashLog(f);
     deepEqual(again.read(0, 10).map((r) => str(r.payload)), ["a", "b"], `${name}: b went to a new sector`);
     equal(again.nextSeq, 2, name);
@@ -487,7 +488,8 @@ test("flash log: a write that never verifies says so for each attempt, then fail
   const log = new FlashLog(device, { onEvent: (e) => events.push(e) });
   log.append(text("ok"));
   failing = true;
-  throws(() => log.append(text("bad")), Error, /^flash log: records do not verify after writing; the flash may be failing$/);
+  const error = throws(() => log.append(text("bad")), Error, /^flash log: records do not verify after writing; the flash may be failing$/);
+  equal((error as Error).name, "FlashLogError");
   deepEqual(events, [
     "flash log: record 1 did not verify at sector 0 offset 41; moving to a new sector",
     "flash log: record 1 did not verify at sector 1 offset 28; moving to a new sector",
@@ -746,4 +748,66 @@ test("flash log: acknowledging programs one flag byte per record newly acknowled
   log = new FlashLog(f);
   equal(programs(() => log.acknowledge(29)), 19 + 3, "11..29, and the flags of sectors 1, 2 and 3");
   equal(new FlashLog(f).pendingRecords, 0);
+});
+
+test("flash log: mount details: an empty head, a clean head, an uncommitted record, stray bits in the last 11 bytes", () => {
+  // A formatted log with nothing in it mounts at sequence 0 and appends where it is.
+  const f = flash(4, 256);
+  new FlashLog(f);
+  const empty = new FlashLog(f);
+  deepEqual([empty.nextSeq, empty.tailSeq], [0, 0]);
+  equal(empty.append(text("a")), 0);
+  // A clean head takes more records after a restart: sector 1 stays blank.
+  const clean = new FlashLog(f);
+  equal(clean.append(text("b")), 1);
+  deepEqual(Array.from(f.read(256, 4)), [0xff, 0xff, 0xff, 0xff], "b went into sector 0");
+  deepEqual(Array.from(f.read(SECTOR_HEADER_BYTES + 12, 3)), [0xfe, 1, 0]);
+  // A complete record whose commit bit was never cleared is torn.
+  const g = flash(4, 256);
+  new FlashLog(g).append(text("a"));
+  const uncommitted = recordBytes(1, text("bb"));
+  uncommitted[0] = 0xff;
+  g.write(40, uncommitted);
+  const events: string[] = [];
+  const torn = new FlashLog(g, { onEvent: (e) => events.push(e) });
+  deepEqual(events, ["flash log: discarded a torn or corrupt record in sector 0 at offset 40"]);
+  deepEqual(torn.read(0, 10).map((r) => r.seq), [0]);
+  equal(torn.nextSeq, 1);
+  // Seven 31-byte records leave 11 bytes, too few for a record; stray bits there still close the head.
+  const h = flash(4, 256);
+  const log = new FlashLog(h);
+  for (let i = 0; i < 7; i++) log.append(new Uint8Array(20).fill(i));
+  h.write(256 - 3, Uint8Array.of(0x00));
+  const seen: string[] = [];
+  new FlashLog(h, { onEvent: (e) => seen.push(e) });
+  deepEqual(seen, ["flash log: sector 0 has stray bits after its last record; continuing in a new sector"]);
+});
+
+test("flash log: mount skips sectors flagged fully acknowledged: a few flash reads, not a scan of every record", () => {
+  const f = flash(8, 256);
+  const log = new FlashLog(f);
+  for (let i = 0; i < 30; i++) log.append(new Uint8Array(20).fill(i)); // sectors 0..3 full, 28 and 29 in sector 4
+  log.acknowledge(27); // sectors 0..3 flagged
+  const before = f.stats.reads;
+  const again = new FlashLog(f);
+  const reads = f.stats.reads - before;
+  deepEqual([again.tailSeq, again.read(0, 10).map((r) => r.seq)], [28, [28, 29]]);
+  // 8 headers, the head's two records (2 reads each) and its free space, the tail scan of the head, the spare
+  assert(reads <= 8 + 6 + 5 + 1, `mount read the flash ${reads} times`);
+});
+
+test("flash log: acknowledging after a restart with nothing pending finds its place from the tail", () => {
+  const f = flash(6, 256);
+  let log = new FlashLog(f);
+  for (let i = 0; i < 10; i++) log.append(new Uint8Array(20).fill(i));
+  log.acknowledge(9);
+  log = new FlashLog(f);
+  equal(log.pendingRecords, 0);
+  for (let i = 10; i < 14; i++) log.append(new Uint8Array(20).fill(i));
+  const before = f.stats.programs;
+  log.acknowledge(11);
+  equal(f.stats.programs - before, 2, "exactly records 10 and 11 marked");
+  equal(log.tailSeq, 12);
+  const again = new FlashLog(f);
+  deepEqual([again.tailSeq, again.read(0, 10).map((r) => r.seq)], [12, [12, 13]]);
 });
