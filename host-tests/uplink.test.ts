@@ -19,6 +19,8 @@ interface RigOptions {
   log?: DeliveryLog & { append(payload: Uint8Array): number };
   /** Thrown by openSocket (once per entry) before sockets open normally. */
   openFailures?: Error[];
+  /** Free heap and the like (default: a fixed heap_free). */
+  platformStatus?: () => Record<string, number | undefined>;
 }
 
 /** The DeliveryLog contract in RAM: reads are O(records asked for). */
@@ -77,7 +79,7 @@ function rig(options: RigOptions = {}) {
     schedule: new ReconnectSchedule({ baseMs: 10, capMs: 20, startupJitterMs: 0, minIntervalMs: 0 }),
     limiter: options.limiter ?? new PublishLimiter(),
     clockValid: options.clockValid ?? (() => true),
-    platformStatus: () => ({ heap_free: 1234 }),
+    platformStatus: options.platformStatus ?? (() => ({ heap_free: 1234 })),
     now: () => now(), report: (line) => void reports.push(line),
   });
   // Also when an assertion failed: nothing may outlive the test. The broker then closes the
@@ -618,4 +620,122 @@ test("uplink: what it reports: first connect, connection, publishes, resends, fr
     "fresh readings ahead of 2 waiting in the backlog",
     expect.stringMatching(/^publish id=\d+ seq=6\.\.6 readings=1 bytes=\d+$/),
   ]);
+});
+
+test("uplink: a publish the limiter holds back goes out exactly when the window allows, each time (fake clock)", () => {
+  // 270 ms windows against a 100 ms ticker: only the paced timer can publish at 270 and 540 ms.
+  const limiter = new PublishLimiter({ messagesPerWindow: 1, bytesPerWindow: 1 << 20, windowMs: 270 });
+  const { uplink, sockets, append, connect, advance, telemetry, seqs } = manualRig({ limiter });
+  connect(); // the online status takes the window at t = 0
+  append(1);
+  uplink.pump();
+  expect(telemetry(sockets[0]).length, "held back").toBe(0);
+  sockets[0].drain();
+  advance(269);
+  expect(telemetry(sockets[0]).length, "not before the window allows").toBe(0);
+  advance(1);
+  expect(telemetry(sockets[0]).map(seqs), "at 270 ms").toStrictEqual([[0]]);
+  sockets[0].drain();
+  append(2);
+  uplink.pump();
+  advance(269);
+  expect(telemetry(sockets[0]).length, "the second waits its window too").toBe(1);
+  advance(1);
+  expect(telemetry(sockets[0]).map(seqs), "at 540 ms: the paced timer was set again").toStrictEqual([[0], [1]]);
+});
+
+test("uplink: a backlog batch stops at the fresh lane and at a batch already acknowledged ahead of it", () => {
+  const limiter = new PublishLimiter({ messagesPerWindow: 1, bytesPerWindow: 1 << 20, windowMs: 1000 });
+  const { log, uplink, sockets, append, connect, advance, telemetry, seqs } = manualRig({ limiter });
+  for (let i = 0; i < 3; i++) append(i); // the backlog 0..2
+  connect(); // the status takes the window: the backlog waits
+  append(3); // fresh: sampled during this connection
+  sockets[0].drain();
+  advance(1000);
+  expect(telemetry(sockets[0]).map(seqs), "the fresh reading alone, ahead of the backlog").toStrictEqual([[3]]);
+  sockets[0].deliver(puback(telemetry(sockets[0])[0].packetId));
+  expect(log.tailSeq, "acknowledged ahead of the backlog: the tail stays").toBe(0);
+  sockets[0].callbacks.onError(); // lost before the backlog went
+  advance(20);
+  connect(1);
+  uplink.pump();
+  sockets[1].drain();
+  advance(1000);
+  expect(telemetry(sockets[1]).map(seqs), "0..2, not 3 again").toStrictEqual([[0, 1, 2]]);
+  sockets[1].deliver(puback(telemetry(sockets[1])[0].packetId));
+  expect(log.tailSeq).toBe(4);
+});
+
+test("uplink: a backlog batch collected after fresh readings arrived holds only the backlog", () => {
+  const limiter = new PublishLimiter({ messagesPerWindow: 1, bytesPerWindow: 1 << 20, windowMs: 1000 });
+  const { log, uplink, sockets, append, connect, advance, telemetry, seqs } = manualRig({ limiter, flushIntervalMs: 60_000, heartbeatMs: 600_000 });
+  for (let i = 0; i < 3; i++) append(i);
+  connect();
+  append(3); // fresh, not due for a minute
+  uplink.pump();
+  sockets[0].drain();
+  advance(1000);
+  expect(telemetry(sockets[0]).map(seqs), "the backlog is due at once, without the fresh reading").toStrictEqual([[0, 1, 2]]);
+  sockets[0].drain();
+  advance(58_999);
+  expect(telemetry(sockets[0]).length, "the fresh reading waits for its flush interval").toBe(1);
+  advance(1);
+  expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0, 1, 2], [3]]);
+  for (const p of telemetry(sockets[0])) sockets[0].deliver(puback(p.packetId));
+  expect(log.tailSeq).toBe(4);
+});
+
+test("uplink: a batch found not due is not read again until it falls due or the log grows (fake clock)", () => {
+  const store = memoryLog();
+  let reads = 0;
+  const counted = Object.assign(Object.create(store), {
+    read: (from: number, max: number, bytes?: number) => {
+      reads++;
+      return store.read(from, max, bytes);
+    },
+  }) as typeof store;
+  const { uplink, sockets, append, connect, advance, telemetry, seqs } = manualRig({ log: counted, flushIntervalMs: 4000, heartbeatMs: 600_000 });
+  connect();
+  append(1);
+  uplink.pump();
+  const afterFirst = reads;
+  expect(afterFirst, "the batch was collected once").toBeGreaterThan(0);
+  for (let i = 0; i < 5; i++) uplink.pump();
+  advance(3999); // ticks pump every 1000 ms
+  expect(reads, "pumps and ticks before it is due read nothing").toBe(afterFirst);
+  expect(telemetry(sockets[0]).length).toBe(0);
+  append(2); // the log grew: the batch is collected again, and is still not due
+  uplink.pump();
+  expect(reads).toBeGreaterThan(afterFirst);
+  const afterSecond = reads;
+  uplink.pump();
+  expect(reads).toBe(afterSecond);
+  advance(1); // t = 4000: the first reading is due
+  expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0, 1]]);
+});
+
+test("uplink: a heartbeat that fails is reported and contained; publishing goes on (fake clock)", () => {
+  let broken = false;
+  const platformStatus = () => {
+    if (broken) throw new Error("heap probe failed");
+    return { heap_free: 1234 };
+  };
+  const { uplink, sockets, append, connect, advance, telemetry, seqs, reports } = manualRig({ heartbeatMs: 1000, platformStatus });
+  connect();
+  broken = true;
+  append(1);
+  sockets[0].drain();
+  advance(1000); // the tick's heartbeat throws; its pump still publishes
+  expect(reports.filter((r) => r === "heartbeat failed: heap probe failed; the readings stay in flash").length).toBe(1);
+  expect(uplink.stats.lastError).toBe("heartbeat failed: heap probe failed; the readings stay in flash");
+  expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0]]);
+  broken = false;
+  sockets[0].drain();
+  advance(1000);
+  expect(statuses(sockets[0]).length, "the online status and one heartbeat").toBe(2);
+});
+
+test("uplink: whenClosed before any stop resolves at once", async () => {
+  const { uplink } = rig();
+  expect(await uplink.whenClosed(0)).toBe(true);
 });
