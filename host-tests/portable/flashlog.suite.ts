@@ -472,18 +472,25 @@ test("flash log: a record of length 0 or one running past its sector is corrupt 
   deepEqual(mounted.read(0, 10).map((r) => [r.seq, str(r.payload)]), [[0, "a"], [1, "bb"]]);
 });
 
-test("flash log: a write that never verifies says so for each attempt, then fails", () => {
-  const sim = flash(4, 256);
-  let failing = false;
-  const device = {
+/** The simulated flash as a failing chip: after each write, `spoil` may change what was stored. */
+function spoiling(sim: SimNorFlash, spoil: (offset: number, data: Uint8Array) => void) {
+  return {
     byteLength: sim.byteLength, blockSize: sim.blockSize,
     read: (o: number, l: number) => sim.read(o, l),
     erase: (sector: number) => sim.erase(sector),
     write: (o: number, d: Uint8Array) => {
       sim.write(o, d);
-      if (failing && d.length > 1 && d.length !== SECTOR_HEADER_BYTES) sim.write(o, Uint8Array.of(0x00)); // every record body reads back wrong
+      spoil(o, d);
     },
   };
+}
+
+test("flash log: a write that never verifies says so for each attempt, then fails", () => {
+  const sim = flash(4, 256);
+  let failing = false;
+  const device = spoiling(sim, (o, d) => {
+    if (failing && d.length > 1 && d.length !== SECTOR_HEADER_BYTES) sim.write(o, Uint8Array.of(0x00)); // every record body reads back wrong
+  });
   const events: string[] = [];
   const log = new FlashLog(device, { onEvent: (e) => events.push(e) });
   log.append(text("ok"));
@@ -504,15 +511,9 @@ test("flash log: a write that never verifies says so for each attempt, then fail
 test("flash log: a sector header that never verifies fails the append with the sector named", () => {
   const sim = flash(4, 256);
   let failing = false;
-  const device = {
-    byteLength: sim.byteLength, blockSize: sim.blockSize,
-    read: (o: number, l: number) => sim.read(o, l),
-    erase: (sector: number) => sim.erase(sector),
-    write: (o: number, d: Uint8Array) => {
-      sim.write(o, d);
-      if (failing && d.length === SECTOR_HEADER_BYTES) sim.write(o + 8, Uint8Array.of(0x00)); // the epoch
-    },
-  };
+  const device = spoiling(sim, (o, d) => {
+    if (failing && d.length === SECTOR_HEADER_BYTES) sim.write(o + 8, Uint8Array.of(0x00)); // the epoch
+  });
   const log = new FlashLog(device);
   log.append(new Uint8Array(200));
   failing = true;
