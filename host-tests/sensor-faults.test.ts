@@ -34,12 +34,7 @@ afterAll(() => {
 });
 
 /** CRC errors on the SHT3x, NACKs from the BME280, an open RTD, the ADXL345 off its supply. */
-function faultEveryChip(on: boolean): void {
-  simBoard().sht3x.faults.badCrcCount = on ? 1_000_000 : 0;
-  simBoard().bme280.faults.nack = on;
-  simBoard().max31865.faults.open = on;
-  simBoard().adxl345.faults.unpowered = on;
-}
+const faultEveryChip = (on: boolean) => simBoard().faultEveryChip(on);
 
 type Channel = { quality?: string; reason?: string } & Record<string, number | string | undefined>;
 

@@ -18,8 +18,13 @@ import { printFigures, writeSection, type Figure } from "../bench/report.ts";
 import { writeBacklog } from "./backlog.ts";
 import { buildSimulator, powerOff, runSimulator, type Sdk } from "./sdk.ts";
 
-/** An ESP32 board target's XS heaps (esp32/nodemcu and the like): no growth. */
-export const BOARD_CREATION = { chunk: 78_848, slots: 4_928, stack: 512 };
+/** An ESP32 board target's XS heaps (esp32/nodemcu and the like, no growth), as sim/device-limits builds them. */
+const BOARD_CREATION = (() => {
+  const { creation } = JSON.parse(readFileSync(new URL("../../sim/device-limits/manifest.json", import.meta.url), "utf8")) as {
+    creation: { chunk: { initial: number }; heap: { initial: number }; stack: number };
+  };
+  return { chunk: creation.chunk.initial, slots: creation.heap.initial, stack: creation.stack };
+})();
 /** Bytes per slot on the 64-bit simulator (16 on the ESP32): the SDK reports slot and stack use in bytes. */
 const SIM_SLOT_BYTES = 32;
 const FAULT_SECONDS = 60;
