@@ -45,8 +45,8 @@ const brokers: Record<string, () => Promise<Broker>> = {
 async function runFirmware(port: number, resources: string, state = mkdtempSync(join(tmpdir(), "iiot-state-"))) {
   return stopWhenFinished(await bootFirmware({
     config: {
-      thing: THING, topic_root: `iiot-test/${THING}/`, broker_address: "127.0.0.1", broker_port: port,
-      broker_name: "localhost", sample_ms: 200, flush_ms: 600, startup_jitter_ms: 0,
+      thing: THING, topic_root: `iiot-test/${THING}/`, broker_host: "localhost", broker_port: port,
+      sample_ms: 200, flush_ms: 600, startup_jitter_ms: 0,
     },
     resources,
     state,

@@ -51,8 +51,8 @@ test("every chip faulted mid-run: sampling goes on, readings are bad with the re
     const sub = await subscribe({ port: broker.port, tls: pki.tlsOptions(SUBSCRIBER), topic: `iiot-test/${THING}/telemetry`, clientId: `${SUBSCRIBER}-sensor-faults` });
     const node = stopWhenFinished(await bootFirmware({
       config: {
-        thing: THING, topic_root: `iiot-test/${THING}/`, broker_address: "127.0.0.1", broker_port: broker.port,
-        broker_name: "localhost", sample_ms: 200, flush_ms: 400, startup_jitter_ms: 0,
+        thing: THING, topic_root: `iiot-test/${THING}/`, broker_host: "localhost", broker_port: broker.port,
+        sample_ms: 200, flush_ms: 400, startup_jitter_ms: 0,
       },
       resources: pki.resources(THING),
       state: mkdtempSync(join(tmpdir(), "iiot-state-")),

@@ -2,7 +2,8 @@
 // only over contiguous PUBACKs, and whatever was not acknowledged goes out again, marked DUP.
 
 import { test, expect, onTestFinished } from "vitest";
-import { Uplink, type DeliveryLog } from "../src/uplink.ts";
+import { Uplink, type DeliveryLog, type UplinkOptions } from "../src/uplink.ts";
+import type { LookupResult } from "../src/net/broker-resolver.ts";
 import { FlashLog } from "../src/log/flash-log.ts";
 import { encodeReading } from "../src/telemetry/reading.ts";
 import { SimNorFlash } from "../sim/nor-flash.ts";
@@ -19,6 +20,8 @@ interface RigOptions {
   log?: DeliveryLog & { append(payload: Uint8Array): number };
   /** Thrown by openSocket (once per entry) before sockets open normally. */
   openFailures?: Error[];
+  /** The broker's address per connect (default: 127.0.0.1 at once). */
+  broker?: UplinkOptions["broker"];
   /** Free heap and the like (default: a fixed heap_free). */
   platformStatus?: () => Record<string, number | undefined>;
 }
@@ -63,12 +66,16 @@ function rig(options: RigOptions = {}) {
   };
   const reports: string[] = [];
   const sockets: FakeSocket[] = [];
+  /** The address each socket was opened to. */
+  const addresses: string[] = [];
   const now = options.now ?? (() => Date.now());
   const uplink = new Uplink({
     log: seen, device: "press-7", boot: 1, firmware: "test",
-    openSocket: (callbacks) => {
+    broker: options.broker ?? { lookup: (done) => done({ address: "127.0.0.1" }), cancel() {} },
+    openSocket: (callbacks, address) => {
       const failure = options.openFailures?.shift();
       if (failure) throw failure;
+      addresses.push(address);
       const socket = new FakeSocket(callbacks);
       sockets.push(socket);
       return socket;
@@ -103,7 +110,7 @@ function rig(options: RigOptions = {}) {
     await until(() => sockets.length === 1, 1000, "the first connect");
     await online(sockets[0]);
   };
-  return { log, faults, reports, uplink, sockets, append, online, startOnline, telemetry, seqs };
+  return { log, faults, reports, uplink, sockets, addresses, append, online, startOnline, telemetry, seqs };
 }
 
 test("uplink: the log's tail advances only over a contiguous run of acknowledged batches", async () => {
@@ -456,7 +463,7 @@ test("uplink: the online status and heartbeat report uptime, log depth, drops, r
   append(2);
   connect(1);
   const online = statuses(sockets[1])[0];
-  expect(online).toStrictEqual({ state: "online", device: "press-7", boot: 1, firmware: "test", uptime_s: 2, log_depth: 2, dropped: 0, reconnects: 1, last_error: "socket error or closed by peer", heap_free: 1234 });
+  expect(online).toStrictEqual({ state: "online", device: "press-7", boot: 1, firmware: "test", uptime_s: 2, log_depth: 2, dropped: 0, reconnects: 1, last_error: "connection lost: socket error or closed by peer", heap_free: 1234 });
   advance(10_100); // the ticker runs every 100 ms
   const beat = statuses(sockets[1]).at(-1);
   expect(beat.uptime_s, "the heartbeat").toBe(12);
@@ -481,7 +488,7 @@ test("uplink: its statistics count publishes, resends, acknowledgements and conn
   const bytes = [...sockets[0].packets(), ...sockets[1].packets()].filter((p) => p.type === 3).reduce((n, p) => n + p.body.length, 0);
   const { lastError, publishedBytes, ...counts } = uplink.stats;
   expect(counts).toStrictEqual({ published: 3, acknowledged: 3, readingsAcknowledged: 3, resent: 2, connects: 2, reconnects: 1, publishes: 7 });
-  expect(lastError).toBe("socket error or closed by peer");
+  expect(lastError).toBe("connection lost: socket error or closed by peer");
   expect(publishedBytes, "payload bytes, less than the packets' bodies").toBeLessThan(bytes);
   expect(publishedBytes).toBeGreaterThan(bytes - 7 * 40);
 });
@@ -516,10 +523,10 @@ test("uplink: an undecodable record goes out as such, and a socket that cannot o
   store.append(Uint8Array.of(9, 1, 2)); // record type 9: not a reading
   uplink.start();
   advance(0);
-  expect(reports.some((r) => /^connection lost: cannot open connection: no route; retrying in \d+ ms$/.test(r)), reports.join("\n")).toBe(true);
+  expect(reports.some((r) => /^connect to 127\.0\.0\.1 failed: cannot open a connection: no route; retrying in \d+ ms$/.test(r)), reports.join("\n")).toBe(true);
   advance(20); // the backoff is at most 20 ms here
   expect(sockets.length, "the retry opened a socket").toBe(1);
-  expect(uplink.stats.lastError).toBe("cannot open connection: no route");
+  expect(uplink.stats.lastError).toBe("connect to 127.0.0.1 failed: cannot open a connection: no route");
   connect();
   const [batch] = telemetry(sockets[0]);
   expect(JSON.parse(batch.payload).readings).toStrictEqual([{ seq: 0, ts: 0, undecodable: "record type 9 is not a reading" }]);
@@ -585,7 +592,7 @@ test("uplink: connections dropped right after CONNACK again and again are taken 
       connect(sockets.length - 1);
     }
   }
-  expect(uplink.stats.lastError).toBe("duplicate client id suspected: socket error or closed by peer");
+  expect(uplink.stats.lastError).toBe("duplicate client id suspected: connection lost: socket error or closed by peer");
   expect(reports.at(-1)).toMatch(/^connection lost: socket error or closed by peer; retrying in \d+ ms \(the broker keeps closing right after CONNACK: another client with this id\?\)$/);
 });
 
@@ -602,13 +609,17 @@ test("uplink: what it reports: first connect, connection, publishes, resends, fr
   advance(20);
   for (let i = 4; i < 6; i++) append(i);
   connect(1);
-  expect(reports.filter((r) => !/^connection lost/.test(r))).toStrictEqual([
+  const online = (socket: number) => `status online bytes=${Buffer.byteLength(publishes(sockets[socket].packets()).filter((p) => p.topic === "t/status")[0].payload)}`;
+  expect(reports).toStrictEqual([
     "first connect in 0 ms (random start-up delay)",
-    "connected as press-7 (session present: false); 3 records waiting, 0 batches to resend",
+    "connected to 127.0.0.1 as press-7 (session present: false); 3 records waiting, 0 batches to resend",
+    `${online(0)} log_depth=3 dropped=0`,
     "publish id=2 seq=0..2 readings=3 bytes=" + Buffer.byteLength(sent[0].payload),
     "puback id=2 seq=0..2 after 0 ms",
     "publish id=3 seq=3..3 readings=1 bytes=" + Buffer.byteLength(telemetry(sockets[0])[1].payload),
-    "connected as press-7 (session present: false); 3 records waiting, 1 batches to resend",
+    expect.stringMatching(/^connection lost: socket error or closed by peer; retrying in \d+ ms$/),
+    "connected to 127.0.0.1 as press-7 (session present: false); 3 records waiting, 1 batches to resend",
+    `${online(1)} log_depth=3 dropped=0`,
     "resend id=3 seq=3..3 readings=1 bytes=" + Buffer.byteLength(telemetry(sockets[1])[0].payload),
   ]);
   append(6); // sampled during this connection: the fresh lane, ahead of the backlog 4..5
@@ -738,4 +749,89 @@ test("uplink: a heartbeat that fails is reported and contained; publishing goes 
 test("uplink: whenClosed before any stop resolves at once", async () => {
   const { uplink } = rig();
   expect(await uplink.whenClosed(0)).toBe(true);
+});
+
+/** A broker lookup the test answers: each connect asks once. */
+function scriptedBroker() {
+  const asked: ((result: LookupResult) => void)[] = [];
+  let cancelled = 0;
+  return {
+    asked,
+    get cancelled() { return cancelled; },
+    broker: { lookup: (done: (result: LookupResult) => void) => void asked.push(done), cancel: () => void cancelled++ },
+  };
+}
+
+test("uplink: a failed lookup is a failed connect: reported with its reason, retried after the backoff", () => {
+  const dns = scriptedBroker();
+  const { uplink, sockets, addresses, advance, reports } = manualRig({ broker: dns.broker });
+  uplink.start();
+  advance(0);
+  expect(dns.asked.length).toBe(1);
+  dns.asked[0]({ error: "broker.example not found" });
+  expect(sockets.length, "no socket without an address").toBe(0);
+  expect(reports.at(-1)).toMatch(/^dns: broker\.example not found; retrying in (\d+) ms$/);
+  expect(uplink.stats.lastError).toBe("dns: broker.example not found");
+  const delay = Number(/retrying in (\d+) ms/.exec(reports.at(-1)!)![1]);
+  if (delay > 0) {
+    advance(delay - 1);
+    expect(dns.asked.length, "not before the backoff").toBe(1);
+  }
+  advance(1);
+  expect(dns.asked.length, "looked up again").toBe(2);
+  dns.asked[1]({ address: "198.51.100.4", note: "lookup timed out; using 198.51.100.4, which worked before" });
+  expect(addresses).toStrictEqual(["198.51.100.4"]);
+  expect(reports).toContain("dns: lookup timed out; using 198.51.100.4, which worked before");
+});
+
+test("uplink: a connection that never reached CONNACK is a failed connect, not a lost connection", () => {
+  const { uplink, sockets, advance, reports, connect } = manualRig();
+  uplink.start();
+  advance(0);
+  sockets[0].callbacks.onError();
+  expect(reports.at(-1)).toMatch(/^connect to 127\.0\.0\.1 failed: socket error or closed by peer; retrying in \d+ ms$/);
+  expect(reports.some((r) => r.startsWith("connection lost"))).toBe(false);
+  advance(20);
+  connect(1);
+  sockets[1].callbacks.onError();
+  expect(reports.at(-1)).toMatch(/^connection lost: socket error or closed by peer; retrying in \d+ ms$/);
+});
+
+test("uplink: a stop during a lookup cancels it; a late answer opens nothing", () => {
+  const dns = scriptedBroker();
+  const { uplink, sockets, advance } = manualRig({ broker: dns.broker });
+  uplink.start();
+  advance(0);
+  uplink.stop();
+  expect(dns.cancelled).toBe(1);
+  dns.asked[0]({ address: "198.51.100.4" });
+  advance(1000);
+  expect(sockets.length).toBe(0);
+});
+
+test("uplink: drain does not wait for acknowledgements that cannot come: no connection, or it drops", async () => {
+  const dns = scriptedBroker();
+  const offline = manualRig({ broker: dns.broker, flushIntervalMs: 60_000 });
+  offline.uplink.start();
+  offline.append(1);
+  expect(await offline.uplink.drain(10_000), "never connected: at once, records stay in flash").toBe(false);
+  const { uplink, sockets, append, connect, telemetry } = manualRig({ flushIntervalMs: 60_000 });
+  connect();
+  append(1);
+  let drained: boolean | undefined;
+  void uplink.drain(10_000).then((d) => (drained = d));
+  expect(telemetry(sockets[0]).length).toBe(1);
+  sockets[0].callbacks.onError();
+  await Promise.resolve();
+  expect(drained, "the connection dropped: no PUBACK can come").toBe(false);
+});
+
+test("uplink: heartbeats and the offline status on stop are reported", () => {
+  const { uplink, connect, advance, reports, append } = manualRig({ heartbeatMs: 10_000 });
+  connect();
+  append(1);
+  advance(10_100);
+  expect(reports.some((r) => /^heartbeat bytes=\d+ log_depth=\d+ dropped=0$/.test(r)), reports.join("\n")).toBe(true);
+  uplink.stop();
+  expect(reports.at(-1)).toMatch(/^status offline \(stopped\) bytes=\d+; disconnecting$/);
 });

@@ -13,7 +13,16 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-export async function startEmbeddedBroker(options: { certsDir: string; port?: number; host?: string; log?: (line: string) => void }): Promise<EmbeddedBroker> {
+export interface EmbeddedBrokerOptions {
+  certsDir: string;
+  port?: number;
+  host?: string;
+  /** Accept only TLS clients that offer this ALPN protocol, as AWS IoT Core does on port 443. */
+  alpn?: string;
+  log?: (line: string) => void;
+}
+
+export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker();
   const { certsDir, log } = options;
   const server: Server = createServer(
@@ -24,8 +33,17 @@ export async function startEmbeddedBroker(options: { certsDir: string; port?: nu
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: "TLSv1.2",
+      ...(options.alpn !== undefined && { ALPNProtocols: [options.alpn] }),
     },
-    (socket: TLSSocket) => aedes.handle(socket),
+    (socket: TLSSocket) => {
+      // Node's TLS server refuses a client offering only other protocols; one offering none gets here.
+      if (options.alpn !== undefined && socket.alpnProtocol !== options.alpn) {
+        log?.(`broker: refused a TLS client that did not offer ALPN ${options.alpn}`);
+        socket.destroy();
+        return;
+      }
+      aedes.handle(socket);
+    },
   );
   server.on("tlsClientError", (error) => log?.(`broker: refused a TLS client: ${error.message}`));
   if (log) {

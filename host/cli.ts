@@ -2,10 +2,10 @@
 // the dev certificates made on first use, and a broker given as mqtts://HOST:PORT.
 
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { isIPv4 } from "../src/config.ts";
+import { isHostName, isIPv4 } from "../src/net/broker-resolver.ts";
 
 export interface Command {
   values: Record<string, string | boolean | undefined>;
@@ -38,10 +38,14 @@ export function command(name: string, usage: string, options: NonNullable<ParseA
   return { values: values!, fail, say };
 }
 
-/** The dev CA and this thing's device certificate, generated on first use (certs/generate.sh). */
+/**
+ * The dev CA and this thing's device certificate, generated on first use (certs/generate.sh), and
+ * staged in certs/out/moddable/ for builds (tests generate identities without staging them).
+ */
 export function ensureCertificates(root: string, thing: string, fail: (message: string) => never): string {
   const resources = join(root, "certs/out/devices", thing);
-  if (!existsSync(join(resources, "device-key.der"))) {
+  const staged = join(root, "certs/out/moddable/THING");
+  if (!existsSync(join(resources, "device-key.der")) || !existsSync(staged) || readFileSync(staged, "utf8").trim() !== thing) {
     try {
       execFileSync(join(root, "certs/generate.sh"), [thing], { stdio: "inherit" });
     } catch {
@@ -52,12 +56,12 @@ export function ensureCertificates(root: string, thing: string, fail: (message: 
 }
 
 export interface BrokerTarget {
-  address: string;
+  /** Host name or IPv4 address: the firmware looks a name up at each connect. */
+  host: string;
   port: number;
-  serverName: string;
 }
 
-/** mqtts://HOST:PORT as the firmware's broker settings (HOST: localhost or an IPv4 address). */
+/** mqtts://HOST:PORT as the firmware's broker settings (HOST: a host name or an IPv4 address). */
 export function brokerFromUrl(text: string, fail: (message: string) => never): BrokerTarget {
   let url: URL;
   try {
@@ -66,8 +70,7 @@ export function brokerFromUrl(text: string, fail: (message: string) => never): B
     fail(`--broker must look like mqtts://HOST:PORT, got ${text}`);
   }
   if (url!.protocol !== "mqtts:") fail("--broker must use mqtts:// (the node speaks mutual TLS only)");
-  const serverName = url!.hostname;
-  const address = serverName === "localhost" ? "127.0.0.1" : serverName;
-  if (!isIPv4(address)) fail(`--broker host must be localhost or an IPv4 address, got ${serverName}`);
-  return { address, port: url!.port ? Number(url!.port) : 8883, serverName };
+  const host = url!.hostname;
+  if (!isIPv4(host) && !isHostName(host)) fail(`--broker host must be a host name or an IPv4 address, got ${host}`);
+  return { host, port: url!.port ? Number(url!.port) : 8883 };
 }

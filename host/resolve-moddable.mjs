@@ -9,6 +9,8 @@ const { paths } = JSON.parse(readFileSync(new URL("tsconfig.host.json", root), "
 export const moddableModules = new Map(Object.entries(paths).map(([specifier, [target]]) => [specifier, new URL(target, root).href]));
 
 export async function resolve(specifier, context, nextResolve) {
+  // Only the project's own imports: "net" is also Node's, which packages (MQTT.js, Aedes) import.
+  const own = !context.parentURL?.includes("/node_modules/");
   // Hand the mapped file to the next resolver (tsx), which marks .ts files for its loader.
-  return nextResolve(moddableModules.get(specifier) ?? specifier, context);
+  return nextResolve((own && moddableModules.get(specifier)) || specifier, context);
 }

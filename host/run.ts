@@ -22,6 +22,7 @@ const { values, say } = cli;
 const fail: (message: string) => never = cli.fail;
 traceSink.write = say;
 const certsDir = join(root, "certs/out");
+const EMBEDDED_BROKER_PORT = 8883;
 
 const duration = values.duration === undefined ? undefined : Number(values.duration);
 if (duration !== undefined && !(Number.isFinite(duration) && duration > 0)) fail(`--duration needs a positive number of seconds, got ${values.duration}`);
@@ -34,16 +35,27 @@ if (typeof values.broker === "string") {
   target = brokerFromUrl(values.broker, fail);
   say(`host: using broker ${values.broker}\n`);
 } else {
-  broker = await startEmbeddedBroker({ certsDir, log: (line) => say(`${line}\n`) });
-  target = { address: "127.0.0.1", port: broker.port, serverName: "localhost" };
-  say(`host: embedded broker (Aedes, mutual TLS) on 127.0.0.1:${broker.port}\n`);
+  broker = await embeddedBroker();
+  target = { host: "localhost", port: broker.port };
+  say(`host: embedded broker (Aedes, mutual TLS) on localhost:${broker.port}\n`);
 }
-const { address, port, serverName } = target;
+
+/** On MQTT's TLS port when it is free, so a subscriber's command stays the same; any free port otherwise. */
+async function embeddedBroker(): Promise<EmbeddedBroker> {
+  const log = (line: string) => say(`${line}\n`);
+  try {
+    return await startEmbeddedBroker({ certsDir, port: EMBEDDED_BROKER_PORT, log });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    say(`host: port ${EMBEDDED_BROKER_PORT} is taken; the embedded broker takes a free one\n`);
+    return startEmbeddedBroker({ certsDir, log });
+  }
+}
 
 let node: Awaited<ReturnType<typeof bootFirmware>>;
 try {
   node = await bootFirmware({
-    config: { thing, broker_address: address, broker_port: port, broker_name: serverName },
+    config: { thing, broker_host: target.host, broker_port: target.port },
     resources,
     state: typeof values.state === "string" ? values.state : join(root, ".state/host", thing),
   });

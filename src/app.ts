@@ -2,7 +2,7 @@
 // log, and let the uplink deliver the log to the broker.
 
 import Timer from "timer";
-import type { NodeConfig } from "./config";
+import type { BrokerSettings, NodeConfig } from "./config";
 import { FlashLog, LogFullError, type FlashDevice } from "./log/flash-log";
 import { CHANNELS, channelNumber, encodeReading, type ChannelSample, type Quality } from "./telemetry/reading";
 import { Uplink } from "./uplink";
@@ -11,6 +11,7 @@ import { PublishLimiter } from "./session/publish-limiter";
 import { jitterRandom } from "./session/jitter-random";
 import { FIRMWARE_VERSION } from "./version";
 import type { SocketCallbacks, StreamSocket } from "./mqtt/client";
+import { BrokerResolver, type ResolveFunction } from "./net/broker-resolver";
 
 /** A sensor as the node sees it: its quantities and a sample() that never throws. */
 export interface SensorSource {
@@ -82,7 +83,12 @@ export interface NodeDependencies {
   /** Closes the buses the sensors shared, after the sensors are closed. */
   closeBuses?(): void;
   flash: FlashDevice;
-  openSocket(callbacks: SocketCallbacks): StreamSocket;
+  /** A TLS connection to the broker at this IPv4 address. */
+  openSocket(callbacks: SocketCallbacks, address: string): StreamSocket;
+  /** The platform's DNS lookup (Net.resolve on Moddable). */
+  resolve: ResolveFunction;
+  /** The broker address that last worked, kept across restarts for when DNS is down. */
+  brokerMemory?: { recall(host: string): string | undefined; remember(host: string, address: string): void };
   writeReserve: number;
   log(line: string): void;
   /** Free heap, RSSI and the like, where the platform reports them (for the heartbeat). */
@@ -125,6 +131,15 @@ export function startNode(deps: NodeDependencies): RunningNode {
     device: config.thing,
     boot: deps.boot,
     firmware: FIRMWARE_VERSION,
+    broker: new BrokerResolver({
+      host: config.broker.host,
+      fixedAddress: config.broker.address,
+      timeoutMs: config.broker.dnsTimeoutMs,
+      resolve: deps.resolve,
+      timers: { set: (callback, ms) => Timer.set(callback, ms), clear: (timer) => Timer.clear(timer as Timer) },
+      lastGood: deps.brokerMemory?.recall(config.broker.host),
+      onNewAddress: (address) => deps.brokerMemory?.remember(config.broker.host, address),
+    }),
     openSocket: deps.openSocket,
     writeReserve: deps.writeReserve,
     connect: { clientId: config.thing, keepAliveSeconds: config.keepAliveSeconds },
@@ -187,8 +202,9 @@ export function startNode(deps: NodeDependencies): RunningNode {
   };
 
   log(`${config.thing} boot ${deps.boot}: sampling every ${config.sampleIntervalMs} ms, batches up to ${config.maxBatchBytes} bytes or ${config.flushIntervalMs} ms`);
-  log(`flash log: ${flashLog.sectorCount} sectors, ${flashLog.pendingRecords} records waiting (seq ${flashLog.tailSeq}..${flashLog.nextSeq - 1}), ${flashLog.dropped} dropped since format`);
-  log(`broker ${config.broker.address}:${config.broker.port} (TLS server name ${config.broker.serverName})`);
+  const waiting = flashLog.pendingRecords;
+  log(`flash log: ${flashLog.sectorCount} sectors, ${waiting} records waiting${waiting > 0 ? ` (seq ${flashLog.tailSeq}..${flashLog.nextSeq - 1})` : ""}, ${flashLog.dropped} dropped since format`);
+  log(`broker ${describeBroker(config.broker)}`);
   uplink.start();
   const sampler = Timer.repeat(sampleAll, config.sampleIntervalMs);
 
@@ -219,4 +235,12 @@ function describe(s: SampleResult, channelNumbers: number[]): string {
   }
   if (s.quality !== "good") parts.push(`${s.quality}${s.reason ? ` (${s.reason})` : ""}`);
   return parts.join(" ") || "-";
+}
+
+/** "a1b2-ats.iot.eu-west-1.amazonaws.com:443 (TLS server name ..., ALPN x-amzn-mqtt-ca)". */
+function describeBroker(b: BrokerSettings): string {
+  const notes = [`TLS server name ${b.serverName}`];
+  if (b.alpn) notes.push(`ALPN ${b.alpn}`);
+  if (b.address) notes.push(`fixed address ${b.address}, no DNS`);
+  return `${b.host}:${b.port} (${notes.join(", ")})`;
 }

@@ -3,11 +3,12 @@
 
 import { validateTopicForPublish } from "./mqtt/codec";
 import { gpioProblem } from "./esp32-gpio";
+import { isHostName, isIPv4 } from "./net/broker-resolver";
 
 export interface NodeConfig {
   thing: string;
   topicRoot: string;
-  broker: { address: string; port: number; serverName: string };
+  broker: BrokerSettings;
   keepAliveSeconds: number;
   i2c: { data: number; clock: number; hz: number; port?: number };
   /** Sensors the node reads, in this order (names as in drivers/ and telemetry CHANNELS). */
@@ -26,6 +27,22 @@ export interface NodeConfig {
   backoff: { baseMs: number; capMs: number; startupJitterMs: number; kickBackoffMs: number };
   resources: { ca: string; certificate: string; key: string };
 }
+
+export interface BrokerSettings {
+  /** Host name (resolved at each connect) or IPv4 address. */
+  host: string;
+  /** A fixed IPv4 address: no DNS lookup. */
+  address?: string;
+  port: number;
+  /** TLS server name: SNI and the name the broker's certificate must carry. */
+  serverName: string;
+  /** The ALPN protocol offered in the TLS handshake, if any. */
+  alpn?: string;
+  dnsTimeoutMs: number;
+}
+
+/** AWS IoT Core takes MQTT on port 443 only from clients that offer this ALPN protocol. */
+export const AWS_MQTT_ALPN = "x-amzn-mqtt-ca";
 
 export const SENSOR_NAMES = ["sht3x", "bme280", "max31865", "adxl345"] as const;
 export type SensorName = (typeof SENSOR_NAMES)[number];
@@ -49,11 +66,6 @@ export class ConfigError extends Error {
 
 /** AWS IoT Core meters in 5 KB units: a batch stays within one. */
 export const BILLING_UNIT_BYTES = 5 * 1024;
-
-export function isIPv4(text: string): boolean {
-  const parts = text.split(".");
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
-}
 
 export function parseConfig(raw: Record<string, unknown>): NodeConfig {
   const problems: string[] = [];
@@ -120,13 +132,11 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
       problems.push(`topic_root: ${(error as Error).message}`);
     }
   }
-  const address = text("broker_address");
-  if (address && !isIPv4(address))
-    problems.push(`broker_address must be an IPv4 address (the SDK's TCP socket does not resolve names): ${address}`);
+  const broker = brokerSettings(raw, problems, text, integer);
   const config: NodeConfig = {
     thing,
     topicRoot,
-    broker: { address, port: integer("broker_port", 1, 65535, 8883), serverName: text("broker_name") },
+    broker,
     keepAliveSeconds: integer("keepalive", 30, 1200, 60),
     i2c: {
       data: gpio("i2c_sda", "output"),
@@ -178,4 +188,24 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
   if (config.backoff.capMs < config.backoff.baseMs) problems.push("backoff_cap_ms must not be below backoff_base_ms");
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+type TextField = (key: string, fallback?: string) => string;
+type IntegerField = (key: string, min: number, max: number, fallback?: number) => number;
+
+function brokerSettings(raw: Record<string, unknown>, problems: string[], text: TextField, integer: IntegerField): BrokerSettings {
+  const host = text("broker_host", "localhost");
+  if (host && !isIPv4(host) && !isHostName(host)) problems.push(`broker_host must be a host name or an IPv4 address (got ${JSON.stringify(host)})`);
+  const port = integer("broker_port", 1, 65535, 8883);
+  const settings: BrokerSettings = { host, port, serverName: text("broker_name", host), dnsTimeoutMs: integer("dns_timeout_ms", 500, 60_000, 5000) };
+  if (raw.broker_address !== undefined) {
+    const address = text("broker_address");
+    if (address && !isIPv4(address)) problems.push(`broker_address must be an IPv4 address (it skips DNS; give a name as broker_host): ${JSON.stringify(address)}`);
+    settings.address = address;
+  }
+  // Port 443 reaches AWS IoT Core's MQTT only with its ALPN protocol: offered there unless told otherwise.
+  const alpn = raw.broker_alpn ?? (port === 443 ? AWS_MQTT_ALPN : "none");
+  if (typeof alpn !== "string" || !/^[\x21-\x7e]{1,255}$/.test(alpn)) problems.push(`broker_alpn must be a protocol name of 1..255 printable ASCII characters, or none (got ${JSON.stringify(alpn)})`);
+  else if (alpn !== "none") settings.alpn = alpn;
+  return settings;
 }

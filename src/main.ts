@@ -12,6 +12,7 @@ import Timer from "timer";
 import TCP from "embedded:io/socket/tcp";
 import TLSSocket from "embedded:io/socket/tcp/tls";
 import Flash from "flash";
+import Net from "net";
 import { parseConfig, type NodeConfig, type SensorName } from "./config";
 import { startNode, supervisedSensor, type RunningNode, type SensorSource } from "./app";
 import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
@@ -30,6 +31,24 @@ const TLS_RECORD_OVERHEAD = 96;
 function log(line: string): void {
   trace(`${line}\n`);
 }
+
+/**
+ * The broker address that last worked, one preference "host address": on a boot while DNS is down
+ * the node still reaches its broker. Written only when the address changes (flash wear).
+ */
+const brokerMemory = {
+  recall(host: string): string | undefined {
+    const saved = Preference.get("iiot", "broker_ip");
+    return typeof saved === "string" && saved.startsWith(`${host} `) ? saved.slice(host.length + 1) : undefined;
+  },
+  remember(host: string, address: string): void {
+    try {
+      Preference.set("iiot", "broker_ip", `${host} ${address}`);
+    } catch (error) {
+      log(`dns: cannot keep ${address} for later (${error instanceof Error ? error.message : error})`);
+    }
+  },
+};
 
 function nextBootId(): number {
   const previous = Preference.get("iiot", "boot");
@@ -169,6 +188,7 @@ function start(): RunningNode {
     clientKey: new Resource(settings.resources.key),
     serverName: settings.broker.serverName,
     protocolVersion: 0x303,
+    ...(settings.broker.alpn !== undefined && { applicationLayerProtocolNegotiation: settings.broker.alpn }),
   };
   const { sensors, closeBuses } = sensorSources(settings);
   const GuardedTCP = guardedTCP(TCP, log) as unknown as typeof TCP;
@@ -179,10 +199,12 @@ function start(): RunningNode {
     closeBuses,
     flash: flashPartition(settings.logPartition),
     writeReserve: TLS_RECORD_OVERHEAD,
-    openSocket: (callbacks) =>
+    resolve: (host, callback) => Net.resolve(host, callback),
+    brokerMemory,
+    openSocket: (callbacks, address) =>
       new TLSSocket({
         TCP: { io: GuardedTCP },
-        address: settings.broker.address,
+        address,
         port: settings.broker.port,
         host: settings.broker.serverName,
         secure,

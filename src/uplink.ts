@@ -13,6 +13,7 @@ import { decodeReading, RecordFormatError, type Reading } from "./telemetry/read
 import type { LogRecord } from "./log/flash-log";
 import type { ReconnectSchedule } from "./session/reconnect-schedule";
 import type { PublishLimiter } from "./session/publish-limiter";
+import type { LookupResult } from "./net/broker-resolver";
 
 /** The part of the flash log the uplink needs. */
 export interface DeliveryLog {
@@ -28,7 +29,9 @@ export interface UplinkOptions {
   device: string;
   boot: number;
   firmware: string;
-  openSocket(callbacks: SocketCallbacks): StreamSocket;
+  /** The broker's address for the next connect (a DNS lookup, a literal or a fixed address). */
+  broker: { lookup(done: (result: LookupResult) => void): void; cancel(): void };
+  openSocket(callbacks: SocketCallbacks, address: string): StreamSocket;
   writeReserve: number;
   /** Client id, keep-alive, credentials; the session is persistent and the will is set here. */
   connect: Omit<ConnectOptions, "cleanSession" | "will">;
@@ -93,17 +96,22 @@ export class Uplink {
   #lastHeartbeat = 0;
   #startedAt: number;
   #stopped = false;
+  /** A lookup is under way (stop() cancels it). */
+  #looking = false;
+  /** The address of the current connection attempt, and whether it got as far as CONNACK. */
+  #address = "";
+  #sessionUp = false;
   #draining = false;
   #pumping = false;
   #pumpAgain = false;
   #pumpSoon: Timer | undefined;
   #announce = false;
-  readonly #idleWaiters: (() => void)[] = [];
+  readonly #idleWaiters: ((ok?: boolean) => void)[] = [];
   /** The lane batch last found not due: from where, with the log ending where, due when. */
   readonly #waiting = { from: -1, nextSeq: -1, dueAt: 0 };
   /** stop() sent DISCONNECT and the connection has not closed yet. */
   #closing = false;
-  readonly #closeWaiters: (() => void)[] = [];
+  readonly #closeWaiters: ((ok?: boolean) => void)[] = [];
   readonly stats: UplinkStats = {
     published: 0, acknowledged: 0, readingsAcknowledged: 0, resent: 0, connects: 0, reconnects: 0, publishes: 0, publishedBytes: 0, lastError: "",
   };
@@ -170,7 +178,8 @@ export class Uplink {
   drain(timeoutMs: number): Promise<boolean> {
     this.#draining = true;
     this.pump();
-    if (this.#isIdle()) return Promise.resolve(true);
+    // Without a connection no acknowledgement can come: the records stay in flash for the next start.
+    if (this.#isIdle() || !this.connected) return Promise.resolve(this.#isIdle());
     return waitOn(this.#idleWaiters, timeoutMs);
   }
 
@@ -178,11 +187,14 @@ export class Uplink {
   stop(): void {
     this.#stopped = true;
     for (const t of [this.#retry, this.#ticker, this.#paced, this.#pumpSoon]) if (t) Timer.clear(t);
+    if (this.#looking) this.#o.broker.cancel();
     const client = this.#client;
     this.#client = undefined;
     if (client?.connected) {
       try {
-        client.publish({ topic: this.statusTopic, payload: this.#statusPayload("offline", "stopped"), qos: 0, retain: true });
+        const payload = this.#statusPayload("offline", "stopped");
+        client.publish({ topic: this.statusTopic, payload, qos: 0, retain: true });
+        this.#o.report(`status offline (stopped) bytes=${payload.length}; disconnecting`);
       } catch {
         // closing anyway
       }
@@ -372,15 +384,31 @@ export class Uplink {
   #open(): void {
     this.#retry = undefined;
     if (this.#stopped) return;
-    const { schedule } = this.#o;
     if (!this.#o.clockValid()) {
-      this.#retryLater("the clock is not set (no SNTP time yet); TLS cannot check certificate dates");
+      this.#retryLater("not connecting: the clock is not set (no SNTP time yet); TLS cannot check certificate dates");
       return;
     }
-    schedule.attempting(this.#o.now());
+    // The attempt starts with the lookup: a failed one counts as a failed connect.
+    this.#o.schedule.attempting(this.#o.now());
+    this.#looking = true;
+    this.#o.broker.lookup((result) => {
+      this.#looking = false;
+      if (this.#stopped) return;
+      if ("error" in result) {
+        this.#retryLater(`dns: ${result.error}`);
+        return;
+      }
+      if (result.note) this.#o.report(`dns: ${result.note}`);
+      this.#connectTo(result.address);
+    });
+  }
+
+  #connectTo(address: string): void {
+    this.#address = address;
+    this.#sessionUp = false;
     try {
       this.#client = new MqttClient({
-        openSocket: this.#o.openSocket,
+        openSocket: (callbacks) => this.#o.openSocket(callbacks, address),
         writeReserve: this.#o.writeReserve,
         connect: {
           ...this.#o.connect,
@@ -394,7 +422,7 @@ export class Uplink {
       });
     } catch (error) {
       this.#client = undefined;
-      this.#retryLater(`cannot open connection: ${error instanceof Error ? error.message : error}`);
+      this.#retryLater(`connect to ${address} failed: cannot open a connection: ${error instanceof Error ? error.message : error}`);
     }
   }
 
@@ -406,7 +434,9 @@ export class Uplink {
     this.#o.limiter.reset();
     for (const f of this.#inFlight) if (!f.acked) f.stale = true;
     this.#freshFrom = this.#o.log.nextSeq;
-    report(`connected as ${connect.clientId} (session present: ${sessionPresent}); ${this.#o.log.nextSeq - this.#o.log.tailSeq} records waiting, ${this.#inFlight.length} batches to resend`);
+    this.#sessionUp = true;
+    const waiting = this.#o.log.nextSeq - this.#o.log.tailSeq;
+    report(`connected to ${this.#address} as ${connect.clientId} (session present: ${sessionPresent}); ${waiting} records waiting, ${this.#inFlight.length} batches to resend`);
     this.#announce = true;
     this.#schedulePump();
   }
@@ -419,15 +449,19 @@ export class Uplink {
       for (const waiter of this.#closeWaiters.slice()) waiter();
       return;
     }
-    this.#retryLater(reason);
+    // A drain waiting for acknowledgements ends now: none can come before a reconnect.
+    for (const waiter of this.#idleWaiters.slice()) waiter(false);
+    this.#retryLater(this.#sessionUp ? `connection lost: ${reason}` : `connect to ${this.#address} failed: ${reason}`);
+    this.#sessionUp = false;
   }
 
-  #retryLater(reason: string): void {
-    this.stats.lastError = reason;
+  /** what: the failure as said, e.g. "connection lost: ..." or "dns: ...". */
+  #retryLater(what: string): void {
+    this.stats.lastError = what;
     const next = this.#o.schedule.closed(this.#o.now());
     const why = next.because === "kicked" ? " (the broker keeps closing right after CONNACK: another client with this id?)" : "";
-    this.#o.report(`connection lost: ${reason}; retrying in ${next.delayMs} ms${why}`);
-    if (next.because === "kicked") this.stats.lastError = `duplicate client id suspected: ${reason}`;
+    this.#o.report(`${what}; retrying in ${next.delayMs} ms${why}`);
+    if (next.because === "kicked") this.stats.lastError = `duplicate client id suspected: ${what}`;
     this.#retry = Timer.set(() => this.#open(), next.delayMs);
   }
 
@@ -531,12 +565,14 @@ export class Uplink {
       this.#statusIds.add(packetId);
     }
     client.publish({ topic: this.statusTopic, payload, qos, retain: true, packetId });
+    const o = this.#o;
+    this.#o.report(`${qos === 1 ? "status online" : "heartbeat"} bytes=${payload.length} log_depth=${o.log.nextSeq - o.log.tailSeq} dropped=${o.log.dropped}`);
     return true;
   }
 }
 
-/** Resolves true once the entry it adds to waiters is called, or false after timeoutMs; the entry leaves the list either way. */
-function waitOn(waiters: (() => void)[], timeoutMs: number): Promise<boolean> {
+/** Resolves with what the entry it adds to waiters is called with (true by default), or false after timeoutMs; the entry leaves the list either way. */
+function waitOn(waiters: ((ok?: boolean) => void)[], timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
       Timer.clear(timer);
@@ -544,7 +580,7 @@ function waitOn(waiters: (() => void)[], timeoutMs: number): Promise<boolean> {
       if (at >= 0) waiters.splice(at, 1);
       resolve(ok);
     };
-    const waiter = () => done(true);
+    const waiter = (ok = true) => done(ok);
     const timer = Timer.set(() => done(false), timeoutMs);
     waiters.push(waiter);
   });

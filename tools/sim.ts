@@ -1,6 +1,7 @@
 // npm run sim: the firmware on the Moddable simulator (mcsim), built from manifest.json with the
 // SDK the user installed, against the embedded broker of npm start or a real one.
 //   npm run sim -- [--broker mqtts://HOST:PORT] [--duration SECONDS]
+//   npm run sim -- [--broker-host NAME] [--alpn] [--duration SECONDS]   (the embedded broker, reached by NAME, requiring ALPN)
 //   npm run sim -- --limits [--minutes 30] [--heap-scale 1] [--stack-scale F] [--gc-probe-ms 100] [--backlog-hours 1]
 // --limits builds sim/device-limits (an ESP32 board's fixed XS heaps, instrumentation on) and runs
 // the scenario of tools/sim/scenario.ts, printing `figure sim.<name> <value> <unit>` lines.
@@ -13,12 +14,18 @@ import { manifestConfig } from "../host/firmware.ts";
 import { brokerFromUrl, command, ensureCertificates, type Command } from "../host/cli.ts";
 import { buildSimulator, findSdk, powerOff, runSimulator, type Sdk } from "./sim/sdk.ts";
 import { runLimitsScenario } from "./sim/scenario.ts";
+import { AWS_MQTT_ALPN } from "../src/config.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const USAGE = `usage: npm run sim -- [--broker mqtts://HOST:PORT] [--duration SECONDS]
+       npm run sim -- [--broker-host NAME] [--alpn] [--duration SECONDS]
+         the embedded broker, which the firmware finds by looking NAME up (it must resolve to 127.0.0.1;
+         the TLS server name stays localhost), and which with --alpn takes only clients offering ALPN ${AWS_MQTT_ALPN}
        npm run sim -- --limits [--minutes N] [--heap-scale F] [--stack-scale F] [--gc-probe-ms MS] [--backlog-hours H]`;
 const cli: Command = command("npm run sim", USAGE, {
   broker: { type: "string" },
+  "broker-host": { type: "string" },
+  alpn: { type: "boolean" },
   duration: { type: "string" },
   limits: { type: "boolean" },
   minutes: { type: "string" },
@@ -68,21 +75,26 @@ if (values.limits) {
 
 // Plain run: build, start, stream the device's console until --duration or Ctrl-C.
 const duration = values.duration === undefined ? undefined : positive("duration", 0);
-let target = { address: "127.0.0.1", port: 0, serverName: "localhost" };
+let settings: Record<string, string | number>;
 let closeBroker = async () => {};
-if (typeof values.broker === "string") target = brokerFromUrl(values.broker, fail);
-else {
-  const broker = await startEmbeddedBroker({ certsDir: join(root, "certs/out"), log: (line) => say(`${line}\n`) });
-  target.port = broker.port;
+if (typeof values.broker === "string") {
+  if (values["broker-host"] !== undefined || values.alpn) fail("--broker-host and --alpn go with the embedded broker, not --broker");
+  const target = brokerFromUrl(values.broker, fail);
+  settings = { broker_host: target.host, broker_port: target.port };
+} else {
+  const alpn = values.alpn ? AWS_MQTT_ALPN : undefined;
+  const broker = await startEmbeddedBroker({ certsDir: join(root, "certs/out"), alpn, log: (line) => say(`${line}\n`) });
   closeBroker = () => broker.close();
-  say(`sim: embedded broker (Aedes, mutual TLS) on 127.0.0.1:${broker.port}\n`);
+  const host = typeof values["broker-host"] === "string" ? values["broker-host"] : "localhost";
+  settings = { broker_host: host, broker_name: "localhost", broker_port: broker.port, ...(alpn && { broker_alpn: alpn }) };
+  say(`sim: embedded broker (Aedes, mutual TLS${alpn ? `, ALPN ${alpn} required` : ""}) on 127.0.0.1:${broker.port}, reached as ${host}\n`);
 }
 const state = join(root, ".state/sim", thing);
 mkdirSync(state, { recursive: true });
 say(`sim: building the simulator (mcconfig -m -p lin) ...\n`);
 let so: string;
 try {
-  so = buildSimulator(sdk, root, { broker_address: target.address, broker_port: target.port, broker_name: target.serverName, flash_dir: `${state}/` }, { instrument: false, logFile: join(state, "build.log") });
+  so = buildSimulator(sdk, root, { ...settings, flash_dir: `${state}/` }, { instrument: false, logFile: join(state, "build.log") });
 } catch (error) {
   await closeBroker();
   fail((error as Error).message);

@@ -14,6 +14,8 @@ declare module "embedded:io/socket/tcp/tls" {
     /** SNI and certificate name check; defaults to host. */
     serverName?: string;
     protocolVersion?: number;
+    /** ALPN protocol name(s) offered in the ClientHello (ssl/session turns it into the extension). */
+    applicationLayerProtocolNegotiation?: string | string[];
   }
   export interface TLSOptions {
     /** The TCP socket class the TLS socket runs over. */

@@ -2,6 +2,7 @@
 import "./checks.suite";
 import "./codec.suite";
 import "./telemetry.suite";
+import "./resolver.suite";
 import "./sht3x.suite";
 import "./flashlog.suite";
 import "./session.suite";

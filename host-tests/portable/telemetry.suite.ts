@@ -106,8 +106,8 @@ test("batch: a reading that cannot fit even alone is refused", () => {
 });
 
 const good = {
-  thing: "press-7", topic_root: "factory/press-7/", broker_address: "127.0.0.1", broker_port: "8883",
-  broker_name: "localhost", i2c_sda: "21", i2c_scl: 22,
+  thing: "press-7", topic_root: "factory/press-7/", broker_host: "localhost", broker_port: "8883",
+  i2c_sda: "21", i2c_scl: 22,
 };
 
 test("config: mcconfig key=value strings become numbers, defaults fill the rest", () => {
@@ -146,6 +146,7 @@ test("config: bad sensor settings are each named", () => {
 
 test("config: every problem is reported at once", () => {
   const error = throws(() => parseConfig({ ...good, thing: "", broker_address: "broker.example.com", keepalive: "10", broker_port: "x" }), ConfigError);
+  // thing, broker_address (a name where only an address goes), keepalive, broker_port
   equal(error.problems.length, 4, error.message);
   assert(/IPv4/.test(error.message) && /keepalive/.test(error.message) && /broker_port/.test(error.message));
 });
@@ -163,6 +164,27 @@ test("config: broker_address must be a dotted IPv4 address with octets up to 255
   throws(() => parseConfig({ ...good, broker_address: "127.0.0.256" }), ConfigError, /IPv4/);
   throws(() => parseConfig({ ...good, broker_address: "1.2.3" }), ConfigError, /IPv4/);
   equal(parseConfig({ ...good, broker_address: "192.0.2.255" }).broker.address, "192.0.2.255");
+  equal(parseConfig(good).broker.address, undefined, "no fixed address unless given: the host is looked up");
+});
+
+test("config: the broker is a host name or an IPv4 address; the TLS server name defaults to it", () => {
+  const aws = parseConfig({ ...good, broker_host: "a1b2c3d4e5f6g7-ats.iot.eu-west-1.amazonaws.com" });
+  deepEqual(aws.broker, { host: "a1b2c3d4e5f6g7-ats.iot.eu-west-1.amazonaws.com", port: 8883, serverName: "a1b2c3d4e5f6g7-ats.iot.eu-west-1.amazonaws.com", dnsTimeoutMs: 5000 });
+  equal(parseConfig({ ...good, broker_host: "10.0.0.5", broker_name: "broker.plant" }).broker.serverName, "broker.plant");
+  equal(parseConfig({ ...good, dns_timeout_ms: "1500" }).broker.dnsTimeoutMs, 1500);
+  for (const bad of ["broker..example", "-broker.example", "broker_1.example", "a".repeat(64), "host name"])
+    throws(() => parseConfig({ ...good, broker_host: bad }), ConfigError, /broker_host must be a host name or an IPv4 address/);
+  throws(() => parseConfig({ ...good, dns_timeout_ms: "10" }), ConfigError, /dns_timeout_ms/);
+});
+
+test("config: port 443 offers AWS IoT's ALPN protocol unless told otherwise", () => {
+  equal(parseConfig({ ...good, broker_port: "443" }).broker.alpn, "x-amzn-mqtt-ca");
+  equal(parseConfig(good).broker.alpn, undefined, "8883 offers none");
+  equal(parseConfig({ ...good, broker_port: "443", broker_alpn: "none" }).broker.alpn, undefined);
+  equal(parseConfig({ ...good, broker_port: "8443", broker_alpn: "mqtt" }).broker.alpn, "mqtt");
+  throws(() => parseConfig({ ...good, broker_alpn: "" }), ConfigError, /broker_alpn/);
+  throws(() => parseConfig({ ...good, broker_alpn: "a b" }), ConfigError, /broker_alpn/);
+  throws(() => parseConfig({ ...good, broker_alpn: "x".repeat(256) }), ConfigError, /broker_alpn/);
 });
 
 test("reading record: the channel and reason tables are the stored format and stay as they are", () => {

@@ -39,7 +39,7 @@ export async function runFaultScenario(options: { window: number; seed: number }
   const sub = await subscribe({ port, tls: pki.tlsOptions(SUBSCRIBER), topic: `faults/${THING}/telemetry`, clientId: `${SUBSCRIBER}-faults`, persistent: true });
   const node = await bootFirmware({
     config: {
-      thing: THING, topic_root: `faults/${THING}/`, broker_address: "127.0.0.1", broker_port: proxy.port, broker_name: "localhost",
+      thing: THING, topic_root: `faults/${THING}/`, broker_host: "localhost", broker_port: proxy.port,
       sample_ms: 200, flush_ms: 400, startup_jitter_ms: 0, backoff_base_ms: 200, backoff_cap_ms: 1500, inflight: options.window,
       duplicate_backoff_ms: 2000,
     },

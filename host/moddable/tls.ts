@@ -4,6 +4,7 @@
 
 import { checkServerIdentity, connect } from "node:tls";
 import { X509Certificate, createPrivateKey } from "node:crypto";
+import { isIP } from "node:net";
 import { HostSocketBase, HostStreamSocket, toBuffer, type StreamCallbacks } from "./stream-socket.ts";
 
 type Der = ArrayBuffer | ArrayBufferView;
@@ -19,6 +20,7 @@ export interface TLSOptions extends StreamCallbacks<TLSSocket> {
     clientKey?: Der;
     serverName?: string;
     protocolVersion?: number;
+    applicationLayerProtocolNegotiation?: string | string[];
   };
 }
 
@@ -32,6 +34,14 @@ function pemCertificate(der: Der, what: string): string {
   } catch (error) {
     throw new Error(`${what} is not a DER certificate: ${(error as Error).message}`);
   }
+}
+
+/** The SDK's session takes one name or a list, each 1..255 bytes, and refuses anything else. */
+function alpn(names: string | string[] | undefined): string[] | undefined {
+  if (names === undefined) return undefined;
+  const list = Array.isArray(names) ? names : [names];
+  for (const name of list) if (typeof name !== "string" || name.length < 1 || name.length > 255) throw new Error("invalid protocol");
+  return list;
 }
 
 export default class TLSSocket extends HostSocketBase {
@@ -51,10 +61,12 @@ export default class TLSSocket extends HostSocketBase {
     const stream = connect({
       host: options.address,
       port: options.port,
-      servername: serverName,
+      // SNI carries names only (RFC 6066); the certificate check below still uses an address.
+      servername: serverName !== undefined && isIP(serverName) === 0 ? serverName : undefined,
       ca: secure.certificate ? [pemCertificate(secure.certificate, "CA certificate")] : undefined,
       cert: secure.clientCertificates?.map((c, i) => pemCertificate(c, `client certificate ${i}`)).join("\n"),
       key,
+      ALPNProtocols: alpn(secure.applicationLayerProtocolNegotiation),
       minVersion: "TLSv1.2",
       maxVersion: "TLSv1.2",
       rejectUnauthorized: true,

@@ -86,7 +86,8 @@ async function drainBacklog(windows: number) {
   let connectedAt = 0;
   const uplink = new Uplink({
     log, device: "press-7", boot: 1, firmware: "bench",
-    openSocket: (callbacks) => new TLSSocket({ TCP: { io: TCP }, address: "127.0.0.1", port: broker.port, host: "localhost", secure, ...callbacks }),
+    broker: { lookup: (done) => done({ address: "127.0.0.1" }), cancel() {} },
+    openSocket: (callbacks, address) => new TLSSocket({ TCP: { io: TCP }, address, port: broker.port, host: "localhost", secure, ...callbacks }),
     writeReserve: 96,
     connect: { clientId: "press-7-drain", keepAliveSeconds: 60 },
     topicRoot: "bench/press-7/", maxBatchBytes: 5120, flushIntervalMs: 5000, inFlightWindow: 10, heartbeatMs: 60_000,

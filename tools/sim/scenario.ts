@@ -139,7 +139,7 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
   let so: string;
   try {
     so = buildSimulator(o.sdk, dir, {
-      broker_address: "127.0.0.1", broker_port: port, broker_name: "localhost", flash_dir: `${state}/`,
+      broker_host: "localhost", broker_port: port, flash_dir: `${state}/`,
       probe_gc_ms: o.gcProbeMs, sim_fault_at: Math.round(faultAt), sim_fault_s: FAULT_SECONDS,
     }, { instrument: true, logFile: join(state, "build.log") });
   } catch (error) {
