@@ -30,3 +30,9 @@ test("manifest: the simulator build preloads every simulated-board module", () =
   const sim = [...modules("sim").filter((m) => !m.startsWith("sim/device-limits/")).map((m) => MAPPED[m] ?? m), ...SDK_ON_LIN].sort();
   expect([...manifest.platforms.lin.preload].sort()).toEqual(sim);
 });
+
+test("one firmware version: the status messages' and package.json's", async () => {
+  const { FIRMWARE_VERSION } = await import("../src/version.ts");
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+  expect(FIRMWARE_VERSION).toBe(pkg.version);
+});

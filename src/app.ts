@@ -206,6 +206,13 @@ export function startNode(deps: NodeDependencies): RunningNode {
   log(`flash log: ${flashLog.sectorCount} sectors, ${waiting} records waiting${waiting > 0 ? ` (seq ${flashLog.tailSeq}..${flashLog.nextSeq - 1})` : ""}, ${flashLog.dropped} dropped since format`);
   log(`broker ${describeBroker(config.broker)}`);
   uplink.start();
+  // Chips convert on their own and a sample reads the latest result. One read half a period in,
+  // discarded, lets each finish its first conversion (the MAX31865 ends its start-up lead check
+  // there), so the first window holds values instead of "no-data".
+  let settle: Timer | undefined = Timer.set(() => {
+    settle = undefined;
+    for (const sensor of deps.sensors) sensor.sample();
+  }, config.sampleIntervalMs / 2);
   const sampler = Timer.repeat(sampleAll, config.sampleIntervalMs);
 
   return {
@@ -214,10 +221,14 @@ export function startNode(deps: NodeDependencies): RunningNode {
     },
     async stop(drainMs = 10_000) {
       Timer.clear(sampler);
+      if (settle) Timer.clear(settle);
       for (const sensor of deps.sensors) sensor.close();
       deps.closeBuses?.();
       const drained = await uplink.drain(drainMs);
-      if (!drained) log(`stop: ${flashLog.pendingRecords} records still unacknowledged after ${drainMs} ms; they stay in flash`);
+      if (!drained) {
+        const why = uplink.connected ? `after waiting ${drainMs} ms` : "with no connection to the broker";
+        log(`stop: ${flashLog.pendingRecords} records unacknowledged ${why}; they stay in flash for the next start`);
+      }
       uplink.stop();
       await uplink.whenClosed(CLOSE_WAIT_MS);
       return stats();
