@@ -1,7 +1,8 @@
 // npm start: the firmware on the host target with the simulated reference device, publishing over
 // mutual TLS to an embedded broker (or to --broker mqtts://HOST:PORT).
-//   npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME] [--state DIR]
+//   npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME] [--identity DIR] [--state DIR]
 
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.ts";
@@ -11,7 +12,8 @@ import { socketsClosed } from "./moddable/stream-socket.ts";
 import { brokerFromUrl, command, ensureCertificates, type BrokerTarget, type Command } from "./cli.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const cli: Command = command("npm start", "usage: npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME] [--state DIR]", {
+const cli: Command = command("npm start", "usage: npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME] [--identity DIR] [--state DIR]", {
+  identity: { type: "string" },
   duration: { type: "string" },
   broker: { type: "string" },
   thing: { type: "string" },
@@ -27,7 +29,15 @@ const EMBEDDED_BROKER_PORT = 8883;
 const duration = values.duration === undefined ? undefined : Number(values.duration);
 if (duration !== undefined && !(Number.isFinite(duration) && duration > 0)) fail(`--duration needs a positive number of seconds, got ${values.duration}`);
 const thing = typeof values.thing === "string" ? values.thing : String(manifestConfig().thing ?? "press-7");
-const resources = ensureCertificates(root, thing, fail);
+// --identity: a folder with the device's own ca.der, device.der and device-key.der (e.g. from AWS IoT).
+const resources = typeof values.identity === "string" ? identityFolder(values.identity) : ensureCertificates(root, thing, fail);
+
+function identityFolder(dir: string): string {
+  const missing = ["ca.der", "device.der", "device-key.der"].filter((f) => !existsSync(join(dir, f)));
+  if (missing.length > 0) fail(`--identity ${dir} lacks ${missing.join(", ")} (DER files; see README, "Deploying to AWS IoT Core")`);
+  if (values.broker === undefined) fail("--identity goes with --broker: the embedded broker trusts only the dev CA");
+  return dir;
+}
 
 let broker: EmbeddedBroker | undefined;
 let target: BrokerTarget;
