@@ -19,7 +19,8 @@ const THING = String(manifestConfig().thing);
 const STATUS = `${String(manifestConfig().topic_root)}status`;
 const MARKER = "iiot-test/marker";
 
-async function scenario() {
+/** identity: run with --identity (the device's DER files from a folder) instead of the generated dev identity. */
+async function scenario(options: { identity?: boolean } = {}) {
   const pki = devPki(THING, SUBSCRIBER);
   const broker = await startMosquitto({ certsDir: pki.dir });
   onTestFinished(() => broker.stop());
@@ -39,6 +40,7 @@ async function scenario() {
   const node: ChildProcess = spawn(process.execPath, [
     "--import", "tsx", "--import", "./host/register.mjs", "host/run.ts",
     "--broker", `mqtts://localhost:${broker.port}`, "--state", mkdtempSync(join(tmpdir(), "iiot-stop-")),
+    ...(options.identity ? ["--identity", pki.resources(THING)] : []),
   ], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
   node.stdout!.on("data", (d) => output.push(String(d)));
   node.stderr!.on("data", (d) => output.push(String(d)));
@@ -58,7 +60,7 @@ async function scenario() {
 }
 
 test("clean stop: the device's offline (stopped) and DISCONNECT arrive, and no will", async () => {
-  const { node, exited, statuses, settled, broker, output } = await scenario();
+  const { node, exited, statuses, settled, broker, output } = await scenario({ identity: true });
   node.kill("SIGTERM");
   const code = await exited;
   expect(code, output.join("")).toBe(0);
@@ -66,6 +68,8 @@ test("clean stop: the device's offline (stopped) and DISCONNECT arrive, and no w
   const offline = statuses.filter((s) => s.state === "offline");
   expect(offline.map((s) => s.reason), broker.log()).toStrictEqual(["stopped"]);
   expect(broker.log()).toMatch(/Client press-7 disconnected\./);
+  expect(output.join("")).toMatch(/status online bytes=\d+/);
+  expect(output.join(""), "the status publishes are in the output").toMatch(/status offline \(stopped\) bytes=\d+; disconnecting/);
 }, 60_000);
 
 test("kill -9: the broker publishes the will (connection-lost)", async () => {
