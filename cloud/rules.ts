@@ -49,7 +49,7 @@ export function ruleDefinitions(layout: TopicLayout = DEFAULT_LAYOUT): RuleDefin
   const r = TELEMETRY.reading;
   const overLimit = `${r.processTemperature} > ${PROCESS_TEMPERATURE_LIMIT_C} AND ${r.processTemperatureIsGood}`;
   // IoT SQL cannot filter inside an array in WHERE except through a nested SELECT over it.
-  const hotReadings = `(SELECT ${r.seq}, ${r.ts}, ${r.processTemperature} AS value FROM ${TELEMETRY.readings} WHERE ${overLimit})`;
+  const hotReadings = `(SELECT ${r.seq}, ${r.ts}, ${r.processTemperature} AS temperature FROM ${TELEMETRY.readings} WHERE ${overLimit})`;
   const anyHot = `NOT isUndefined(get((SELECT VALUE ${r.seq} FROM ${TELEMETRY.readings} WHERE ${overLimit}), 0))`;
   const received = "topic() AS topic, timestamp() AS received_at";
 
