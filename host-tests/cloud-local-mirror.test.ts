@@ -14,7 +14,7 @@ import { openDatabase, type Database } from "../cloud/local/database.ts";
 import { deadLetterFile, type DeadLetter } from "../cloud/local/dead-letters.ts";
 import { startMosquitto, type MosquittoProcess } from "../cloud/local/mosquitto-process.ts";
 import { RULES_RUNNER_IDENTITY, startRulesRunner, type RulesRunner } from "../cloud/local/rules-runner.ts";
-import { archiveSink, databaseSinks } from "../cloud/local/sinks.ts";
+import { archiveSink, databaseSinks, type Sinks } from "../cloud/local/sinks.ts";
 import { PROCESS_TEMPERATURE_LIMIT_C, ruleDefinitions } from "../cloud/rules.ts";
 import { DEFAULT_LAYOUT } from "../cloud/topics.ts";
 import { captureFirmwareMessages } from "./support/firmware-capture.ts";
@@ -63,7 +63,7 @@ interface Mirror {
 }
 
 /** Mosquitto, a database, the rules runner; everything closed when `body` ends, passed or failed. */
-async function withMirror(backend: "pglite" | "postgres", body: (m: Mirror) => Promise<void>): Promise<void> {
+async function withMirror(backend: "pglite" | "postgres", body: (m: Mirror) => Promise<void>, wrapSinks: (sinks: Sinks) => Sinks = (s) => s): Promise<void> {
   const out = mkdtempSync(join(tmpdir(), "iiot-local-mirror-"));
   const schema = `iiot_test_${process.pid}_${Date.now()}`;
   const broker = await startMosquitto({
@@ -84,7 +84,7 @@ async function withMirror(backend: "pglite" | "postgres", body: (m: Mirror) => P
         url,
         tls: pki.tlsOptions(RULES_RUNNER_IDENTITY),
         rules,
-        sinks: { ...databaseSinks(database), "archive-stream": archiveSink(out) },
+        sinks: wrapSinks({ ...databaseSinks(database), "archive-stream": archiveSink(out) }),
         deadLetters: deadLetterFile(join(out, "dead-letters.jsonl")),
       });
       runners.push(runner);
@@ -222,6 +222,37 @@ describe("pglite", () => {
       expect(alerts).toStrictEqual([{ seq: 501, temperature: 86.5 }]);
       expect(m.archive("telemetry").map((p) => p.date)).toStrictEqual(["2026-11-20"]);
     });
+  });
+
+  test("a runner that dies before its sinks finish gets the message again, and the store keeps it once", { timeout: 30_000 }, async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    let entered!: () => void;
+    const inSink = new Promise<void>((r) => (entered = r));
+    const slowStore = (sinks: Sinks): Sinks => ({
+      ...sinks,
+      "telemetry-table": async (output, context) => {
+        if (calls++ === 0) {
+          entered();
+          await gate; // the first runner is killed while it waits here
+        }
+        await sinks["telemetry-table"](output, context);
+      },
+    });
+    await withMirror("pglite", async (m) => {
+      const batch = { device: THING, boot: 4, readings: [{ seq: 900, ts: Date.UTC(2026, 10, 22), max31865: { temperature: 60 } }] };
+      await m.publishAs(THING, [{ topic: `${ROOT}telemetry`, payload: JSON.stringify(batch) }]);
+      await inSink;
+      await m.runner.kill();
+      release();
+      const second = await m.startRunner();
+      await until(() => second.stats.messages >= 1, "the unacknowledged message again", 10_000);
+      await second.idle();
+      expect(calls).toBe(2);
+      const rows = await m.db.query<{ seq: number }>("SELECT seq::float8 AS seq FROM readings");
+      expect(rows).toStrictEqual([{ seq: 900 }]);
+    }, slowStore);
   });
 
   test("an alarm in the assumed shape is stored once, keyed by device and seq", { timeout: 30_000 }, async () => {

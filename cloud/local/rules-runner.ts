@@ -42,7 +42,10 @@ export interface RulesRunner {
   readonly stats: RulesRunnerStats;
   /** Resolves once no message is being processed. */
   idle(): Promise<void>;
+  /** Waits for the message in hand, then disconnects. */
   close(): Promise<void>;
+  /** Drops the connection at once, as a crash would: what was not acknowledged comes again. */
+  kill(): Promise<void>;
 }
 
 export async function startRulesRunner(options: RulesRunnerOptions): Promise<RulesRunner> {
@@ -134,6 +137,9 @@ export async function startRulesRunner(options: RulesRunnerOptions): Promise<Rul
     async close() {
       await pending;
       await client.endAsync();
+    },
+    async kill() {
+      await client.endAsync(true);
     },
   };
 }
