@@ -130,6 +130,7 @@ test("the sinks: tables keyed as the rules write them, with TTL; GZIP archive pa
     TimeToLiveSpecification: { AttributeName: "expires_at", Enabled: true },
   });
   expect(ARCHIVE_JQ).toBe("{kind: .kind, event_date: .event_date}");
+  expect(ARCHIVE_PREFIX).toBe("archive/kind=!{partitionKeyFromQuery:kind}/event_date=!{partitionKeyFromQuery:event_date}/");
   template.hasResourceProperties("AWS::KinesisFirehose::DeliveryStream", {
     ExtendedS3DestinationConfiguration: Match.objectLike({
       CompressionFormat: "GZIP",
