@@ -1,0 +1,45 @@
+// The whole cloud half in one stack: the fleet (thing type, device and claim policies, provisioning
+// template), the sinks, and the rules that connect them.
+
+import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
+import type { Construct } from "constructs";
+import { ruleDefinitions } from "../rules.ts";
+import { DEFAULT_LAYOUT, checkLayout, type TopicLayout } from "../topics.ts";
+import { Fleet } from "./fleet.ts";
+import { PipelineSinks } from "./sinks.ts";
+import { PipelineRules } from "./topic-rules.ts";
+
+export interface PipelineStackProps extends StackProps {
+  /** Prefix of every named IoT resource (rules, policies, thing type, template). */
+  namePrefix?: string;
+  layout?: TopicLayout;
+  /** Names of the site levels (provisioning template parameters); default Site, Building, Line. */
+  siteLevelNames?: readonly string[];
+  claimClientPrefix?: string;
+}
+
+export class PipelineStack extends Stack {
+  readonly fleet: Fleet;
+  readonly sinks: PipelineSinks;
+  readonly rules: PipelineRules;
+
+  constructor(scope: Construct, id: string, props: PipelineStackProps = {}) {
+    super(scope, id, props);
+    const namePrefix = props.namePrefix ?? "iiot";
+    if (!/^[A-Za-z0-9]+$/.test(namePrefix)) throw new Error(`namePrefix must be letters and digits (it starts rule names), got ${namePrefix}`);
+    const layout = checkLayout(props.layout ?? DEFAULT_LAYOUT);
+    const siteLevelNames = props.siteLevelNames ?? ["Site", "Building", "Line"].slice(0, layout.siteLevels);
+
+    this.fleet = new Fleet(this, "Fleet", { namePrefix, layout, siteLevelNames, claimClientPrefix: props.claimClientPrefix ?? "claim-" });
+    this.sinks = new PipelineSinks(this, "Sinks");
+    this.rules = new PipelineRules(this, "Rules", { definitions: ruleDefinitions(layout), sinks: this.sinks, namePrefix });
+
+    new CfnOutput(this, "TelemetryTableName", { value: this.sinks.telemetryTable.tableName });
+    new CfnOutput(this, "StatusTableName", { value: this.sinks.statusTable.tableName });
+    new CfnOutput(this, "AlertTopicArn", { value: this.sinks.alertTopic.topicArn });
+    new CfnOutput(this, "ArchiveBucketName", { value: this.sinks.archiveBucket.bucketName });
+    new CfnOutput(this, "DeadLetterQueueUrl", { value: this.sinks.deadLetters.queueUrl });
+    new CfnOutput(this, "DevicePolicyName", { value: this.fleet.devicePolicy.policyName! });
+    new CfnOutput(this, "ProvisioningTemplateName", { value: this.fleet.template.templateName! });
+  }
+}
