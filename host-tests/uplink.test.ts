@@ -835,3 +835,20 @@ test("uplink: heartbeats and the offline status on stop are reported", () => {
   uplink.stop();
   expect(reports.at(-1)).toMatch(/^status offline \(stopped\) bytes=\d+; disconnecting$/);
 });
+
+test("uplink: connectSoon cuts the backoff short once the clock is set (fake clock)", () => {
+  let valid = false;
+  const { uplink, sockets, advance, reports } = manualRig({ clockValid: () => valid });
+  uplink.start();
+  advance(0);
+  expect(reports.at(-1)).toMatch(/^not connecting: the clock is not set .*; retrying in \d+ ms$/);
+  for (let i = 0; i < 3; i++) advance(20); // failures pile up the backoff
+  expect(sockets.length).toBe(0);
+  valid = true;
+  uplink.connectSoon();
+  advance(0);
+  expect(sockets.length, "connected at once, not at the end of the backoff").toBe(1);
+  uplink.connectSoon(); // a connection attempt is under way: nothing more
+  advance(0);
+  expect(sockets.length).toBe(1);
+});

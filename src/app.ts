@@ -93,10 +93,12 @@ export interface NodeDependencies {
   log(line: string): void;
   /** Free heap, RSSI and the like, where the platform reports them (for the heartbeat). */
   platformStatus?(): Record<string, number | undefined>;
+  /** Sets the clock if it was not set at boot; onSet is called once it is. */
+  clockSync?: { start(onSet: () => void): void; stop(): void };
 }
 
 /** Before this the clock was never set: certificate dates cannot be checked. */
-const EARLIEST_VALID_TIME = Date.UTC(2025, 0, 1);
+export const EARLIEST_VALID_TIME = Date.UTC(2025, 0, 1);
 /** How long a stop waits for the connection to close after DISCONNECT (a stuck socket is dropped sooner). */
 const CLOSE_WAIT_MS = 3000;
 
@@ -206,6 +208,8 @@ export function startNode(deps: NodeDependencies): RunningNode {
   log(`flash log: ${flashLog.sectorCount} sectors, ${waiting} records waiting${waiting > 0 ? ` (seq ${flashLog.tailSeq}..${flashLog.nextSeq - 1})` : ""}, ${flashLog.dropped} dropped since format`);
   log(`broker ${describeBroker(config.broker)}`);
   uplink.start();
+  // The uplink does not try TLS before the clock is set: connect as soon as it is.
+  deps.clockSync?.start(() => uplink.connectSoon());
   // Chips convert on their own and a sample reads the latest result. One read half a period in,
   // discarded, lets each finish its first conversion (the MAX31865 ends its start-up lead check
   // there), so the first window holds values instead of "no-data".
@@ -222,6 +226,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
     async stop(drainMs = 10_000) {
       Timer.clear(sampler);
       if (settle) Timer.clear(settle);
+      deps.clockSync?.stop();
       for (const sensor of deps.sensors) sensor.close();
       deps.closeBuses?.();
       const drained = await uplink.drain(drainMs);

@@ -26,6 +26,8 @@ export interface NodeConfig {
   heartbeatMs: number;
   backoff: { baseMs: number; capMs: number; startupJitterMs: number; kickBackoffMs: number };
   resources: { ca: string; certificate: string; key: string };
+  /** SNTP servers asked in turn when the clock was not set at boot. */
+  sntpHosts: string[];
 }
 
 export interface BrokerSettings {
@@ -174,6 +176,7 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
       kickBackoffMs: integer("duplicate_backoff_ms", 1000, 86_400_000, 600_000),
     },
     resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
+    sntpHosts: sntpHosts(raw.sntp, problems),
   };
   if (config.rtd.referenceOhms <= config.rtd.nominal) problems.push("rtd_ref_ohms must exceed rtd_nominal (the reference resistor is above the RTD's range)");
   // Every pin in use has one job.
@@ -208,4 +211,13 @@ function brokerSettings(raw: Record<string, unknown>, problems: string[], text: 
   if (typeof alpn !== "string" || !/^[\x21-\x7e]{1,255}$/.test(alpn)) problems.push(`broker_alpn must be a protocol name of 1..255 printable ASCII characters, or none (got ${JSON.stringify(alpn)})`);
   else if (alpn !== "none") settings.alpn = alpn;
   return settings;
+}
+
+/** The SDK's network setup reads "sntp" as one host; a comma-separated list is asked in turn here. */
+function sntpHosts(raw: unknown, problems: string[]): string[] {
+  const value = raw ?? "pool.ntp.org";
+  const hosts = typeof value === "string" ? value.split(",").map((h) => h.trim()).filter((h) => h !== "") : [];
+  if (hosts.length === 0 || hosts.some((h) => !isIPv4(h) && !isHostName(h)))
+    problems.push(`sntp must be one or more host names or IPv4 addresses, comma-separated (got ${JSON.stringify(value)})`);
+  return hosts;
 }

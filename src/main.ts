@@ -13,8 +13,10 @@ import TCP from "embedded:io/socket/tcp";
 import TLSSocket from "embedded:io/socket/tcp/tls";
 import Flash from "flash";
 import Net from "net";
+import SNTP from "sntp";
+import Time from "time";
 import { parseConfig, type NodeConfig, type SensorName } from "./config";
-import { startNode, supervisedSensor, type RunningNode, type SensorSource } from "./app";
+import { EARLIEST_VALID_TIME, startNode, supervisedSensor, type RunningNode, type SensorSource } from "./app";
 import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
 import Bme280 from "../drivers/bme280/bme280";
 import Max31865 from "../drivers/max31865/max31865";
@@ -24,6 +26,7 @@ import { SharedSPI } from "../drivers/shared-spi";
 import type { SampleQuality } from "../drivers/sample";
 import type { FlashDevice } from "./log/flash-log";
 import { guardedTCP } from "./net/guarded-tcp";
+import { ClockSync, sntpRetryDelay } from "./net/clock-sync";
 
 /** Each TLS write becomes one record: leave room for its header, IV, MAC and padding. */
 const TLS_RECORD_OVERHEAD = 96;
@@ -191,6 +194,17 @@ function start(): RunningNode {
     ...(settings.broker.alpn !== undefined && { applicationLayerProtocolNegotiation: settings.broker.alpn }),
   };
   const { sensors, closeBuses } = sensorSources(settings);
+  const clockSync = new ClockSync({
+    earliestValid: EARLIEST_VALID_TIME,
+    now: () => Date.now(),
+    setTime: (seconds) => Time.set(seconds),
+    // The SDK's SNTP client is its socket: it closes itself after answering.
+    ask: (host, callback) => new SNTP({ host }, callback) as unknown as { close(): void },
+    hosts: settings.sntpHosts,
+    retryDelay: (failures) => sntpRetryDelay(failures, Math.random),
+    timers: { set: (callback, ms) => Timer.set(callback, ms), clear: (timer) => Timer.clear(timer as Timer) },
+    report: log,
+  });
   const GuardedTCP = guardedTCP(TCP, log) as unknown as typeof TCP;
   return startNode({
     config: settings,
@@ -201,6 +215,7 @@ function start(): RunningNode {
     writeReserve: TLS_RECORD_OVERHEAD,
     resolve: (host, callback) => Net.resolve(host, callback),
     brokerMemory,
+    clockSync,
     openSocket: (callbacks, address) =>
       new TLSSocket({
         TCP: { io: GuardedTCP },

@@ -132,6 +132,13 @@ export class Uplink {
     this.#retry = Timer.set(() => this.#open(), first.delayMs);
   }
 
+  /** Tries to connect now instead of at the end of the backoff (the clock was just set). */
+  connectSoon(): void {
+    if (this.#stopped || this.#client || this.#looking || !this.#retry) return;
+    Timer.clear(this.#retry);
+    this.#retry = Timer.set(() => this.#open(), 0);
+  }
+
   get connected(): boolean {
     return this.#client?.connected ?? false;
   }

@@ -3,6 +3,7 @@ import "./checks.suite";
 import "./codec.suite";
 import "./telemetry.suite";
 import "./resolver.suite";
+import "./clock-sync.suite";
 import "./sht3x.suite";
 import "./flashlog.suite";
 import "./session.suite";

@@ -177,6 +177,13 @@ test("config: the broker is a host name or an IPv4 address; the TLS server name 
   throws(() => parseConfig({ ...good, dns_timeout_ms: "10" }), ConfigError, /dns_timeout_ms/);
 });
 
+test("config: SNTP servers are one host or a comma-separated list asked in turn", () => {
+  deepEqual(parseConfig(good).sntpHosts, ["pool.ntp.org"]);
+  deepEqual(parseConfig({ ...good, sntp: "time.plant, 10.0.0.1" }).sntpHosts, ["time.plant", "10.0.0.1"]);
+  throws(() => parseConfig({ ...good, sntp: " , " }), ConfigError, /sntp must be/);
+  throws(() => parseConfig({ ...good, sntp: "bad host" }), ConfigError, /sntp must be/);
+});
+
 test("config: port 443 offers AWS IoT's ALPN protocol unless told otherwise", () => {
   equal(parseConfig({ ...good, broker_port: "443" }).broker.alpn, "x-amzn-mqtt-ca");
   equal(parseConfig(good).broker.alpn, undefined, "8883 offers none");
