@@ -6,7 +6,7 @@ export default {
   testRunner: "vitest",
   vitest: { configFile: "vitest.mutate.config.ts" },
   coverageAnalysis: "perTest",
-  mutate: ["src/log/**/*.ts", "src/mqtt/codec.ts", "src/telemetry/**/*.ts", "src/session/**/*.ts"],
+  mutate: ["src/log/**/*.ts", "src/mqtt/codec.ts", "src/telemetry/**/*.ts", "src/session/**/*.ts", "src/net/broker-resolver.ts", "src/net/clock-sync.ts"],
   reporters: ["clear-text", "progress", "html", "json"],
   htmlReporter: { fileName: "reports/mutation/pure.html" },
   jsonReporter: { fileName: "reports/mutation/pure.json" },
