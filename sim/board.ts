@@ -1,4 +1,4 @@
-// The simulated reference device (press-7, ../shared/workload.md): its buses and the chips on them:
+// The simulated reference device (press-7, docs/workload.md): its buses and the chips on them:
 // the SHT3x at 0x44 and the BME280 at 0x76 on I2C port 0; the MAX31865 (PT100, 430 ohm reference,
 // select on GPIO 4) and the ADXL345 (select on GPIO 5) on SPI port 2, their selects wired to GPIO.
 // The simulator build and the host target map embedded:io/* to these buses; tests and the host

@@ -7,8 +7,8 @@ import { memoryFigures } from "./bench/memory.ts";
 import { printFigures, writeSection, type Figure } from "./bench/report.ts";
 
 const suites: Record<string, { title: string; run: () => Promise<Figure[]> }> = {
-  flashlog: { title: "Flash log (issue 3)", run: flashlogFigures },
-  session: { title: "MQTT session (issue 4)", run: sessionFigures },
+  flashlog: { title: "Flash log", run: flashlogFigures },
+  session: { title: "MQTT session", run: sessionFigures },
   memory: { title: "Live XS slots of what the firmware keeps", run: memoryFigures },
 };
 

@@ -55,7 +55,7 @@ export type IncomingPacket =
 
 /** The largest value the four-byte Remaining Length can carry (spec 2.2.3). */
 export const MAX_REMAINING_LENGTH = 268_435_455;
-/** AWS IoT Core limits for what a device sends (../shared/reference/aws-iot.md). */
+/** AWS IoT Core limits for what a device sends (AWS IoT Core developer guide, "Quotas"; docs/mqtt-session.md). */
 export const MAX_TOPIC_BYTES = 256;
 export const MAX_CLIENT_ID_BYTES = 128;
 export const MAX_PAYLOAD_BYTES = 128 * 1024;

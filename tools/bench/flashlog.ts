@@ -1,4 +1,4 @@
-// Figures for the flash log (issue 3): power-cut trials, write amplification and wear for a day of
+// Figures for the flash log: power-cut trials, write amplification and wear for a day of
 // the reference device, outage capacity, throughput on Node and metered compute on XS.
 
 import { FlashLog, LogFullError } from "../../src/log/flash-log";

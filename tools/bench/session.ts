@@ -1,4 +1,4 @@
-// Figures for the MQTT session (issue 4): what survives the fault scenario against a real Mosquitto,
+// Figures for the MQTT session: what survives the fault scenario against a real Mosquitto,
 // how close replaying an hour of backlog comes to AWS IoT's per-connection limits, and how hard 200
 // devices hit a restarted broker with jittered backoff versus a fixed retry period.
 

@@ -1,4 +1,4 @@
-// The reference device of ../shared/workload.md (press-7) as sampling windows: SHT3x temperature and
+// The reference device of docs/workload.md (press-7) as sampling windows: SHT3x temperature and
 // humidity, BME280 pressure, MAX31865 process temperature, ADXL345 RMS x/y/z and peak, every second.
 // Pure, so the same windows are measured on Node and on XS.
 
