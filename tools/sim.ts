@@ -1,7 +1,7 @@
 // npm run sim: the firmware on the Moddable simulator (mcsim), built from manifest.json with the
 // SDK the user installed, against the embedded broker of npm start or a real one.
 //   npm run sim -- [--broker mqtts://HOST:PORT] [--duration SECONDS]
-//   npm run sim -- [--broker-host NAME] [--alpn] [--duration SECONDS]   (the embedded broker, reached by NAME, requiring ALPN)
+//   npm run sim -- [--broker-host NAME] [--alpn] [--port PORT] [--duration SECONDS]   (the embedded broker, reached by NAME, requiring ALPN, on PORT)
 //   npm run sim -- --limits [--minutes 30] [--heap-scale 1] [--stack-scale F] [--gc-probe-ms 100] [--backlog-hours 1]
 // --limits builds sim/device-limits (an ESP32 board's fixed XS heaps, instrumentation on) and runs
 // the scenario of tools/sim/scenario.ts, printing `figure sim.<name> <value> <unit>` lines.
@@ -18,13 +18,14 @@ import { AWS_MQTT_ALPN } from "../src/config.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const USAGE = `usage: npm run sim -- [--broker mqtts://HOST:PORT] [--duration SECONDS]
-       npm run sim -- [--broker-host NAME] [--alpn] [--duration SECONDS]
+       npm run sim -- [--broker-host NAME] [--alpn] [--port PORT] [--duration SECONDS]
          the embedded broker, which the firmware finds by looking NAME up (it must resolve to 127.0.0.1;
          the TLS server name stays localhost), and which with --alpn takes only clients offering ALPN ${AWS_MQTT_ALPN}
        npm run sim -- --limits [--minutes N] [--heap-scale F] [--stack-scale F] [--gc-probe-ms MS] [--backlog-hours H]`;
 const cli: Command = command("npm run sim", USAGE, {
   broker: { type: "string" },
   "broker-host": { type: "string" },
+  port: { type: "string" },
   alpn: { type: "boolean" },
   duration: { type: "string" },
   limits: { type: "boolean" },
@@ -78,12 +79,13 @@ const duration = values.duration === undefined ? undefined : positive("duration"
 let settings: Record<string, string | number>;
 let closeBroker = async () => {};
 if (typeof values.broker === "string") {
-  if (values["broker-host"] !== undefined || values.alpn) fail("--broker-host and --alpn go with the embedded broker, not --broker");
+  if (values["broker-host"] !== undefined || values.alpn || values.port !== undefined) fail("--broker-host, --alpn and --port go with the embedded broker, not --broker");
   const target = brokerFromUrl(values.broker, fail);
   settings = { broker_host: target.host, broker_port: target.port };
 } else {
   const alpn = values.alpn ? AWS_MQTT_ALPN : undefined;
-  const broker = await startEmbeddedBroker({ certsDir: join(root, "certs/out"), alpn, log: (line) => say(`${line}\n`) });
+  const port = values.port === undefined ? 0 : positive("port", 0);
+  const broker = await startEmbeddedBroker({ certsDir: join(root, "certs/out"), port, alpn, log: (line) => say(`${line}\n`) });
   closeBroker = () => broker.close();
   const host = typeof values["broker-host"] === "string" ? values["broker-host"] : "localhost";
   settings = { broker_host: host, broker_name: "localhost", broker_port: broker.port, ...(alpn && { broker_alpn: alpn }) };
