@@ -12,6 +12,8 @@ import { jitterRandom } from "./session/jitter-random";
 import { FIRMWARE_VERSION } from "./version";
 import type { SocketCallbacks, StreamSocket } from "./mqtt/client";
 import { BrokerResolver, type ResolveFunction } from "./net/broker-resolver";
+import { AlarmMonitor, type AlarmEvent } from "./pipeline/alarms";
+import { encodeAlarm } from "./telemetry/alarm-record";
 
 /** A sensor as the node sees it: its quantities and a sample() that never throws. */
 export interface SensorSource {
@@ -116,6 +118,10 @@ export interface NodeStats {
   connects: number;
   reconnects: number;
   lastError: string;
+  /** Alarms raised on this run, alarm messages first published, and acknowledged (raise and clear). */
+  alarmsRaised: number;
+  alarmsPublished: number;
+  alarmsAcknowledged: number;
 }
 
 export interface RunningNode {
@@ -169,7 +175,30 @@ export function startNode(deps: NodeDependencies): RunningNode {
       sampled, notStored, dropped: flashLog.dropped - droppedAtStart, pending: flashLog.pendingRecords,
       published: u.published, acknowledged: u.acknowledged, readingsAcknowledged: u.readingsAcknowledged,
       connects: u.connects, reconnects: u.reconnects, lastError: u.lastError,
+      alarmsRaised, alarmsPublished: u.alarms, alarmsAcknowledged: u.alarmsAcknowledged,
     };
+  };
+
+  const alarms = new AlarmMonitor(config.alarms);
+  let alarmsRaised = 0;
+  /** Every channel's sample through its alarm; a raise or clear is stored as its own record and sent first. */
+  const checkAlarms = (window: Map<number, ChannelSample>, ts: number) => {
+    for (const [n, sample] of window) {
+      const event = alarms.update(n, sample.quality === "good", sample.value, ts);
+      if (event) storeAlarm(event);
+    }
+  };
+  const storeAlarm = (event: AlarmEvent) => {
+    if (event.state === "raised") alarmsRaised++;
+    const { sensor, quantity } = CHANNELS[event.channel];
+    const what = `alarm ${event.state} ${sensor}.${quantity} ${event.kind}${event.value !== undefined ? ` value=${event.value}` : ""}${event.limit !== undefined ? ` limit=${event.limit}` : ""}`;
+    try {
+      const seq = flashLog.append(encodeAlarm(event));
+      log(`${what} seq=${seq}`);
+      uplink.alarmStored(seq);
+    } catch (error) {
+      log(`${what} NOT STORED: ${error instanceof Error ? error.message : error}`);
+    }
   };
 
   const sampleAll = () => {
@@ -200,6 +229,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
       where = error instanceof LogFullError ? "NOT STORED: log full (refuse policy)" : `NOT STORED: ${error instanceof Error ? error.message : error}`;
     }
     log(`sample ${where}: ${described.join("; ")}`);
+    checkAlarms(window, ts);
     uplink.pump();
   };
 

@@ -4,6 +4,7 @@
 import { validateTopicForPublish } from "./mqtt/codec";
 import { gpioProblem } from "./esp32-gpio";
 import { isHostName, isIPv4 } from "./net/broker-resolver";
+import { AlarmConfigError, DEFAULT_ALARMS, parseAlarmConfig, type AlarmConfig } from "./pipeline/alarms";
 
 export interface NodeConfig {
   thing: string;
@@ -28,6 +29,8 @@ export interface NodeConfig {
   resources: { ca: string; certificate: string; key: string };
   /** SNTP servers asked in turn when the clock was not set at boot. */
   sntpHosts: string[];
+  /** Alarm limits per channel and the sensor-fault time (manifest "alarms", an object). */
+  alarms: AlarmConfig;
 }
 
 export interface BrokerSettings {
@@ -177,6 +180,7 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     },
     resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
     sntpHosts: sntpHosts(raw.sntp, problems),
+    alarms: alarmSettings(raw.alarms, problems),
   };
   if (config.rtd.referenceOhms <= config.rtd.nominal) problems.push("rtd_ref_ohms must exceed rtd_nominal (the reference resistor is above the RTD's range)");
   // Every pin in use has one job.
@@ -220,4 +224,15 @@ function sntpHosts(raw: unknown, problems: string[]): string[] {
   if (hosts.length === 0 || hosts.some((h) => !isIPv4(h) && !isHostName(h)))
     problems.push(`sntp must be one or more host names or IPv4 addresses, comma-separated (got ${JSON.stringify(value)})`);
   return hosts;
+}
+
+/** The manifest's "alarms" object (a JSON string from mcconfig works too); the reference device's by default. */
+function alarmSettings(raw: unknown, problems: string[]): AlarmConfig {
+  try {
+    return parseAlarmConfig(typeof raw === "string" ? JSON.parse(raw) : (raw ?? DEFAULT_ALARMS));
+  } catch (error) {
+    if (error instanceof AlarmConfigError) problems.push(...error.problems);
+    else problems.push(`alarms: ${error instanceof Error ? error.message : String(error)}`);
+    return parseAlarmConfig({});
+  }
 }

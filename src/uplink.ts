@@ -8,7 +8,8 @@
 import Timer from "timer";
 import { MqttClient, type SocketCallbacks, type StreamSocket } from "./mqtt/client";
 import { utf8, type ConnectOptions } from "./mqtt/codec";
-import { BatchEncoder, type Batch } from "./telemetry/batch";
+import { BatchEncoder, PAYLOAD_SCHEMA, alarmJson, type Batch } from "./telemetry/batch";
+import { RECORD_ALARM, decodeAlarm, recordType } from "./telemetry/alarm-record";
 import { decodeReading, RecordFormatError, type Reading } from "./telemetry/reading";
 import type { LogRecord } from "./log/flash-log";
 import type { ReconnectSchedule } from "./session/reconnect-schedule";
@@ -64,6 +65,9 @@ export interface UplinkStats {
   publishes: number;
   publishedBytes: number;
   lastError: string;
+  /** Alarm messages published for the first time, and acknowledged. */
+  alarms: number;
+  alarmsAcknowledged: number;
 }
 
 interface InFlight {
@@ -75,7 +79,15 @@ interface InFlight {
   acked: boolean;
   /** Published on an earlier connection: resent with the same packet id and DUP. */
   stale: boolean;
+  /** An alarm record, published alone on the alarm topic. */
+  alarm: boolean;
 }
+
+/** What goes out: a batch of readings, or one alarm (count 0, seq in firstSeq and lastSeq). */
+type Outgoing = Batch & { alarm: boolean };
+
+/** Alarms stored and not yet published, kept for the pump to send first; older ones go in log order. */
+const URGENT_ALARMS = 16;
 
 const READ_CHUNK = 32;
 
@@ -114,7 +126,10 @@ export class Uplink {
   readonly #closeWaiters: ((ok?: boolean) => void)[] = [];
   readonly stats: UplinkStats = {
     published: 0, acknowledged: 0, readingsAcknowledged: 0, resent: 0, connects: 0, reconnects: 0, publishes: 0, publishedBytes: 0, lastError: "",
+    alarms: 0, alarmsAcknowledged: 0,
   };
+  /** Sequence numbers of alarm records stored during this boot and not yet published. */
+  readonly #urgent: number[] = [];
 
   constructor(options: UplinkOptions) {
     this.#o = options;
@@ -141,6 +156,16 @@ export class Uplink {
 
   get connected(): boolean {
     return this.#client?.connected ?? false;
+  }
+
+  /**
+   * An alarm record was stored: it goes out ahead of telemetry and of any backlog, at once if
+   * connected. Past the queue's length, alarms still go out in log order.
+   */
+  alarmStored(seq: number): void {
+    if (this.#urgent.length >= URGENT_ALARMS) this.#urgent.shift();
+    this.#urgent.push(seq);
+    this.pump();
   }
 
   /** Publishes what is due; called after appends, on PUBACK, when the socket drains and on a timer. */
@@ -234,6 +259,7 @@ export class Uplink {
       return;
     }
     this.#dropLost();
+    if (this.#sendUrgentAlarm(client)) return;
     const stale = this.#inFlight.find((f) => f.stale && !f.acked);
     if (stale) {
       const batch = this.#collectBatch(stale.firstSeq, stale.lastSeq + 1)?.batch; // the same records as before: one batch
@@ -253,23 +279,56 @@ export class Uplink {
     // Only batches still waiting for PUBACK count: fresh batches acknowledged ahead of the backlog
     // stay listed (the tail cannot pass them yet) but must not close the window.
     let waiting = 0;
-    for (const f of this.#inFlight) if (!f.acked) waiting++;
+    for (const f of this.#inFlight) if (!f.acked && !f.alarm) waiting++;
     if (waiting >= this.#o.inFlightWindow) return;
     const next = this.#nextBatch();
     if (!next) return;
     const { batch } = next;
     if (!this.#paceOrWait(batch.payload.length)) return;
     const packetId = this.#takePacketId();
-    const entry: InFlight = { packetId, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, count: batch.count, sentAt: this.#o.now(), acked: false, stale: false };
-    const at = this.#inFlight.findIndex((f) => f.firstSeq > entry.firstSeq);
-    this.#inFlight.splice(at < 0 ? this.#inFlight.length : at, 0, entry); // kept in sequence order
-    this.stats.published++;
+    this.#track(packetId, batch);
     if (next.lane === "fresh") this.#o.report(`fresh readings ahead of ${this.#freshFrom - this.#nextUnsent(this.#o.log.tailSeq)} waiting in the backlog`);
     this.#publish(client, batch, packetId, false);
   }
 
+  #track(packetId: number, batch: Outgoing): void {
+    const entry: InFlight = {
+      packetId, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, count: batch.count, sentAt: this.#o.now(), acked: false, stale: false, alarm: batch.alarm,
+    };
+    const at = this.#inFlight.findIndex((f) => f.firstSeq > entry.firstSeq);
+    this.#inFlight.splice(at < 0 ? this.#inFlight.length : at, 0, entry); // kept in sequence order
+    if (batch.alarm) this.stats.alarms++;
+    else this.stats.published++;
+  }
+
+  /**
+   * The oldest alarm stored this boot and not yet published, ahead of everything else and outside
+   * the in-flight window (AWS IoT takes 100 unacknowledged publishes). True when it published.
+   */
+  #sendUrgentAlarm(client: MqttClient): boolean {
+    while (this.#urgent.length > 0) {
+      const seq = this.#urgent[0];
+      if (seq < this.#o.log.tailSeq || this.#nextUnsent(seq) !== seq) {
+        this.#urgent.shift(); // acknowledged, dropped or already on its way
+        continue;
+      }
+      const alarm = this.#collectBatch(seq, seq + 1)?.batch;
+      if (!alarm?.alarm) {
+        this.#urgent.shift();
+        continue;
+      }
+      if (!this.#paceOrWait(alarm.payload.length)) return true;
+      this.#urgent.shift();
+      const packetId = this.#takePacketId();
+      this.#track(packetId, alarm);
+      this.#publish(client, alarm, packetId, false);
+      return true;
+    }
+    return false;
+  }
+
   /** The next batch to publish: fresh readings first while a backlog remains, then the backlog. */
-  #nextBatch(): { batch: Batch; lane: "fresh" | "backlog" | "live" } | undefined {
+  #nextBatch(): { batch: Outgoing; lane: "fresh" | "backlog" | "live" } | undefined {
     const backlogStart = this.#nextUnsent(this.#o.log.tailSeq);
     if (backlogStart < this.#freshFrom && backlogStart < this.#o.log.nextSeq) {
       const freshStart = this.#nextUnsent(this.#freshFrom);
@@ -307,10 +366,12 @@ export class Uplink {
     return limit;
   }
 
-  #publish(client: MqttClient, batch: Batch, packetId: number, dup: boolean): void {
+  #publish(client: MqttClient, batch: Outgoing, packetId: number, dup: boolean): void {
     this.#countPublish(batch.payload.length);
-    this.#o.report(`${dup ? "resend" : "publish"} id=${packetId} seq=${batch.firstSeq}..${batch.lastSeq} readings=${batch.count} bytes=${batch.payload.length}`);
-    client.publish({ topic: `${this.#o.topicRoot}telemetry`, payload: batch.payload, qos: 1, packetId, dup });
+    const what = batch.alarm ? `alarm seq=${batch.firstSeq}` : `seq=${batch.firstSeq}..${batch.lastSeq} readings=${batch.count}`;
+    this.#o.report(`${dup ? "resend" : "publish"} id=${packetId} ${what} bytes=${batch.payload.length}`);
+    const topic = `${this.#o.topicRoot}${batch.alarm ? "alarm" : "telemetry"}`;
+    client.publish({ topic, payload: batch.payload, qos: 1, packetId, dup });
     // The write may have failed and closed the connection inside publish(); the batch stays in flight.
     if (this.#client === client && client.connected) this.#pumpAgain = true;
   }
@@ -332,8 +393,12 @@ export class Uplink {
     return false;
   }
 
-  /** Records from `from` (below `limit`) packed into one batch; due when full or its oldest reading is old enough. */
-  #collectBatch(start: number, limit: number): { batch: Batch; due: boolean } | undefined {
+  /**
+   * Records from `from` (below `limit`) packed into one batch; due when full or its oldest reading is
+   * old enough. An alarm record is a message of its own: first, it is the whole result; later, the
+   * batch ends before it (and is due: it cannot grow).
+   */
+  #collectBatch(start: number, limit: number): { batch: Outgoing; due: boolean } | undefined {
     const encoder = this.#encoder();
     let oldest: number | undefined;
     let from = start;
@@ -342,27 +407,46 @@ export class Uplink {
       if (records.length === 0) break;
       for (const record of records) {
         if (record.seq >= limit) return this.#finish(encoder, oldest, start);
+        if (recordType(record.payload) === RECORD_ALARM) {
+          if (encoder.pendingReadings > 0) return this.#finish(encoder, oldest, start, true);
+          return this.#alarmMessage(record);
+        }
         const reading = this.#decode(record);
         oldest ??= reading.ts;
         const closed = encoder.add(reading);
-        if (closed) return { batch: closed, due: true };
+        if (closed) return { batch: { ...closed, alarm: false }, due: true };
         from = record.seq + 1;
       }
     }
     return this.#finish(encoder, oldest, start);
   }
 
-  #finish(encoder: BatchEncoder, oldest: number | undefined, from: number): { batch: Batch; due: boolean } | undefined {
-    const batch = encoder.flush();
-    if (!batch) return undefined;
+  #finish(encoder: BatchEncoder, oldest: number | undefined, from: number, closed = false): { batch: Outgoing; due: boolean } | undefined {
+    const flushed = encoder.flush();
+    if (!flushed) return undefined;
+    const batch = { ...flushed, alarm: false };
     const dueAt = (oldest ?? 0) + this.#o.flushIntervalMs;
-    const due = this.#o.now() >= dueAt;
+    const due = closed || this.#o.now() >= dueAt;
     if (!due) {
       this.#waiting.from = from;
       this.#waiting.nextSeq = this.#o.log.nextSeq;
       this.#waiting.dueAt = dueAt;
     }
     return { batch, due };
+  }
+
+  /** An alarm record as its message; one that cannot be decoded goes out as a reading marked undecodable. */
+  #alarmMessage(record: LogRecord): { batch: Outgoing; due: boolean } {
+    try {
+      const payload = alarmJson(this.#o.device, this.#o.boot, record.seq, decodeAlarm(record.seq, record.payload));
+      return { batch: { firstSeq: record.seq, lastSeq: record.seq, count: 0, payload, alarm: true }, due: true };
+    } catch (error) {
+      if (!(error instanceof RecordFormatError)) throw error;
+      this.#o.report(`alarm record ${record.seq} cannot be decoded (${error.message}); sending it as undecodable`);
+      const encoder = this.#encoder();
+      encoder.add({ seq: record.seq, ts: 0, channels: new Map(), undecodable: error.message });
+      return { batch: { ...encoder.flush()!, alarm: false }, due: true };
+    }
   }
 
   #encoder(): BatchEncoder {
@@ -480,8 +564,11 @@ export class Uplink {
       return;
     }
     entry.acked = true;
-    this.stats.acknowledged++;
-    this.stats.readingsAcknowledged += entry.count;
+    if (entry.alarm) this.stats.alarmsAcknowledged++;
+    else {
+      this.stats.acknowledged++;
+      this.stats.readingsAcknowledged += entry.count;
+    }
     this.#o.report(`puback id=${packetId} seq=${entry.firstSeq}..${entry.lastSeq} after ${this.#o.now() - entry.sentAt} ms`);
     this.#mergeAcknowledged();
     this.#advanceTail();
@@ -544,7 +631,7 @@ export class Uplink {
   /** The retained status; an offline one says why: "stopped" (clean stop) or "connection-lost" (the will). */
   #statusPayload(state: "online" | "offline", reason?: "stopped" | "connection-lost"): Uint8Array {
     const o = this.#o;
-    const status: Record<string, unknown> = { state, device: o.device, boot: o.boot, firmware: o.firmware, reason };
+    const status: Record<string, unknown> = { schema: PAYLOAD_SCHEMA, state, device: o.device, boot: o.boot, firmware: o.firmware, reason };
     if (state === "online") {
       Object.assign(status, {
         uptime_s: Math.floor((o.now() - this.#startedAt) / 1000),

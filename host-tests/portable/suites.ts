@@ -4,6 +4,7 @@ import "./codec.suite";
 import "./telemetry.suite";
 import "./resolver.suite";
 import "./clock-sync.suite";
+import "./alarms.suite";
 import "./sht3x.suite";
 import "./flashlog.suite";
 import "./session.suite";

@@ -4,6 +4,7 @@
 
 import { utf8Encode, utf8Length } from "../util/utf8";
 import { CHANNELS, type Reading } from "./reading";
+import type { AlarmEvent } from "../pipeline/alarms";
 
 export interface Batch {
   firstSeq: number;
@@ -65,19 +66,32 @@ export function readingJson(r: Reading): string {
   return json + "}";
 }
 
-/** Packs readings into batches no larger than maxBytes of UTF-8 JSON. */
+/** The payload version every message carries ("schema"); schema/payload-v1.schema.json describes it. */
+export const PAYLOAD_SCHEMA = 1;
+
+const digits = (n: number): number => String(n).length;
+
+/**
+ * Packs readings into batches no larger than maxBytes of UTF-8 JSON (payload v1):
+ * {"schema":1,"device":"press-7","boot":3,"first_seq":120,"last_seq":124,"count":5,
+ *  "first_ts":...,"last_ts":...,"readings":[...]}
+ * The batch-level fields let a rule route, store and date a batch without iterating its readings.
+ */
 export class BatchEncoder {
   #head: string;
-  #headBytes: number;
+  /** The head's bytes without its five numbers, plus "]}". */
+  #fixedBytes: number;
   #parts: string[] = [];
   #bytes = 0;
   #firstSeq = 0;
   #lastSeq = 0;
+  #firstTs = 0;
+  #lastTs = 0;
   readonly maxBytes: number;
 
   constructor(options: { device: string; boot: number; maxBytes: number }) {
-    this.#head = `{"device":${JSON.stringify(options.device)},"boot":${options.boot},"readings":[`;
-    this.#headBytes = utf8Length(this.#head) + 2; // + "]}"
+    this.#head = `{"schema":${PAYLOAD_SCHEMA},"device":${JSON.stringify(options.device)},"boot":${options.boot}`;
+    this.#fixedBytes = utf8Length(this.#head) + ',"first_seq":,"last_seq":,"count":,"first_ts":,"last_ts":,"readings":['.length + 2;
     this.maxBytes = options.maxBytes;
   }
 
@@ -85,26 +99,52 @@ export class BatchEncoder {
     return this.#parts.length;
   }
 
+  /** The head's size if the batch held its readings up to one ending at seq/ts, count in all. */
+  #headBytes(firstSeq: number, firstTs: number, lastSeq: number, lastTs: number, count: number): number {
+    return this.#fixedBytes + digits(firstSeq) + digits(lastSeq) + digits(count) + digits(firstTs) + digits(lastTs);
+  }
+
   /** Adds a reading; returns the batch it closed when the reading did not fit beside the others. */
   add(reading: Reading): Batch | undefined {
     const json = readingJson(reading);
     const size = utf8Length(json);
-    if (this.#headBytes + size > this.maxBytes) throw new RangeError(`reading ${reading.seq} alone exceeds ${this.maxBytes} bytes`);
+    if (this.#headBytes(reading.seq, reading.ts, reading.seq, reading.ts, 1) + size > this.maxBytes)
+      throw new RangeError(`reading ${reading.seq} alone exceeds ${this.maxBytes} bytes`);
     let closed: Batch | undefined;
-    if (this.#parts.length > 0 && this.#headBytes + this.#bytes + 1 + size > this.maxBytes) closed = this.flush();
-    if (this.#parts.length === 0) this.#firstSeq = reading.seq;
+    const n = this.#parts.length;
+    if (n > 0 && this.#headBytes(this.#firstSeq, this.#firstTs, reading.seq, reading.ts, n + 1) + this.#bytes + 1 + size > this.maxBytes) closed = this.flush();
+    if (this.#parts.length === 0) {
+      this.#firstSeq = reading.seq;
+      this.#firstTs = reading.ts;
+    }
     this.#bytes += size + (this.#parts.length > 0 ? 1 : 0);
     this.#parts.push(json);
     this.#lastSeq = reading.seq;
+    this.#lastTs = reading.ts;
     return closed;
   }
 
   flush(): Batch | undefined {
-    if (this.#parts.length === 0) return undefined;
-    const payload = utf8Encode(this.#head + this.#parts.join(",") + "]}");
-    const batch = { firstSeq: this.#firstSeq, lastSeq: this.#lastSeq, count: this.#parts.length, payload };
+    const count = this.#parts.length;
+    if (count === 0) return undefined;
+    const head = `${this.#head},"first_seq":${this.#firstSeq},"last_seq":${this.#lastSeq},"count":${count},"first_ts":${this.#firstTs},"last_ts":${this.#lastTs},"readings":[`;
+    const payload = utf8Encode(head + this.#parts.join(",") + "]}");
+    const batch = { firstSeq: this.#firstSeq, lastSeq: this.#lastSeq, count, payload };
     this.#parts = [];
     this.#bytes = 0;
     return batch;
   }
+}
+
+/**
+ * {"schema":1,"device":"press-7","boot":3,"seq":812,"ts":...,"channel":"max31865.temperature",
+ *  "kind":"high","state":"raised","value":85.12,"limit":85}: one alarm, one small message.
+ */
+export function alarmJson(device: string, boot: number, seq: number, e: AlarmEvent): Uint8Array {
+  const c = CHANNELS[e.channel];
+  let json = `{"schema":${PAYLOAD_SCHEMA},"device":${JSON.stringify(device)},"boot":${boot},"seq":${seq},"ts":${e.ts},` +
+    `"channel":"${c.sensor}.${c.quantity}","kind":"${e.kind}","state":"${e.state}"`;
+  if (e.value !== undefined) json += `,"value":${e.value}`;
+  if (e.limit !== undefined) json += `,"limit":${e.limit}`;
+  return utf8Encode(`${json}}`);
 }

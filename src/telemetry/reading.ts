@@ -79,7 +79,8 @@ const VALUE_FOLLOWS = 0x20;
 const REASON_MASK = 0x1f;
 const QUALITY_BITS: Record<Quality, number> = { good: 0, bad: 1, uncertain: 2 };
 
-class ByteWriter {
+/** Little-endian bytes and LEB128 varints: the record encodings share it. */
+export class ByteWriter {
   bytes = new Uint8Array(64);
   length = 0;
   u8(v: number): void {
@@ -102,7 +103,7 @@ class ByteWriter {
   }
 }
 
-class ByteReader {
+export class ByteReader {
   offset = 0;
   constructor(readonly bytes: Uint8Array) {}
   u8(): number {

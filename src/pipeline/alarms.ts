@@ -1,0 +1,221 @@
+// Alarms on the device: limits with hysteresis and delays per channel, evaluated on every sample so
+// an alarm leaves within a second, and a sensor-fault alarm for a channel that stays bad or absent
+// (a dead sensor must not look like a quiet process). Pure: runs on XS unchanged.
+
+import { CHANNELS, channelNumber } from "../telemetry/reading";
+
+export type AlarmKind = "high" | "low" | "sensor-fault";
+export type AlarmState = "raised" | "cleared";
+
+export interface AlarmEvent {
+  channel: number;
+  kind: AlarmKind;
+  state: AlarmState;
+  /** The sample that decided it (none for a sensor fault raised without a value). */
+  value?: number;
+  /** The limit crossed: high or low when raised, clear_high or clear_low when cleared. */
+  limit?: number;
+  ts: number;
+}
+
+export interface ChannelLimits {
+  /** Raised above high, cleared below clear_high (below high). */
+  high?: number;
+  clearHigh?: number;
+  /** Raised below low, cleared above clear_low (above low). */
+  low?: number;
+  clearLow?: number;
+  /** Beyond the limit this long before raising; back inside this long before clearing. */
+  onDelayMs: number;
+  offDelayMs: number;
+}
+
+export interface AlarmConfig {
+  /** Channel number -> limits. */
+  readonly channels: ReadonlyMap<number, Readonly<ChannelLimits>>;
+  /** A channel bad or absent this long raises sensor-fault. */
+  readonly faultAfterMs: number;
+}
+
+export class AlarmConfigError extends Error {
+  // A field (defined, not assigned): XS freezes Error.prototype, where assigning name throws.
+  override name = "AlarmConfigError";
+  constructor(readonly problems: string[]) {
+    super(`invalid alarm configuration: ${problems.join("; ")}`);
+  }
+}
+
+/**
+ * The reference device: process temperature (MAX31865) above 85 C, cleared below 83 C; vibration
+ * RMS above 8 m/s^2 on any axis, cleared below 7 (ISO 10816 puts 7.1 mm/s, about 4.5 m/s^2 at
+ * 100 Hz, at the edge of "unsatisfactory" for medium machines: 8 m/s^2 is well into damage).
+ */
+export const DEFAULT_ALARMS = {
+  fault_after_s: 30,
+  "max31865.temperature": { high: 85, clear_high: 83 },
+  "adxl345.rms_x": { high: 8, clear_high: 7 },
+  "adxl345.rms_y": { high: 8, clear_high: 7 },
+  "adxl345.rms_z": { high: 8, clear_high: 7 },
+};
+
+const LIMIT_KEYS = ["high", "clear_high", "low", "clear_low", "on_delay_s", "off_delay_s"];
+
+/** The alarm settings as one validated object; every problem is named at once and nothing is half-applied. */
+export function parseAlarmConfig(raw: unknown): AlarmConfig {
+  const problems: string[] = [];
+  const channels = new Map<number, ChannelLimits>();
+  let faultAfterMs = 30_000;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new AlarmConfigError(["alarms must be an object"]);
+  for (const key of Object.keys(raw)) {
+    const value = (raw as Record<string, unknown>)[key];
+    if (key === "fault_after_s") {
+      if (typeof value !== "number" || !(value >= 1 && value <= 86_400)) problems.push(`alarms.fault_after_s must be a number of seconds in 1..86400 (got ${JSON.stringify(value)})`);
+      else faultAfterMs = value * 1000;
+      continue;
+    }
+    const dot = key.indexOf(".");
+    let n = -1;
+    if (dot > 0) {
+      try {
+        n = channelNumber(key.slice(0, dot), key.slice(dot + 1));
+      } catch {
+        n = -1;
+      }
+    }
+    if (n < 0) {
+      problems.push(`alarms.${key}: not a channel (sensor.quantity, e.g. max31865.temperature)`);
+      continue;
+    }
+    const limits = channelLimits(`alarms.${key}`, value, problems);
+    if (limits) channels.set(n, Object.freeze(limits));
+  }
+  if (problems.length > 0) throw new AlarmConfigError(problems);
+  return Object.freeze({ channels, faultAfterMs });
+}
+
+function channelLimits(where: string, raw: unknown, problems: string[]): ChannelLimits | undefined {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    problems.push(`${where} must be an object with high/clear_high and/or low/clear_low`);
+    return undefined;
+  }
+  const o = raw as Record<string, unknown>;
+  const before = problems.length;
+  for (const k of Object.keys(o)) if (!LIMIT_KEYS.includes(k)) problems.push(`${where}.${k}: unknown key (allowed: ${LIMIT_KEYS.join(", ")})`);
+  const number = (k: string): number | undefined => {
+    const v = o[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      problems.push(`${where}.${k} must be a number (got ${JSON.stringify(v)})`);
+      return undefined;
+    }
+    return v;
+  };
+  const delay = (k: string): number => {
+    const v = number(k) ?? 0;
+    if (v < 0 || v > 86_400) problems.push(`${where}.${k} must be in 0..86400 seconds`);
+    return v * 1000;
+  };
+  const limits: ChannelLimits = {
+    high: number("high"), clearHigh: number("clear_high"), low: number("low"), clearLow: number("clear_low"),
+    onDelayMs: delay("on_delay_s"), offDelayMs: delay("off_delay_s"),
+  };
+  const { high, clearHigh, low, clearLow } = limits;
+  if (high === undefined && low === undefined) problems.push(`${where} needs high or low`);
+  if ((high === undefined) !== (clearHigh === undefined)) problems.push(`${where}: high and clear_high go together`);
+  if ((low === undefined) !== (clearLow === undefined)) problems.push(`${where}: low and clear_low go together`);
+  if (high !== undefined && clearHigh !== undefined && !(clearHigh < high)) problems.push(`${where}.clear_high must be below high`);
+  if (low !== undefined && clearLow !== undefined && !(clearLow > low)) problems.push(`${where}.clear_low must be above low`);
+  if (high !== undefined && low !== undefined && clearHigh !== undefined && clearLow !== undefined && !(clearLow < clearHigh))
+    problems.push(`${where}: clear_low must be below clear_high`);
+  return problems.length === before ? limits : undefined;
+}
+
+/** One limit's state: raised or not, and since when the sample has been past the threshold that would change it. */
+interface Side {
+  raised: boolean;
+  pendingSince: number;
+}
+
+/**
+ * The alarm state of one channel. update() takes every sample and returns at most one event. A bad
+ * sample changes neither limit (it says nothing about the process); only the fault timer runs.
+ */
+export class ChannelAlarm {
+  readonly #channel: number;
+  readonly #limits: Readonly<ChannelLimits> | undefined;
+  readonly #faultAfterMs: number;
+  readonly #high: Side = { raised: false, pendingSince: -1 };
+  readonly #low: Side = { raised: false, pendingSince: -1 };
+  #badSince = -1;
+  #faulted = false;
+
+  constructor(channel: number, limits: Readonly<ChannelLimits> | undefined, faultAfterMs: number) {
+    this.#channel = channel;
+    this.#limits = limits;
+    this.#faultAfterMs = faultAfterMs;
+  }
+
+  get raised(): boolean {
+    return this.#high.raised || this.#low.raised || this.#faulted;
+  }
+
+  update(good: boolean, value: number | undefined, now: number): AlarmEvent | undefined {
+    if (!good || value === undefined) {
+      if (this.#badSince < 0) this.#badSince = now;
+      if (!this.#faulted && now - this.#badSince >= this.#faultAfterMs) {
+        this.#faulted = true;
+        return { channel: this.#channel, kind: "sensor-fault", state: "raised", ts: now };
+      }
+      return undefined;
+    }
+    this.#badSince = -1;
+    if (this.#faulted) {
+      this.#faulted = false;
+      return { channel: this.#channel, kind: "sensor-fault", state: "cleared", value, ts: now };
+    }
+    const l = this.#limits;
+    if (!l) return undefined;
+    if (l.high !== undefined) {
+      const e = this.#side(this.#high, "high", value > l.high, value < l.clearHigh!, l.high, l.clearHigh!, value, now);
+      if (e) return e;
+    }
+    if (l.low !== undefined) return this.#side(this.#low, "low", value < l.low, value > l.clearLow!, l.low, l.clearLow!, value, now);
+    return undefined;
+  }
+
+  #side(side: Side, kind: "high" | "low", beyond: boolean, inside: boolean, limit: number, clear: number, value: number, now: number): AlarmEvent | undefined {
+    const l = this.#limits!;
+    // Between the limit and its clear value nothing changes: the hysteresis band.
+    const moving = side.raised ? inside : beyond;
+    if (!moving) {
+      side.pendingSince = -1;
+      return undefined;
+    }
+    if (side.pendingSince < 0) side.pendingSince = now;
+    if (now - side.pendingSince < (side.raised ? l.offDelayMs : l.onDelayMs)) return undefined;
+    side.raised = !side.raised;
+    side.pendingSince = -1;
+    return { channel: this.#channel, kind, state: side.raised ? "raised" : "cleared", value, limit: side.raised ? limit : clear, ts: now };
+  }
+}
+
+/** Every channel's alarm state; a channel without limits still gets its sensor-fault alarm. */
+export class AlarmMonitor {
+  readonly #alarms: ChannelAlarm[] = [];
+
+  constructor(config: AlarmConfig) {
+    for (let n = 0; n < CHANNELS.length; n++) this.#alarms.push(new ChannelAlarm(n, config.channels.get(n), config.faultAfterMs));
+  }
+
+  /** The channel's sample: good with its value, or not good (bad, absent, uncertain without a value). */
+  update(channel: number, good: boolean, value: number | undefined, now: number): AlarmEvent | undefined {
+    return this.#alarms[channel].update(good, value, now);
+  }
+
+  /** Channels whose alarm is raised now. */
+  raised(): number[] {
+    const out: number[] = [];
+    for (let n = 0; n < this.#alarms.length; n++) if (this.#alarms[n].raised) out.push(n);
+    return out;
+  }
+}
