@@ -1,16 +1,16 @@
 // Where the fields the rules read sit in each payload, as IoT SQL expressions. This is the one place
-// that knows the payloads' shapes: when the pipeline's versioned alarm payload ("schema v1") lands,
-// only ALARM changes and every rule, the CDK app and the local mirror follow.
+// that knows the payloads' shapes (payload schema 1, schema/payload-v1.schema.json): when it
+// changes, every rule, the CDK app and the local mirror follow from here.
 
-/** The firmware's batches today (README "Telemetry"), as src/telemetry/batch.ts writes them. */
+/** Telemetry batches as src/telemetry/batch.ts writes them (docs/telemetry.md). */
 export const TELEMETRY = {
   device: "device",
   boot: "boot",
   readings: "readings",
-  /** Readings are in sequence order, so the first is the batch's key in the store. */
-  firstSeq: "get(readings, 0).seq",
+  /** The first reading's sequence number: the batch's key in the store. */
+  firstSeq: "first_seq",
   /** Sampling time of the first reading: the batch's event date in the archive. */
-  firstTs: "get(readings, 0).ts",
+  firstTs: "first_ts",
   /** Per reading (inside a nested SELECT over `readings`). */
   reading: {
     seq: "seq",
@@ -28,9 +28,8 @@ export const STATUS = {
 } as const;
 
 /**
- * The alarm payload ASSUMED until the pipeline defines schema v1:
- * `{"device","seq","ts","channel":"max31865.temperature","state":"raised"|"cleared","value","limit"}`.
- * The firmware publishes no alarms yet (README "Not yet").
+ * One alarm raise or clear, as src/telemetry/batch.ts alarmJson writes it:
+ * `{"schema":1,"device","boot","seq","ts","channel":"max31865.temperature","alarm":"high"|"low"|"sensor-fault","state":"raised"|"cleared","value"?,"limit"?}`.
  */
 export const ALARM = {
   device: "device",
@@ -38,6 +37,8 @@ export const ALARM = {
   ts: "ts",
   channel: "channel",
   state: "state",
+  /** high, low or sensor-fault ("kind" is the archive's own partition field). */
+  alarm: "alarm",
   value: "value",
   limit: "limit",
   /** What makes a message on the alarm topic one the rules understand. */

@@ -54,12 +54,14 @@ function apply(name: string, on: CapturedMessage[] = messages) {
 }
 const telemetry = () => messages.filter((m) => m.topic === `${topicRoot}telemetry`);
 const status = () => messages.filter((m) => m.topic === `${topicRoot}status`);
+const alarms = () => messages.filter((m) => m.topic === `${topicRoot}alarm`);
 const utcDate = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 test("the firmware published telemetry and status under its default root, which the rules' filters take", () => {
   expect(topicRoot).toBe(`factory/chicago/building-a/line-3/${THING}/`);
-  const seqs = telemetry().flatMap((m) => (parsePayload(m.payload) as Batch).readings.map((r) => r.seq));
-  expect(new Set(seqs), `every reading arrived\n${firmwareLog.join("")}`).toStrictEqual(new Set(Array.from({ length: sampled }, (_, i) => i)));
+  // Readings and alarm records share the log's sequence numbers: together they leave no gap.
+  const seqs = [...telemetry().flatMap((m) => (parsePayload(m.payload) as Batch).readings.map((r) => r.seq)), ...alarms().map((m) => (parsePayload(m.payload) as { seq: number }).seq)];
+  expect(new Set(seqs), `every record arrived\n${firmwareLog.join("")}`).toStrictEqual(new Set(Array.from({ length: sampled + alarms().length }, (_, i) => i)));
   const states = status().map((m) => (parsePayload(m.payload) as { state: string; reason?: string }));
   expect(states[0].state).toBe("online");
   expect(states.at(-1)).toMatchObject({ state: "offline", reason: "stopped" });
@@ -150,13 +152,17 @@ test("a payload naming the device on another device's topic is neither stored no
   for (const name of ["archive_telemetry", "archive_status"]) for (const { outcome } of apply(name, moved)) expect(outcome.matched, name).toBe(true);
 });
 
-describe("alarm rules (the firmware publishes no alarms yet: the ASSUMED shape of payload-shapes.ts)", () => {
+describe("alarm rules", () => {
   const topic = `factory/chicago/building-a/line-3/${THING}/alarm`;
-  const alarm = { device: THING, seq: 42, ts: Date.UTC(2026, 10, 23, 23, 59, 59), channel: "max31865.temperature", state: "raised", value: 91.2, limit: 85 };
+  const alarm = { schema: 1, device: THING, boot: 1, seq: 42, ts: Date.UTC(2026, 10, 23, 23, 59, 59), channel: "max31865.temperature", alarm: "high", state: "raised", value: 91.2, limit: 85 };
   const run = (name: string, payload: Value, on = topic) => rule(name).run(payload, { topic: on, timestamp: RECEIVED });
 
-  test("no firmware message reaches them", () => {
-    expect(apply("alert").length + apply("archive_alarm").length).toBe(0);
+  test("the alarm the firmware raised above 85 C passes alert and archive_alarm whole", () => {
+    const raised = alarms().map((m) => parsePayload(m.payload) as Record<string, unknown>).filter((a) => a.state === "raised" && a.alarm === "high");
+    expect(raised.length, `the firmware raised the process temperature alarm\n${firmwareLog.join("")}`).toBeGreaterThanOrEqual(1);
+    for (const { payload, outcome } of apply("alert", alarms())) expect(outcome).toStrictEqual({ matched: true, output: { ...(payload as object), topic, received_at: RECEIVED } });
+    for (const { payload, outcome } of apply("archive_alarm", alarms()))
+      expect(outcome).toStrictEqual({ matched: true, output: { ...(payload as object), kind: "alarm", topic, received_at: RECEIVED, event_date: utcDate((payload as { ts: number }).ts) } });
   });
   test("alert passes raised and cleared alarms on whole, from their own device", () => {
     expect(run("alert", alarm)).toStrictEqual({ matched: true, output: { ...alarm, topic, received_at: RECEIVED } });

@@ -5,7 +5,8 @@ import { test, expect, onTestFinished } from "vitest";
 import { Uplink, type DeliveryLog, type UplinkOptions } from "../src/uplink.ts";
 import type { LookupResult } from "../src/net/broker-resolver.ts";
 import { FlashLog } from "../src/log/flash-log.ts";
-import { encodeReading } from "../src/telemetry/reading.ts";
+import { channelNumber, encodeReading } from "../src/telemetry/reading.ts";
+import { encodeAlarm } from "../src/telemetry/alarm-record.ts";
 import { SimNorFlash } from "../sim/nor-flash.ts";
 import { ReconnectSchedule } from "../src/session/reconnect-schedule.ts";
 import { PublishLimiter } from "../src/session/publish-limiter.ts";
@@ -851,4 +852,65 @@ test("uplink: connectSoon cuts the backoff short once the clock is set (fake clo
   uplink.connectSoon(); // a connection attempt is under way: nothing more
   advance(0);
   expect(sockets.length).toBe(1);
+});
+
+const alarmRecord = (value: number, ts = Date.now()) =>
+  encodeAlarm({ channel: channelNumber("max31865", "temperature"), kind: "high", state: "raised", value, limit: 85, ts });
+const alarms = (socket: FakeSocket) => publishes(socket.packets()).filter((p) => p.topic === "t/alarm");
+
+test("uplink: an alarm stored while connected goes out at once, alone on the alarm topic, ahead of a backlog and outside the window", () => {
+  const { uplink, sockets, append, connect, telemetry, log, advance } = manualRig({ inFlightWindow: 1 });
+  for (let i = 0; i < 30; i++) append(i); // a backlog that fills the window
+  connect();
+  expect(telemetry(sockets[0]).length, "one batch: the window is full").toBe(1);
+  const seq = log.append(alarmRecord(85.5));
+  uplink.alarmStored(seq);
+  const [alarm] = alarms(sockets[0]);
+  expect(JSON.parse(alarm.payload)).toMatchObject({ schema: 1, device: "press-7", seq, channel: "max31865.temperature", alarm: "high", state: "raised", value: 85.5, limit: 85 });
+  expect(alarm.qos).toBe(1);
+  expect(uplink.stats.alarms).toBe(1);
+  // Acknowledged: the tail cannot pass it before the backlog, and no batch ever carries it.
+  sockets[0].deliver(puback(alarm.packetId));
+  expect(uplink.stats.alarmsAcknowledged).toBe(1);
+  const acked = new Set<number>();
+  for (let i = 0; i < 40; i++) {
+    sockets[0].drain(); // the socket takes what was queued behind it
+    advance(0);
+    for (const p of telemetry(sockets[0])) if (!acked.has(p.packetId)) {
+      acked.add(p.packetId);
+      sockets[0].deliver(puback(p.packetId));
+    }
+    advance(0);
+  }
+  const delivered = telemetry(sockets[0]).flatMap((p) => JSON.parse(p.payload).readings.map((r: { seq: number }) => r.seq));
+  expect(delivered, "every reading once, the alarm record in none").toStrictEqual(Array.from({ length: 30 }, (_, i) => i));
+  expect(log.tailSeq, "the tail passes the alarm record").toBe(31);
+});
+test("uplink: an alarm stored while offline goes out after the reconnect, in log order between batches", () => {
+  const { sockets, append, connect, telemetry, log, advance } = manualRig();
+  append(1);
+  append(2);
+  log.append(alarmRecord(86)); // seq 2, stored before any connection (e.g. after a power cut)
+  append(3);
+  connect();
+  advance(0);
+  const topics = publishes(sockets[0].packets()).filter((p) => p.topic !== "t/status").map((p) => `${p.topic} ${p.topic === "t/alarm" ? JSON.parse(p.payload).seq : JSON.parse(p.payload).readings.map((r: { seq: number }) => r.seq).join(",")}`);
+  expect(topics).toStrictEqual(["t/telemetry 0,1", "t/alarm 2", "t/telemetry 3"]);
+  const batch = JSON.parse(telemetry(sockets[0])[0].payload);
+  expect(batch).toMatchObject({ schema: 1, device: "press-7", first_seq: 0, last_seq: 1, count: 2 });
+  expect(batch.first_ts <= batch.last_ts).toBe(true);
+});
+
+test("uplink: an unacknowledged alarm is resent with its packet id and DUP after a reconnect", () => {
+  const { uplink, sockets, connect, advance, log } = manualRig();
+  connect();
+  const seq = log.append(alarmRecord(90));
+  uplink.alarmStored(seq);
+  const first = alarms(sockets[0])[0];
+  sockets[0].callbacks.onError();
+  advance(20);
+  connect(1);
+  const again = alarms(sockets[1])[0];
+  expect([again.packetId, again.dup, JSON.parse(again.payload).seq]).toStrictEqual([first.packetId, true, seq]);
+  expect(uplink.stats.alarms, "counted once").toBe(1);
 });

@@ -107,5 +107,5 @@ test("alarm record: round trip at the channel's resolution, and refusals", () =>
 
 test("alarm message: one small JSON with the channel's name and the log's sequence number", () => {
   const json = new TextDecoder().decode(alarmJson("press-7", 3, 812, { channel: RTD, kind: "high", state: "raised", value: 85.13, limit: 85, ts: 1_795_000_000_123 }));
-  equal(json, '{"schema":1,"device":"press-7","boot":3,"seq":812,"ts":1795000000123,"channel":"max31865.temperature","kind":"high","state":"raised","value":85.13,"limit":85}');
+  equal(json, '{"schema":1,"device":"press-7","boot":3,"seq":812,"ts":1795000000123,"channel":"max31865.temperature","alarm":"high","state":"raised","value":85.13,"limit":85}');
 });

@@ -138,12 +138,12 @@ export class BatchEncoder {
 
 /**
  * {"schema":1,"device":"press-7","boot":3,"seq":812,"ts":...,"channel":"max31865.temperature",
- *  "kind":"high","state":"raised","value":85.12,"limit":85}: one alarm, one small message.
+ *  "alarm":"high","state":"raised","value":85.12,"limit":85}: one alarm, one small message.
  */
 export function alarmJson(device: string, boot: number, seq: number, e: AlarmEvent): Uint8Array {
   const c = CHANNELS[e.channel];
   let json = `{"schema":${PAYLOAD_SCHEMA},"device":${JSON.stringify(device)},"boot":${boot},"seq":${seq},"ts":${e.ts},` +
-    `"channel":"${c.sensor}.${c.quantity}","kind":"${e.kind}","state":"${e.state}"`;
+    `"channel":"${c.sensor}.${c.quantity}","alarm":"${e.kind}","state":"${e.state}"`;
   if (e.value !== undefined) json += `,"value":${e.value}`;
   if (e.limit !== undefined) json += `,"limit":${e.limit}`;
   return utf8Encode(`${json}}`);
