@@ -131,6 +131,13 @@ async function withMirror(backend: "pglite" | "postgres", body: (m: Mirror) => P
 type Reading = { seq: number; ts: number; max31865: { temperature?: number; quality?: string } };
 type Batch = { device: string; readings: Reading[] };
 
+/** A telemetry batch in payload schema 1, as src/telemetry/batch.ts writes it. */
+function v1Batch(boot: number, readings: Reading[]) {
+  const first = readings[0];
+  const last = readings[readings.length - 1];
+  return { schema: 1, device: THING, boot, first_seq: first.seq, last_seq: last.seq, count: readings.length, first_ts: first.ts, last_ts: last.ts, readings };
+}
+
 for (const backend of ["pglite", "postgres"] as const) {
   describe(`${backend}`, () => {
     test(
@@ -148,7 +155,10 @@ for (const backend of ["pglite", "postgres"] as const) {
           const batches = captured.messages.filter((x) => x.topic === `${ROOT}telemetry`).map((x) => JSON.parse(x.payload.toString()) as Batch);
           const sent = batches.flatMap((b) => b.readings);
           const rows = await m.db.query<{ seq: number; ts: Date; data: Reading }>("SELECT seq::float8 AS seq, ts, data FROM readings WHERE device = $1 ORDER BY seq", [THING]);
-          expect(rows.map((r) => r.seq), `one row per reading\n${firmwareLog.join("")}`).toStrictEqual(Array.from({ length: captured.stats.sampled }, (_, i) => i));
+          // Alarm records share the log's sequence numbers with the readings.
+          const alarmSeqs = new Set(captured.messages.filter((x) => x.topic === `${ROOT}alarm`).map((x) => (JSON.parse(x.payload.toString()) as { seq: number }).seq));
+          const readingSeqs = Array.from({ length: captured.stats.sampled + alarmSeqs.size }, (_, i) => i).filter((q) => !alarmSeqs.has(q));
+          expect(rows.map((r) => r.seq), `one row per reading\n${firmwareLog.join("")}`).toStrictEqual(readingSeqs);
           for (const row of rows) {
             const reading = sent.find((r) => r.seq === row.seq)!;
             expect(row.data).toStrictEqual(reading);
@@ -212,7 +222,7 @@ describe("pglite", () => {
     await withMirror("pglite", async (m) => {
       await m.runner.close();
       const ts = Date.UTC(2026, 10, 20, 8, 0, 0);
-      const batch = { device: THING, boot: 3, readings: [{ seq: 500, ts, max31865: { temperature: 61.5 } }, { seq: 501, ts: ts + 1000, max31865: { temperature: 86.5 } }] };
+      const batch = v1Batch(3, [{ seq: 500, ts, max31865: { temperature: 61.5 } }, { seq: 501, ts: ts + 1000, max31865: { temperature: 86.5 } }]);
       await m.publishAs(THING, [{ topic: `${ROOT}telemetry`, payload: JSON.stringify(batch) }]);
       const runner = await m.startRunner();
       await until(() => runner.stats.messages >= 1, "the queued message", 10_000);
@@ -242,7 +252,7 @@ describe("pglite", () => {
       },
     });
     await withMirror("pglite", async (m) => {
-      const batch = { device: THING, boot: 4, readings: [{ seq: 900, ts: Date.UTC(2026, 10, 22), max31865: { temperature: 60 } }] };
+      const batch = v1Batch(4, [{ seq: 900, ts: Date.UTC(2026, 10, 22), max31865: { temperature: 60 } }]);
       await m.publishAs(THING, [{ topic: `${ROOT}telemetry`, payload: JSON.stringify(batch) }]);
       await inSink;
       await m.runner.kill();
@@ -256,9 +266,9 @@ describe("pglite", () => {
     }, slowStore);
   });
 
-  test("an alarm in the assumed shape is stored once, keyed by device and seq", { timeout: 30_000 }, async () => {
+  test("an alarm as the firmware sends it is stored once, keyed by device and seq", { timeout: 30_000 }, async () => {
     await withMirror("pglite", async (m) => {
-      const alarm = { device: THING, seq: 77, ts: Date.UTC(2026, 10, 21, 9, 30), channel: "max31865.temperature", state: "raised", value: 88.1, limit: 85 };
+      const alarm = { schema: 1, device: THING, boot: 2, seq: 77, ts: Date.UTC(2026, 10, 21, 9, 30), channel: "max31865.temperature", alarm: "high", state: "raised", value: 88.1, limit: 85 };
       await m.publishAs(THING, [1, 2].map(() => ({ topic: `${ROOT}alarm`, payload: JSON.stringify(alarm) })));
       await until(() => m.runner.stats.messages >= 2, "both copies", 10_000);
       await m.runner.idle();

@@ -184,7 +184,9 @@ export function startNode(deps: NodeDependencies): RunningNode {
   /** Every channel's sample through its alarm; a raise or clear is stored as its own record and sent first. */
   const checkAlarms = (window: Map<number, ChannelSample>, ts: number) => {
     for (const [n, sample] of window) {
-      const event = alarms.update(n, sample.quality === "good", sample.value, ts);
+      // At the stored resolution: the alarm says what the reading says.
+      const value = sample.value === undefined ? undefined : Math.round(sample.value * 10 ** CHANNELS[n].decimals) / 10 ** CHANNELS[n].decimals;
+      const event = alarms.update(n, sample.quality === "good", value, ts);
       if (event) storeAlarm(event);
     }
   };
