@@ -18,7 +18,9 @@ import { until } from "./support/until.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const schema = JSON.parse(readFileSync(join(root, "schema/payload-v1.schema.json"), "utf8"));
-const ajv = new (Ajv2020 as unknown as typeof Ajv2020.default)({ allErrors: true, strict: true });
+// CommonJS under ESM: the class may arrive as the module's default.
+const AjvClass = (Ajv2020 as unknown as { default?: typeof Ajv2020 }).default ?? Ajv2020;
+const ajv = new AjvClass({ allErrors: true, strict: true });
 const validate = ajv.compile(schema);
 const THING = "press-7";
 const ROOT = `iiot-test/${THING}/`;
