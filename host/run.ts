@@ -30,6 +30,8 @@ const fail: (message: string) => never = cli.fail;
 traceSink.write = say;
 const certsDir = join(root, "certs/out");
 const EMBEDDED_BROKER_PORT = 8883;
+/** The dashboard's port when it is free (any free one otherwise). */
+const DASHBOARD_PORT = 8080;
 /** How long a stop waits for the rules runner to store what the broker acknowledged. */
 const STORE_WAIT_MS = 10_000;
 
@@ -83,6 +85,7 @@ if (withPipeline) {
       certsDir,
       out: typeof values["cloud-state"] === "string" ? values["cloud-state"] : join(root, ".state/cloud"),
       databaseUrl: process.env.DATABASE_URL,
+      dashboardPort: DASHBOARD_PORT,
       log: (line) => say(`${line}\n`),
     });
   } catch (error) {
@@ -90,6 +93,7 @@ if (withPipeline) {
     fail(`${(error as Error).message}\n(--device-only runs the firmware without the rules runner and the database)`);
   }
   say(`host: rules runner as iiot-rules, readings into ${pipeline!.where}\n`);
+  say(`host: dashboard on ${pipeline!.dashboard!.url}\n`);
 }
 
 let node: Awaited<ReturnType<typeof bootFirmware>>;

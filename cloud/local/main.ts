@@ -45,13 +45,14 @@ if (typeof values.broker === "string") {
 }
 let pipeline: Pipeline;
 try {
-  pipeline = await startPipeline({ brokerUrl: url, certsDir, out, databaseUrl: process.env.DATABASE_URL, rules, log: (line) => say(`${line}\n`) });
+  pipeline = await startPipeline({ brokerUrl: url, certsDir, out, databaseUrl: process.env.DATABASE_URL, rules, dashboardPort: 8080, log: (line) => say(`${line}\n`) });
 } catch (error) {
   await broker?.stop();
   fail((error as Error).message);
 }
 const runner = pipeline!.runner;
 say(`cloud: ${pipeline!.where}\n`);
+say(`cloud: dashboard on ${pipeline!.dashboard!.url}\n`);
 say(`cloud: ready; archive in ${join(out, "archive")}, dead letters in ${join(out, "dead-letters.jsonl")}\n`);
 say(`cloud: devices: npm start -- --broker mqtts://localhost:${port} --device-only\n`);
 

@@ -1,8 +1,8 @@
 // The cloud half wired up once, for `npm start` and `npm run cloud:local`: the rules runner on a
 // broker (the dev PKI's rules-runner identity, like any client), its sinks into PostgreSQL
-// (DATABASE_URL) or PGlite, the archive and dead letters in a folder, and a count of the readings
-// this run's messages brought into the database, so a caller can wait for the runner to catch up
-// and compare with what the device had acknowledged.
+// (DATABASE_URL) or PGlite, the archive and dead letters in a folder, the dashboard over the same
+// database, and a count of the readings this run's messages brought into the database, so a caller
+// can wait for the runner to catch up and compare with what the device had acknowledged.
 
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -15,6 +15,7 @@ import { openDatabase, type Database } from "./database.ts";
 import { deadLetterFile } from "./dead-letters.ts";
 import { RULES_RUNNER_IDENTITY, startRulesRunner, type RulesRunner } from "./rules-runner.ts";
 import { archiveSink, databaseSinks, readPath, type Sinks } from "./sinks.ts";
+import { startDashboard, type Dashboard } from "./dashboard/server.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -32,6 +33,8 @@ export interface PipelineOptions {
   /** PGlite in memory instead of <out>/pglite (tests). */
   pgliteInMemory?: boolean;
   rules?: readonly RuleDefinition[];
+  /** The dashboard's port on 127.0.0.1 (taken: any free one); 0 for any free port, false for no dashboard. */
+  dashboardPort?: number | false;
   log?: (line: string) => void;
 }
 
@@ -40,6 +43,10 @@ export interface Pipeline {
   readonly runner: RulesRunner;
   /** Where the database is, for people: "PGlite in ..." or "PostgreSQL at DATABASE_URL". */
   readonly where: string;
+  /** The dashboard, unless dashboardPort was false. */
+  readonly dashboard?: Dashboard;
+  /** Calls back after every rule output a sink stored; returns an unsubscribe function. */
+  onStored(listener: () => void): () => void;
   /**
    * Distinct readings of `device` that this run's telemetry messages carried and that are in the
    * readings table now (stored by this run, or already there from an earlier delivery).
@@ -81,6 +88,15 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   // every reading of the batch is there, inserted now or before).
   const seen = new Map<string, Set<number>>();
   const sinks: Sinks = { ...databaseSinks(db), "archive-stream": archiveSink(options.out) };
+  const listeners = new Set<() => void>();
+  const onStored = (listener: () => void) => (listeners.add(listener), () => void listeners.delete(listener));
+  for (const kind of Object.keys(sinks) as (keyof Sinks)[]) {
+    const sink = sinks[kind];
+    sinks[kind] = async (output, context) => {
+      await sink(output, context);
+      for (const listener of listeners) listener();
+    };
+  }
   const store = sinks["telemetry-table"];
   sinks["telemetry-table"] = async (output, context) => {
     await store(output, context);
@@ -105,6 +121,22 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     throw new Error(`the rules runner could not start on ${options.brokerUrl}: ${(error as Error).message}`);
   }
 
+  let dashboard: Dashboard | undefined;
+  if (options.dashboardPort !== false) {
+    const start = (port: number) => startDashboard({ db, port, onStored, log });
+    try {
+      dashboard = await start(options.dashboardPort ?? 0).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "EADDRINUSE") throw error;
+        log(`dashboard: port ${options.dashboardPort} is taken; taking a free one`);
+        return start(0);
+      });
+    } catch (error) {
+      await runner.close();
+      await db.close();
+      throw error;
+    }
+  }
+
   const storedReadings = async (device: string) => {
     const seqs = [...(seen.get(device) ?? [])];
     if (seqs.length === 0) return 0;
@@ -120,6 +152,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     db,
     runner,
     where,
+    dashboard,
+    onStored,
     storedReadings,
     async waitForReadings(device, count, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
@@ -128,6 +162,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       return storedReadings(device);
     },
     async close() {
+      await dashboard?.close();
       await runner.close();
       await db.close();
     },
