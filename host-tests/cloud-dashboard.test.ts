@@ -35,8 +35,11 @@ beforeAll(() => void (traceSink.write = (text) => void firmwareLog.push(text)));
 afterAll(() => void (traceSink.write = (text) => void process.stdout.write(text)));
 
 async function chartPoints(page: Page): Promise<number[]> {
-  return page.$$eval("[data-chart]", (els) => els.map((el) => Number((el as HTMLElement).dataset.points)));
+  return page.$$eval("[data-chart]", (els) => els.map((el) => Number(el.getAttribute("data-points"))));
 }
+
+/** A page expression (the test's own types have no DOM): every chart's point count passes `check`. */
+const everyChart = (check: string) => `[...document.querySelectorAll("[data-chart]")].every((el) => Number(el.getAttribute("data-points")) ${check})`;
 
 test("the dashboard shows what the database holds: status, charts, latest values, log depth, alarms", { timeout: 90_000 }, async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
@@ -70,7 +73,7 @@ test("the dashboard shows what the database holds: status, charts, latest values
 
     // Live: online, and the charts fill as readings are stored.
     await page.waitForSelector('[data-testid="state"][data-state="online"]');
-    await page.waitForFunction(() => [...document.querySelectorAll("[data-chart]")].every((el) => Number((el as HTMLElement).dataset.points) >= 8));
+    await page.waitForFunction(everyChart(">= 8"));
     expect(await page.textContent('[data-testid="state"]')).toBe("online");
 
     // A hot process temperature for a moment: the backstop rule's threshold alerts.
@@ -90,7 +93,7 @@ test("the dashboard shows what the database holds: status, charts, latest values
     } finally {
       await client.endAsync(true);
     }
-    await page.waitForFunction(() => document.querySelectorAll("#past-alarms tbody tr:not(:has(td.none))").length === 3);
+    await page.waitForFunction(`document.querySelectorAll("#past-alarms tbody tr:not(:has(td.none))").length === 3`);
 
     // Stop: drained and acknowledged, stored, and the page caught up with the database.
     const stats = await (stopped = running.stop(5000));
@@ -98,7 +101,7 @@ test("the dashboard shows what the database holds: status, charts, latest values
     const [{ n }] = await db.query<{ n: number }>("SELECT count(*)::float8 AS n FROM readings WHERE device = $1", [THING]);
     expect(n, firmwareLog.join("")).toBe(stats.sampled);
     await page.waitForSelector('[data-testid="state"][data-state="offline"]');
-    await page.waitForFunction((count) => [...document.querySelectorAll("[data-chart]")].every((el) => Number((el as HTMLElement).dataset.points) === count), n);
+    await page.waitForFunction(everyChart(`=== ${n}`));
 
     expect(await page.textContent('[data-testid="state"]')).toBe("offline (stopped)");
     expect(await chartPoints(page)).toStrictEqual(CHARTS.map(() => n));
@@ -111,7 +114,7 @@ test("the dashboard shows what the database holds: status, charts, latest values
       [THING],
     );
     const series = await page.evaluate(() => {
-      const charts = (window as unknown as { dashboard: { charts: Record<string, { plot: { data: (number | null)[][] } }> } }).dashboard.charts;
+      const charts = (globalThis as unknown as { dashboard: { charts: Record<string, { plot: { data: (number | null)[][] } }> } }).dashboard.charts;
       return { air: charts.air.plot.data, pressure: charts.pressure.plot.data, process: charts.process.plot.data, vibration: charts.vibration.plot.data };
     });
     expect(series.air[1]).toStrictEqual(stored.map((r) => r.t));
