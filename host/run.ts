@@ -1,6 +1,8 @@
-// npm start: the firmware on the host target with the simulated reference device, publishing over
-// mutual TLS to an embedded broker (or to --broker mqtts://HOST:PORT).
-//   npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME] [--identity DIR] [--state DIR]
+// npm start: the whole local pipeline. The firmware on the host target with the simulated reference
+// device publishes over mutual TLS to an embedded broker (or to --broker mqtts://HOST:PORT); the
+// rules runner takes its messages from the same broker into PGlite (or DATABASE_URL), see
+// cloud/local/pipeline.ts. --device-only (and --identity, for AWS IoT) runs the firmware alone.
+//   npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME] [--identity DIR] [--state DIR] [--cloud-state DIR] [--device-only]
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -10,14 +12,17 @@ import { bootFirmware, manifestConfig } from "./firmware.ts";
 import { traceSink } from "./moddable/runtime.ts";
 import { socketsClosed } from "./moddable/stream-socket.ts";
 import { brokerFromUrl, command, ensureCertificates, type BrokerTarget, type Command } from "./cli.ts";
+import { startPipeline, type Pipeline } from "../cloud/local/pipeline.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const cli: Command = command("npm start", "usage: npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME] [--identity DIR] [--state DIR]", {
+const cli: Command = command("npm start", "usage: npm start -- [--duration SECONDS] [--broker mqtts://HOST:PORT] [--thing NAME] [--identity DIR] [--state DIR] [--cloud-state DIR] [--device-only]", {
   identity: { type: "string" },
   duration: { type: "string" },
   broker: { type: "string" },
   thing: { type: "string" },
   state: { type: "string" },
+  "cloud-state": { type: "string" },
+  "device-only": { type: "boolean" },
 });
 const { values, say } = cli;
 // Annotated so that TypeScript knows it does not return.
@@ -25,10 +30,17 @@ const fail: (message: string) => never = cli.fail;
 traceSink.write = say;
 const certsDir = join(root, "certs/out");
 const EMBEDDED_BROKER_PORT = 8883;
+/** The dashboard's port when it is free (any free one otherwise). */
+const DASHBOARD_PORT = 8080;
+/** How long a stop waits for the rules runner to store what the broker acknowledged. */
+const STORE_WAIT_MS = 10_000;
 
 const duration = values.duration === undefined ? undefined : Number(values.duration);
 if (duration !== undefined && !(Number.isFinite(duration) && duration > 0)) fail(`--duration needs a positive number of seconds, got ${values.duration}`);
-const thing = typeof values.thing === "string" ? values.thing : String(manifestConfig().thing ?? "press-7");
+const manifest = manifestConfig();
+const thing = typeof values.thing === "string" ? values.thing : String(manifest.thing ?? "press-7");
+// Another thing publishes under its own root (the rules check the topic's thing level against the payload's device).
+const topicRoot = String(manifest.topic_root).replace(/[^/]+\/$/, `${thing}/`);
 // --identity: a folder with the device's own ca.der, device.der and device-key.der (e.g. from AWS IoT).
 const resources = typeof values.identity === "string" ? identityFolder(values.identity) : ensureCertificates(root, thing, fail);
 
@@ -62,14 +74,37 @@ async function embeddedBroker(): Promise<EmbeddedBroker> {
   }
 }
 
+// The rules runner subscribes before the device publishes: a message sent before a subscription
+// exists goes nowhere. With --identity the broker is AWS IoT Core, whose rules engine is the cloud's.
+const withPipeline = !values["device-only"] && values.identity === undefined;
+let pipeline: Pipeline | undefined;
+if (withPipeline) {
+  try {
+    pipeline = await startPipeline({
+      brokerUrl: `mqtts://${target.host === "localhost" ? "127.0.0.1" : target.host}:${target.port}`,
+      certsDir,
+      out: typeof values["cloud-state"] === "string" ? values["cloud-state"] : join(root, ".state/cloud"),
+      databaseUrl: process.env.DATABASE_URL,
+      dashboardPort: DASHBOARD_PORT,
+      log: (line) => say(`${line}\n`),
+    });
+  } catch (error) {
+    await broker?.close();
+    fail(`${(error as Error).message}\n(--device-only runs the firmware without the rules runner and the database)`);
+  }
+  say(`host: rules runner as iiot-rules, readings into ${pipeline!.where}\n`);
+  say(`host: dashboard on ${pipeline!.dashboard!.url}\n`);
+}
+
 let node: Awaited<ReturnType<typeof bootFirmware>>;
 try {
   node = await bootFirmware({
-    config: { thing, broker_host: target.host, broker_port: target.port },
+    config: { thing, topic_root: topicRoot, broker_host: target.host, broker_port: target.port },
     resources,
     state: typeof values.state === "string" ? values.state : join(root, ".state/host", thing),
   });
 } catch (error) {
+  await pipeline?.close();
   await broker?.close();
   fail(`the firmware did not start: ${(error as Error).message}`);
 }
@@ -81,13 +116,22 @@ async function stop(): Promise<void> {
   const stats = await node.stop(10_000);
   // Exiting before the socket has closed would cut DISCONNECT off: the broker would publish the will.
   if (!(await socketsClosed(3000))) say("host: the broker connection did not close within 3 s\n");
+  // The broker acknowledged the readings; the runner may still be storing the last of them.
+  let stored: number | undefined;
+  if (pipeline) {
+    stored = await pipeline.waitForReadings(thing, stats.readingsAcknowledged, STORE_WAIT_MS);
+    if (stored < stats.readingsAcknowledged) say(`host: ${stats.readingsAcknowledged - stored} acknowledged readings not in the database after ${STORE_WAIT_MS / 1000} s\n`);
+    await pipeline.close();
+  }
   await broker?.close();
   // Lost means gone for good: dropped from a full log or never stored. Unacknowledged readings
   // stay in the flash image and go out on the next start.
   const lost = stats.dropped + stats.notStored;
-  process.stdout.write(`readings sampled=${stats.sampled} acknowledged=${stats.readingsAcknowledged} still-in-flash=${stats.pending} connects=${stats.connects}\n`);
+  const storedText = stored === undefined ? "" : ` stored=${stored}`;
+  process.stdout.write(`readings sampled=${stats.sampled} acknowledged=${stats.readingsAcknowledged}${storedText} still-in-flash=${stats.pending} connects=${stats.connects}\n`);
   process.stdout.write(`summary published=${stats.published} acknowledged=${stats.acknowledged} lost=${lost}\n`);
-  process.exit(lost === 0 && stats.acknowledged === stats.published ? 0 : 1);
+  const allStored = stored === undefined || stored === stats.readingsAcknowledged;
+  process.exit(lost === 0 && stats.acknowledged === stats.published && allStored ? 0 : 1);
 }
 
 process.on("SIGINT", () => void stop());
