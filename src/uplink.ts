@@ -569,7 +569,8 @@ export class Uplink {
       this.stats.acknowledged++;
       this.stats.readingsAcknowledged += entry.count;
     }
-    this.#o.report(`puback id=${packetId} seq=${entry.firstSeq}..${entry.lastSeq} after ${this.#o.now() - entry.sentAt} ms`);
+    const what = entry.alarm ? `alarm seq=${entry.firstSeq}` : `seq=${entry.firstSeq}..${entry.lastSeq}`;
+    this.#o.report(`puback id=${packetId} ${what} after ${this.#o.now() - entry.sentAt} ms`);
     this.#mergeAcknowledged();
     this.#advanceTail();
     this.#schedulePump();

@@ -269,7 +269,7 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
     { name: "sim.readings_lost", value: lost, unit: "readings", note: "sampled and never seen at the broker (through the outage and the power cut)" },
     { name: "sim.readings_not_stored", value: notStored, unit: "readings", note: "windows the flash log refused or failed to store (they have no sequence number)" },
     { name: "sim.duplicates_delivered", value: duplicates, unit: "readings", note: "readings the broker saw more than once (resends after the outage; a sink drops them by seq)" },
-    { name: "sim.alarms_delivered", value: alarmsDelivered, unit: "alarms", note: "alarm raises and clears that reached the broker (the simulated process temperature swings 52..88 C over 15 min; above 85 C raises)" },
+    { name: "sim.alarms_delivered", value: alarmsDelivered, unit: "alarms", note: `alarm raises and clears that reached the broker (the ${FAULT_SECONDS} s fault on every chip outlasts fault_after_s: a sensor-fault raise and clear per channel)` },
     { name: "sim.readings_bad", value: badReadings, unit: "readings", note: `delivered readings with a bad sensor (the ${FAULT_SECONDS} s fault on every chip)` },
   ];
   printFigures(figures);
