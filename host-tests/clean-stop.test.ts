@@ -39,7 +39,8 @@ async function scenario(options: { identity?: boolean } = {}) {
   const output: string[] = [];
   const node: ChildProcess = spawn(process.execPath, [
     "--import", "tsx", "--import", "./host/register.mjs", "host/run.ts",
-    "--broker", `mqtts://localhost:${broker.port}`, "--state", mkdtempSync(join(tmpdir(), "iiot-stop-")),
+    // The device alone: the pipeline (rules runner, database) has its own test, npm-start-pipeline.test.ts.
+    "--broker", `mqtts://localhost:${broker.port}`, "--device-only", "--state", mkdtempSync(join(tmpdir(), "iiot-stop-")),
     ...(options.identity ? ["--identity", pki.resources(THING)] : []),
   ], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
   node.stdout!.on("data", (d) => output.push(String(d)));

@@ -235,6 +235,23 @@ describe("pglite", () => {
     });
   });
 
+  test("a runner that fell behind by more than Mosquitto's default queue (1,000 messages) still gets every message", { timeout: 60_000 }, async () => {
+    await withMirror("pglite", async (m) => {
+      await m.runner.close();
+      const ts = Date.UTC(2026, 10, 23, 6, 0, 0);
+      const count = 1500;
+      await m.publishAs(THING, Array.from({ length: count }, (_, seq) => ({
+        topic: `${ROOT}telemetry`,
+        payload: JSON.stringify({ device: THING, boot: 5, readings: [{ seq, ts: ts + seq * 1000, max31865: { temperature: 60 } }] }),
+      })));
+      const runner = await m.startRunner();
+      await until(() => runner.stats.messages >= count, `${count} queued messages (${runner.stats.messages} so far)\n${m.broker.log().split("\n").filter((l) => /drop/i.test(l)).join("\n")}`, 20_000);
+      await runner.idle();
+      const [{ n }] = await m.db.query<{ n: number }>("SELECT count(*)::float8 AS n FROM readings");
+      expect(n).toBe(count);
+    });
+  });
+
   test("a runner that dies before its sinks finish gets the message again, and the store keeps it once", { timeout: 30_000 }, async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));

@@ -4,12 +4,14 @@
 import { flashlogFigures } from "./bench/flashlog.ts";
 import { sessionFigures } from "./bench/session.ts";
 import { memoryFigures } from "./bench/memory.ts";
+import { cloudFigures } from "./bench/cloud.ts";
 import { printFigures, writeSection, type Figure } from "./bench/report.ts";
 
 const suites: Record<string, { title: string; run: () => Promise<Figure[]> }> = {
   flashlog: { title: "Flash log", run: flashlogFigures },
   session: { title: "MQTT session", run: sessionFigures },
   memory: { title: "Live XS slots of what the firmware keeps", run: memoryFigures },
+  cloud: { title: "Cloud: ingest, latency, restarts, cost per device", run: cloudFigures },
 };
 
 const requested = process.argv.slice(2);

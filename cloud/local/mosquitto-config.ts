@@ -29,6 +29,9 @@ export interface MosquittoConfigOptions {
   user?: string;
 }
 
+/** Messages Mosquitto queues per client (the rules runner's backlog): 100,000 batches of at most 5 KB, 500 MB at worst. */
+export const MAX_QUEUED_MESSAGES = 100_000;
+
 /** The device root as an ACL pattern: `factory/+/+/+/%u/`. */
 export function aclRoot(layout: TopicLayout): string {
   return [layout.prefix, ...Array(layout.siteLevels).fill("+"), "%u", ""].join("/");
@@ -62,6 +65,9 @@ export function mosquittoConfig(options: MosquittoConfigOptions): { conf: string
     "log_type notice",
     "log_type information",
     `acl_file ${aclPath}`,
+    // Mosquitto drops QoS 1 messages for a client whose queue holds more than 1,000 (the default):
+    // the rules runner must be able to fall behind a fleet replaying its backlogs without losing any.
+    `max_queued_messages ${MAX_QUEUED_MESSAGES}`,
     `listener ${options.port} ${options.host ?? "127.0.0.1"}`,
     `cafile ${join(c, "ca.pem")}`,
     `certfile ${join(c, "broker.pem")}`,
