@@ -9,7 +9,6 @@ import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import mqtt from "mqtt";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { startPipeline, type Pipeline } from "../cloud/local/pipeline.ts";
@@ -21,7 +20,7 @@ import { traceSink } from "../host/moddable/runtime.ts";
 import { processTemperature, simBoard } from "../sim/board.ts";
 import type { NodeStats, RunningNode } from "../src/app.ts";
 import { devPki } from "./support/pki.ts";
-import { until } from "./support/until.ts";
+import { until, untilAsync } from "./support/until.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const THING = String(manifestConfig().thing);
@@ -77,22 +76,14 @@ test("the dashboard shows what the database holds: status, charts, latest values
     expect(await page.textContent('[data-testid="state"]')).toBe("online");
 
     // A hot process temperature for a moment: the backstop rule's threshold alerts.
+    // The firmware's own alarms: raised above 85 C, cleared below 83 C, raised again and left raised.
+    const alarmRows = async () => (await db.query<{ n: number }>("SELECT count(*)::float8 AS n FROM alarms WHERE device = $1", [THING]))[0].n;
     board.max31865.resistance = rtdResistance(90, 100);
-    const hotFrom = running.stats.sampled;
-    await until(() => running.stats.sampled >= hotFrom + 4, "hot samples");
-    board.max31865.resistance = (atMs) => rtdResistance(processTemperature(atMs), 100);
-
-    // Alarms in the assumed shape (the firmware publishes none yet), as the device.
-    const client = await mqtt.connectAsync(`mqtts://127.0.0.1:${broker.port}`, { ...pki.tlsOptions(THING), clientId: `${THING}-alarms`, servername: "localhost", reconnectPeriod: 0, connectTimeout: 5000 });
-    try {
-      const ts = Date.now();
-      const alarm = (seq: number, channel: string, state: string, value: number, limit: number) => ({ topic: `${ROOT}alarm`, payload: JSON.stringify({ device: THING, seq, ts: ts + seq, channel, state, value, limit }) });
-      for (const m of [alarm(1, "max31865.temperature", "raised", 88.5, 85), alarm(2, "sht3x.humidity", "raised", 91, 90), alarm(3, "sht3x.humidity", "cleared", 80, 90)]) {
-        await client.publishAsync(m.topic, m.payload, { qos: 1 });
-      }
-    } finally {
-      await client.endAsync(true);
-    }
+    await untilAsync(async () => (await alarmRows()) >= 1, "the raised alarm stored");
+    board.max31865.resistance = rtdResistance(70, 100);
+    await untilAsync(async () => (await alarmRows()) >= 2, "the cleared alarm stored");
+    board.max31865.resistance = rtdResistance(88.5, 100);
+    await untilAsync(async () => (await alarmRows()) >= 3, "raised again");
     await page.waitForFunction(`document.querySelectorAll("#past-alarms tbody tr:not(:has(td.none))").length === 3`);
 
     // Stop: drained and acknowledged, stored, and the page caught up with the database.
@@ -140,15 +131,17 @@ test("the dashboard shows what the database holds: status, charts, latest values
     expect(await page.textContent('[data-testid="log-depth"]')).toBe(String(heartbeat.log_depth));
     expect(await page.textContent('[data-testid="dropped"]')).toBe(String(heartbeat.dropped));
 
-    // Alarms: the humidity alarm was cleared, the process temperature one is still raised.
+    // Alarms: the page lists what the store holds, the last raise still active.
     const rowsOf = (table: string) => page.$$eval(`${table} tbody tr`, (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
-    const active = await rowsOf("#active-alarms");
-    expect(active.map((r) => [r[0], r[2], r[3], r[4]])).toStrictEqual([["max31865.temperature", "88.5", "85", "1"]]);
-    expect((await rowsOf("#past-alarms")).map((r) => [r[1], r[2], r[5]])).toStrictEqual([
-      ["sht3x.humidity", "cleared", "3"],
-      ["sht3x.humidity", "raised", "2"],
-      ["max31865.temperature", "raised", "1"],
+    const alarmsStored = await db.query<{ seq: number; channel: string; state: string; value: number; limit_value: number }>(
+      "SELECT seq::float8 AS seq, channel, state, value, limit_value FROM alarms WHERE device = $1 ORDER BY seq DESC", [THING]);
+    expect(alarmsStored.map((a) => [a.channel, a.state, a.limit_value])).toStrictEqual([
+      ["max31865.temperature", "raised", 85], ["max31865.temperature", "cleared", 83], ["max31865.temperature", "raised", 85],
     ]);
+    const active = await rowsOf("#active-alarms");
+    const latest = alarmsStored[0];
+    expect(active.map((r) => [r[0], r[2], r[3], r[4]])).toStrictEqual([["max31865.temperature", String(latest.value), "85", String(latest.seq)]]);
+    expect((await rowsOf("#past-alarms")).map((r) => [r[1], r[2], r[5]])).toStrictEqual(alarmsStored.map((a) => [a.channel, a.state, String(a.seq)]));
     const hot = await db.query<{ seq: number; temperature: number }>("SELECT seq::float8 AS seq, temperature FROM threshold_alerts WHERE device = $1 ORDER BY seq DESC", [THING]);
     expect(hot.length).toBeGreaterThan(0);
     expect((await rowsOf("#threshold-alerts")).map((r) => [r[1], r[3]])).toStrictEqual(hot.map((h) => [String(h.temperature), String(h.seq)]));
