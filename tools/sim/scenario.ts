@@ -187,7 +187,7 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
         const seq = /^sample seq=(\d+)/.exec(line);
         if (seq) maxSampled = Math.max(maxSampled, Number(seq[1]));
         if (line.startsWith("sample NOT STORED")) notStored++;
-        if (firstConnect === undefined && line.startsWith("connected as")) firstConnect = Date.now();
+        if (firstConnect === undefined && line.startsWith("connected to ")) firstConnect = Date.now();
         if (/memory full|stack overflow|XS abort/.test(line)) aborts++;
         if (!line.startsWith("sample ") && !line.startsWith("publish ") && !line.startsWith("puback ")) say(`device: ${line}\n`);
       }
