@@ -1,5 +1,6 @@
 // The Markdown files are the project's front door and design notes: every relative link resolves,
-// and none points outside the repository or at issue numbers a reader cannot see.
+// and none points outside the repository or at issue numbers a reader cannot see; a link to a
+// heading names one that exists.
 
 import { test, expect } from "vitest";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
@@ -17,14 +18,21 @@ function markdownFiles(dir: string): string[] {
   });
 }
 
-/** Relative link targets in a Markdown text, without their #fragment. */
+/** Relative link targets in a Markdown text, with their #fragment if any (URLs left out). */
 export function relativeLinks(markdown: string): string[] {
   const links: string[] = [];
-  for (const [, target] of markdown.matchAll(/\]\(([^)\s]+)\)/g)) {
-    if (/^[a-z]+:/i.test(target) || target.startsWith("#")) continue;
-    links.push(target.split("#")[0]);
-  }
+  for (const [, target] of markdown.matchAll(/\]\(([^)\s]+)\)/g)) if (!/^[a-z]+:/i.test(target)) links.push(target);
   return links;
+}
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+export function headingAnchor(heading: string): string {
+  return heading.trim().toLowerCase().replace(/`/g, "").replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-");
+}
+
+function anchors(markdown: string): Set<string> {
+  const outsideCode = markdown.replace(/^```[\s\S]*?^```/gm, "");
+  return new Set([...outsideCode.matchAll(/^#{1,6} (.+)$/gm)].map(([, heading]) => headingAnchor(heading)));
 }
 
 const files = markdownFiles(root);
@@ -37,11 +45,14 @@ test("docs: the front door and design notes exist", () => {
 test("docs: every relative link in every Markdown file resolves inside the repository", () => {
   const broken: string[] = [];
   for (const file of files) {
+    const where = relative(root, file);
     for (const link of relativeLinks(readFileSync(file, "utf8"))) {
-      const target = resolve(dirname(file), decodeURIComponent(link));
-      const where = relative(root, file);
+      const [path, fragment] = link.split("#");
+      const target = path === "" ? file : resolve(dirname(file), decodeURIComponent(path));
       if (relative(root, target).startsWith("..")) broken.push(`${where}: ${link} leaves the repository`);
       else if (!existsSync(target)) broken.push(`${where}: ${link} does not exist`);
+      else if (fragment !== undefined && target.endsWith(".md") && !anchors(readFileSync(target, "utf8")).has(fragment))
+        broken.push(`${where}: ${link} names no heading of ${relative(root, target)}`);
     }
   }
   expect(broken).toStrictEqual([]);
@@ -52,11 +63,25 @@ test("docs: no Markdown file cites files outside the repository or issue numbers
   const found: string[] = [];
   for (const file of files) {
     const text = readFileSync(file, "utf8");
-    for (const m of text.matchAll(/\.\.\/shared\/|\bissues? \d+/gi)) found.push(`${relative(root, file)}: ${m[0]}`);
+    for (const m of text.matchAll(/\.\.\/shared\/|\/work\/|\bissues? #?\d+/gi)) found.push(`${relative(root, file)}: ${m[0]}`);
   }
   expect(found).toStrictEqual([]);
 });
 
-test("docs: the link finder sees links and skips URLs and anchors", () => {
-  expect(relativeLinks("[a](docs/x.md#y) [b](https://e.org) [c](#here) [d](../z.md)")).toStrictEqual(["docs/x.md", "../z.md"]);
+test("docs: no source file cites the reference workload outside the repository", () => {
+  const sources = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+      if (SKIP.has(entry.name) || entry.name.startsWith(".")) return [];
+      const path = join(dir, entry.name);
+      return entry.isDirectory() ? sources(path) : /\.(ts|mjs|json|sh|md)$/.test(entry.name) && entry.name !== "package-lock.json" ? [path] : [];
+    });
+  const found = sources(root).filter((file) => /\.\.\/shared\/|\bshared\/workload\.md/.test(readFileSync(file, "utf8")));
+  expect(found.map((file) => relative(root, file))).toStrictEqual([]);
+});
+
+test("docs: the link finder sees links and skips URLs; anchors are GitHub's", () => {
+  expect(relativeLinks("[a](docs/x.md#y) [b](https://e.org) [c](#here) [d](../z.md)")).toStrictEqual(["docs/x.md#y", "#here", "../z.md"]);
+  expect(headingAnchor("Deploying to AWS IoT Core")).toBe("deploying-to-aws-iot-core");
+  expect(headingAnchor("Payloads (schema 1)")).toBe("payloads-schema-1");
+  expect(headingAnchor("`npm start`, what it prints")).toBe("npm-start-what-it-prints");
 });
