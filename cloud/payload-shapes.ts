@@ -7,6 +7,8 @@ export const TELEMETRY = {
   device: "device",
   boot: "boot",
   readings: "readings",
+  /** The batch's legend: each sensor's column names, the order of its values in every reading. */
+  channels: "channels",
   /** The first reading's sequence number: the batch's key in the store. */
   firstSeq: "first_seq",
   /** Sampling time of the first reading: the batch's event date in the archive. */
@@ -15,8 +17,9 @@ export const TELEMETRY = {
   reading: {
     seq: "seq",
     ts: "ts",
-    processTemperature: "max31865.temperature",
-    /** A good sample carries no quality field; bad and uncertain ones do. */
+    /** The MAX31865's one channel is its first column (a channel's value precedes its _min and _max). */
+    processTemperature: "get(max31865, 0)",
+    /** A good sensor is a plain array of values; a bad or uncertain one an object with a quality. */
     processTemperatureIsGood: "isUndefined(max31865.quality)",
   },
 } as const;

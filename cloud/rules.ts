@@ -60,7 +60,7 @@ export function ruleDefinitions(layout: TopicLayout = DEFAULT_LAYOUT): RuleDefin
       kind: "telemetry",
       topicFilter: filter("telemetry"),
       sql: statement(
-        `${TELEMETRY.device} AS device, ${TELEMETRY.boot} AS boot, ${TELEMETRY.firstSeq} AS first_seq, ${TELEMETRY.readings} AS readings, ${received}, ` +
+        `${TELEMETRY.device} AS device, ${TELEMETRY.boot} AS boot, ${TELEMETRY.firstSeq} AS first_seq, ${TELEMETRY.channels} AS channels, ${TELEMETRY.readings} AS readings, ${received}, ` +
           `floor(timestamp() / 1000) + ${TELEMETRY_RETENTION_DAYS * DAY_S} AS expires_at`,
         filter("telemetry"),
         ownDevice(TELEMETRY.device),

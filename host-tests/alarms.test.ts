@@ -2,6 +2,7 @@
 // reference device's limits (above 85 C raises, below 83 C clears), against the embedded broker.
 // An alarm raised while the broker is away is stored and arrives after the reconnect.
 
+import { expandReadings } from "../cloud/expand-readings.ts";
 import { test, expect, beforeAll, afterAll, onTestFinished } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -37,7 +38,7 @@ async function broker(port = 0, seen = { alarms: [] as AlarmMessage[], readings:
     if (!client) return;
     const doc = JSON.parse(packet.payload.toString());
     if (packet.topic === `${ROOT}alarm`) seen.alarms.push(doc);
-    if (packet.topic === `${ROOT}telemetry`) for (const r of doc.readings) seen.readings.set(r.seq, r.max31865?.temperature);
+    if (packet.topic === `${ROOT}telemetry`) for (const r of expandReadings(doc)) seen.readings.set(r.seq, (r.max31865 as { temperature?: number } | undefined)?.temperature as number);
   });
   onTestFinished(() => b.close());
   return { b, seen };

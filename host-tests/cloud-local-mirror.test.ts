@@ -4,6 +4,7 @@
 // a dead-letter file. Resends store nothing twice; failures become dead letters with the reason;
 // messages published while the runner is down arrive when it comes back (persistent session).
 
+import { compactReadings, expandReadings } from "../cloud/expand-readings.ts";
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -135,7 +136,7 @@ type Batch = { device: string; readings: Reading[] };
 function v1Batch(boot: number, readings: Reading[]) {
   const first = readings[0];
   const last = readings[readings.length - 1];
-  return { schema: 1, device: THING, boot, first_seq: first.seq, last_seq: last.seq, count: readings.length, first_ts: first.ts, last_ts: last.ts, readings };
+  return { schema: 1, device: THING, boot, first_seq: first.seq, last_seq: last.seq, count: readings.length, first_ts: first.ts, last_ts: last.ts, ...compactReadings(readings as never) };
 }
 
 for (const backend of ["pglite", "postgres"] as const) {
@@ -153,7 +154,7 @@ for (const backend of ["pglite", "postgres"] as const) {
           expect(m.deadLetters(), "no dead letters").toStrictEqual([]);
 
           const batches = captured.messages.filter((x) => x.topic === `${ROOT}telemetry`).map((x) => JSON.parse(x.payload.toString()) as Batch);
-          const sent = batches.flatMap((b) => b.readings);
+          const sent = batches.flatMap((b) => expandReadings(b)) as unknown as Reading[];
           const rows = await m.db.query<{ seq: number; ts: Date; data: Reading }>("SELECT seq::float8 AS seq, ts, data FROM readings WHERE device = $1 ORDER BY seq", [THING]);
           // Alarm records share the log's sequence numbers with the readings.
           const alarmSeqs = new Set(captured.messages.filter((x) => x.topic === `${ROOT}alarm`).map((x) => (JSON.parse(x.payload.toString()) as { seq: number }).seq));
@@ -211,7 +212,7 @@ describe("pglite", () => {
         ["archive_telemetry", "archive-stream", malformed],
         ["archive_telemetry", "archive-stream", "not json"],
       ]);
-      expect(letters[0].failures[0].errorMessage).toMatch(/readings is missing or empty/);
+      expect(letters[0].failures[0].errorMessage).toMatch(/telemetry: (channels \(the legend\)|readings) is missing/);
       expect(letters[1].failures[0].errorMessage).toMatch(/no usable partition field event_date/);
       expect(letters.every((l) => l.topic === `${ROOT}telemetry`)).toBe(true);
       expect(m.runner.stats.deadLetters).toBe(3);
@@ -242,7 +243,7 @@ describe("pglite", () => {
       const count = 1500;
       await m.publishAs(THING, Array.from({ length: count }, (_, seq) => ({
         topic: `${ROOT}telemetry`,
-        payload: JSON.stringify({ device: THING, boot: 5, readings: [{ seq, ts: ts + seq * 1000, max31865: { temperature: 60 } }] }),
+        payload: JSON.stringify(v1Batch(5, [{ seq, ts: ts + seq * 1000, max31865: { temperature: 60 } }])),
       })));
       const runner = await m.startRunner();
       await until(() => runner.stats.messages >= count, `${count} queued messages (${runner.stats.messages} so far)\n${m.broker.log().split("\n").filter((l) => /drop/i.test(l)).join("\n")}`, 20_000);

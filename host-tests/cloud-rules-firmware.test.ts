@@ -2,6 +2,7 @@
 // firmware really publishes on the host target (captured from the embedded broker in this test,
 // not a fixture): a payload change that breaks a rule fails here.
 
+import { expandReadings } from "../cloud/expand-readings.ts";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startEmbeddedBroker } from "../host/broker.ts";
 import { traceSink } from "../host/moddable/runtime.ts";
@@ -38,7 +39,9 @@ afterAll(() => {
 });
 
 type Reading = { seq: number; ts: number; max31865: { temperature?: number; quality?: string; reason?: string } };
-type Batch = { device: string; boot: number; readings: Reading[] };
+type Batch = { device: string; boot: number; channels: Record<string, string[]>; readings: unknown[] };
+/** The batch's readings with their values named. */
+const named = (batch: Batch) => expandReadings(batch) as unknown as Reading[];
 
 function rule(name: string): CompiledRule {
   const r = rules.get(name);
@@ -60,7 +63,7 @@ const utcDate = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 test("the firmware published telemetry and status under its default root, which the rules' filters take", () => {
   expect(topicRoot).toBe(`factory/chicago/building-a/line-3/${THING}/`);
   // Readings and alarm records share the log's sequence numbers: together they leave no gap.
-  const seqs = [...telemetry().flatMap((m) => (parsePayload(m.payload) as Batch).readings.map((r) => r.seq)), ...alarms().map((m) => (parsePayload(m.payload) as { seq: number }).seq)];
+  const seqs = [...telemetry().flatMap((m) => named(parsePayload(m.payload) as Batch).map((r) => r.seq)), ...alarms().map((m) => (parsePayload(m.payload) as { seq: number }).seq)];
   expect(new Set(seqs), `every record arrived\n${firmwareLog.join("")}`).toStrictEqual(new Set(Array.from({ length: sampled + alarms().length }, (_, i) => i)));
   const states = status().map((m) => (parsePayload(m.payload) as { state: string; reason?: string }));
   expect(states[0].state).toBe("online");
@@ -78,7 +81,8 @@ test("store: one item per batch, keyed by device and first seq, readings as sent
       output: {
         device: THING,
         boot: batch.boot,
-        first_seq: batch.readings[0].seq,
+        first_seq: named(batch)[0].seq,
+        channels: batch.channels,
         readings: batch.readings,
         topic: `${topicRoot}telemetry`,
         received_at: RECEIVED,
@@ -94,7 +98,7 @@ test("alert_threshold: exactly the batches with a good process temperature above
   let hotSeen = 0;
   for (const { payload, outcome } of results) {
     const batch = payload as Batch;
-    const hot = batch.readings.filter((r) => r.max31865.quality === undefined && (r.max31865.temperature ?? -Infinity) > PROCESS_TEMPERATURE_LIMIT_C);
+    const hot = named(batch).filter((r) => r.max31865.quality === undefined && (r.max31865.temperature ?? -Infinity) > PROCESS_TEMPERATURE_LIMIT_C);
     if (hot.length === 0) {
       expect(outcome, JSON.stringify(batch)).toStrictEqual({ matched: false });
       continue;
@@ -116,7 +120,7 @@ test("alert_threshold: exactly the batches with a good process temperature above
   // The hot phase's readings were above the limit and fired; the faulted ones (bad, no value) did not.
   expect(fired > 0 && fired < results.length, `${fired} of ${results.length} batches`).toBe(true);
   expect(hotSeen >= phases.hot.until - phases.hot.from + 1, `${hotSeen} hot readings`).toBe(true);
-  const readings = telemetry().flatMap((m) => (parsePayload(m.payload) as Batch).readings);
+  const readings = telemetry().flatMap((m) => named(parsePayload(m.payload) as Batch));
   for (const r of readings.filter((x) => x.seq >= phases.hot.from && x.seq <= phases.hot.until)) expect(Math.abs(r.max31865.temperature! - HOT_C) < 0.1, JSON.stringify(r)).toBe(true);
   const faulted = readings.filter((x) => x.seq >= phases.faulted.from && x.seq <= phases.faulted.until);
   expect(faulted.length > 0 && faulted.every((r) => r.max31865.quality === "bad" && r.max31865.temperature === undefined), JSON.stringify(faulted)).toBe(true);
@@ -127,7 +131,7 @@ test("archive_telemetry: the batch as sent, dated by its first reading's samplin
     const batch = payload as Batch;
     expect(outcome).toStrictEqual({
       matched: true,
-      output: { ...batch, kind: "telemetry", topic: `${topicRoot}telemetry`, received_at: RECEIVED, event_date: utcDate(batch.readings[0].ts) },
+      output: { ...batch, kind: "telemetry", topic: `${topicRoot}telemetry`, received_at: RECEIVED, event_date: utcDate(named(batch)[0].ts) },
     });
   }
 });

@@ -85,6 +85,11 @@ test("schema: it refuses what breaks the contract", () => {
     { ...alarm, ts: 1000 }, // a 1970 time
     { ...alarm, alarm: "hot" },
     { ...status, state: "offline" }, // offline without its reason
-    { ...telemetry, readings: [{ seq: 1, ts: 2, sht3x: { quality: "bad" } }] }, // quality without reason
+    { ...telemetry, readings: [{ seq: 1, ts: 1_795_000_000_000, sht3x: { v: [null], quality: "bad" } }] }, // quality without reason
+    { ...telemetry, readings: [{ seq: 1, ts: 5000, sht3x: [1] }] }, // a 1970 time
+    { ...telemetry, first_ts: 5000 },
+    { ...telemetry, channels: undefined }, // values without their names
+    { ...telemetry, readings: [{ seq: 1, ts: 1_795_000_000_000, sht3x: ["21.5"] }] },
+    { ...telemetry, ts_estimated: false },
   ]) expect(validate(JSON.parse(JSON.stringify(bad))), JSON.stringify(bad).slice(0, 120)).toBe(false);
 });

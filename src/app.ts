@@ -4,7 +4,7 @@
 import Timer from "timer";
 import type { BrokerSettings, NodeConfig } from "./config";
 import { FlashLog, LogFullError, type FlashDevice } from "./log/flash-log";
-import { CHANNELS, channelNumber, encodeReading, type ChannelSample, type Quality } from "./telemetry/reading";
+import { CHANNELS, channelNumber, decodeReading, encodeReport, type ChannelSample, type Quality } from "./telemetry/reading";
 import { Uplink } from "./uplink";
 import { ReconnectSchedule } from "./session/reconnect-schedule";
 import { PublishLimiter } from "./session/publish-limiter";
@@ -13,7 +13,10 @@ import { FIRMWARE_VERSION } from "./version";
 import type { SocketCallbacks, StreamSocket } from "./mqtt/client";
 import { BrokerResolver, type ResolveFunction } from "./net/broker-resolver";
 import { AlarmMonitor, type AlarmEvent } from "./pipeline/alarms";
-import { encodeAlarm } from "./telemetry/alarm-record";
+import { RECORD_ALARM, decodeAlarm, encodeAlarm, recordType } from "./telemetry/alarm-record";
+import { ReportWindows } from "./pipeline/windows";
+import { MonotonicClock, TimeBase } from "./pipeline/time-base";
+import type { PipelineConfig } from "./pipeline/channel-config";
 
 /** A sensor as the node sees it: its quantities and a sample() that never throws. */
 export interface SensorSource {
@@ -97,6 +100,10 @@ export interface NodeDependencies {
   platformStatus?(): Record<string, number | undefined>;
   /** Sets the clock if it was not set at boot; onSet is called once it is. */
   clockSync?: { start(onSet: () => void): void; stop(): void };
+  /** The platform's millisecond counter (Time.ticks: it wraps); Date.now() where there is none. */
+  ticks?(): number;
+  /** Where the mapping from boot time to UTC is kept across restarts (src/pipeline/time-base.ts). */
+  timeAnchors?: { load(): string | undefined; save(text: string): void };
 }
 
 /** Before this the clock was never set: certificate dates cannot be checked. */
@@ -106,6 +113,8 @@ const CLOSE_WAIT_MS = 3000;
 
 export interface NodeStats {
   sampled: number;
+  /** Records of reports stored or attempted (a sample whose windows sent nothing adds none). */
+  reported: number;
   /** Windows refused by a full log (refuse policy) or lost to a failing flash. */
   notStored: number;
   /** Records the log dropped when full (drop-oldest policy), durable across restarts. */
@@ -134,6 +143,24 @@ export function startNode(deps: NodeDependencies): RunningNode {
   const { config, log } = deps;
   const flashLog = new FlashLog(deps.flash, { whenFull: config.logWhenFull, onEvent: log });
   const droppedAtStart = flashLog.dropped;
+  const clock = new MonotonicClock(deps.ticks ?? (() => Date.now()));
+  const timeBase = new TimeBase(deps.boot, deps.timeAnchors?.load());
+  const keepTime = (text: string) => {
+    try {
+      deps.timeAnchors?.save(text);
+    } catch (error) {
+      log(`time: cannot keep the clock's anchor (${error instanceof Error ? error.message : error})`);
+    }
+  };
+  noteUnsyncedBoot(flashLog, timeBase, keepTime);
+  /** True once the clock is set; the first time, samples switch from boot time to UTC. */
+  const clockIsSet = (): boolean => {
+    if (timeBase.synced) return true;
+    if (Date.now() < EARLIEST_VALID_TIME) return false;
+    keepTime(timeBase.set(Date.now(), clock.now()));
+    log(`time: clock set; boot ${deps.boot} began at ${new Date(timeBase.resolve({ boot: deps.boot, ms: 0 })!.ts).toISOString()}`);
+    return true;
+  };
   const uplink = new Uplink({
     log: flashLog,
     device: config.thing,
@@ -160,26 +187,32 @@ export function startNode(deps: NodeDependencies): RunningNode {
     // would otherwise back off in lockstep.
     schedule: new ReconnectSchedule(config.backoff, jitterRandom(`${config.thing}/${deps.boot}/${Date.now()}`)),
     limiter: new PublishLimiter(),
-    clockValid: () => Date.now() >= EARLIEST_VALID_TIME,
+    clockValid: () => clockIsSet(),
+    resolveTime: (t) => timeBase.resolve(t),
+    columns: reportColumns(config.pipeline),
     platformStatus: deps.platformStatus ?? (() => ({})),
     now: () => Date.now(),
     report: log,
   });
   const channels = deps.sensors.map((sensor) => sensor.quantities.map((q) => channelNumber(sensor.name, q)));
   let sampled = 0;
+  /** Sampling periods that closed at least one channel's window with something to send. */
+  let reported = 0;
   let notStored = 0;
 
   const stats = (): NodeStats => {
     const u = uplink.stats;
     return {
-      sampled, notStored, dropped: flashLog.dropped - droppedAtStart, pending: flashLog.pendingRecords,
+      sampled, reported, notStored, dropped: flashLog.dropped - droppedAtStart, pending: flashLog.pendingRecords,
       published: u.published, acknowledged: u.acknowledged, readingsAcknowledged: u.readingsAcknowledged,
       connects: u.connects, reconnects: u.reconnects, lastError: u.lastError,
       alarmsRaised, alarmsPublished: u.alarms, alarmsAcknowledged: u.alarmsAcknowledged,
     };
   };
 
-  const alarms = new AlarmMonitor(config.alarms);
+  const windows = new ReportWindows(config.pipeline, config.sampleIntervalMs);
+  // Sensor faults are watched on the channels the node reports or has limits for.
+  const alarms = new AlarmMonitor(config.pipeline.alarms, [...new Set([...windows.channels, ...config.pipeline.alarms.channels.keys()])]);
   let alarmsRaised = 0;
   /** Every channel's sample through its alarm; a raise or clear is stored as its own record and sent first. */
   const checkAlarms = (window: Map<number, ChannelSample>, ts: number) => {
@@ -192,6 +225,12 @@ export function startNode(deps: NodeDependencies): RunningNode {
   };
   const storeAlarm = (event: AlarmEvent) => {
     if (event.state === "raised") alarmsRaised++;
+    const stamp = timeBase.stamp(event.ts);
+    if (typeof stamp === "number") event.ts = stamp;
+    else {
+      event.sinceBoot = stamp;
+      event.ts = 0;
+    }
     const { sensor, quantity } = CHANNELS[event.channel];
     const what = `alarm ${event.state} ${sensor}.${quantity} ${event.kind}${event.value !== undefined ? ` value=${event.value}` : ""}${event.limit !== undefined ? ` limit=${event.limit}` : ""}`;
     try {
@@ -204,7 +243,8 @@ export function startNode(deps: NodeDependencies): RunningNode {
   };
 
   const sampleAll = () => {
-    const ts = Date.now();
+    clockIsSet();
+    const ms = clock.now();
     const window = new Map<number, ChannelSample>();
     const described: string[] = [];
     deps.sensors.forEach((sensor, i) => {
@@ -221,17 +261,21 @@ export function startNode(deps: NodeDependencies): RunningNode {
       described.push(`${sensor.name} ${describe(s, channels[i])}`);
     });
     sampled++;
-    let where: string;
-    try {
-      const payload = encodeReading(ts, window);
-      const seq = flashLog.append(payload);
-      where = `seq=${seq} stored ${payload.length} bytes`;
-    } catch (error) {
-      notStored++;
-      where = error instanceof LogFullError ? "NOT STORED: log full (refuse policy)" : `NOT STORED: ${error instanceof Error ? error.message : error}`;
+    const reports = windows.sample(window, ms);
+    let where = "nothing due";
+    if (reports) {
+      reported++;
+      try {
+        const payload = encodeReport(timeBase.stamp(ms), reports);
+        const seq = flashLog.append(payload);
+        where = `seq=${seq} stored ${payload.length} bytes`;
+      } catch (error) {
+        notStored++;
+        where = error instanceof LogFullError ? "NOT STORED: log full (refuse policy)" : `NOT STORED: ${error instanceof Error ? error.message : error}`;
+      }
     }
     log(`sample ${where}: ${described.join("; ")}`);
-    checkAlarms(window, ts);
+    checkAlarms(window, ms);
     uplink.pump();
   };
 
@@ -241,7 +285,10 @@ export function startNode(deps: NodeDependencies): RunningNode {
   log(`broker ${describeBroker(config.broker)}`);
   uplink.start();
   // The uplink does not try TLS before the clock is set: connect as soon as it is.
-  deps.clockSync?.start(() => uplink.connectSoon());
+  deps.clockSync?.start(() => {
+    clockIsSet();
+    uplink.connectSoon();
+  });
   // Chips convert on their own and a sample reads the latest result. One read half a period in,
   // discarded, lets each finish its first conversion (the MAX31865 ends its start-up lead check
   // there), so the first window holds values instead of "no-data".
@@ -271,6 +318,33 @@ export function startNode(deps: NodeDependencies): RunningNode {
       return stats();
     },
   };
+}
+
+/** The report columns (value, min, max channel masks) the configuration asks for: each batch's legend. */
+function reportColumns(pipeline: PipelineConfig): [number, number, number] {
+  const masks: [number, number, number] = [0, 0, 0];
+  for (const [n, r] of pipeline.channels) {
+    masks[0] |= 1 << n;
+    if (r.min) masks[1] |= 1 << n;
+    if (r.max) masks[2] |= 1 << n;
+  }
+  return masks;
+}
+
+/**
+ * If the last record stored before this boot was dated by its boot's clock and that boot never set
+ * the clock, remember when it ended: its times can then be estimated (src/pipeline/time-base.ts).
+ */
+function noteUnsyncedBoot(log: FlashLog, timeBase: TimeBase, keep: (text: string) => void): void {
+  if (log.pendingRecords === 0) return;
+  try {
+    const [last] = log.read(log.nextSeq - 1, 1);
+    if (!last) return;
+    const sinceBoot = recordType(last.payload) === RECORD_ALARM ? decodeAlarm(last.seq, last.payload).sinceBoot : decodeReading(last.seq, last.payload).sinceBoot;
+    if (sinceBoot && timeBase.resolve(sinceBoot) === undefined) keep(timeBase.previousBootEnded(sinceBoot.boot, sinceBoot.ms));
+  } catch {
+    // An undecodable last record: its own delivery reports it.
+  }
 }
 
 /** "temperature=22.51 humidity=45.20", at each channel's stored resolution. */

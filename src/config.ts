@@ -4,7 +4,7 @@
 import { validateTopicForPublish } from "./mqtt/codec";
 import { gpioProblem } from "./esp32-gpio";
 import { isHostName, isIPv4 } from "./net/broker-resolver";
-import { AlarmConfigError, DEFAULT_ALARMS, parseAlarmConfig, type AlarmConfig } from "./pipeline/alarms";
+import { PipelineConfigError, parsePipelineConfig, type PipelineConfig } from "./pipeline/channel-config";
 
 export interface NodeConfig {
   thing: string;
@@ -29,8 +29,8 @@ export interface NodeConfig {
   resources: { ca: string; certificate: string; key: string };
   /** SNTP servers asked in turn when the clock was not set at boot. */
   sntpHosts: string[];
-  /** Alarm limits per channel and the sensor-fault time (manifest "alarms", an object). */
-  alarms: AlarmConfig;
+  /** Channels reported (manifest "channels") and alarm limits (manifest "alarms"), validated as one. */
+  pipeline: PipelineConfig;
 }
 
 export interface BrokerSettings {
@@ -180,8 +180,9 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     },
     resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
     sntpHosts: sntpHosts(raw.sntp, problems),
-    alarms: alarmSettings(raw.alarms, problems),
+    pipeline: undefined as unknown as PipelineConfig, // below: it needs the sample period and the sensors
   };
+  config.pipeline = pipelineSettings(raw, config.sampleIntervalMs, config.sensors, problems);
   if (config.rtd.referenceOhms <= config.rtd.nominal) problems.push("rtd_ref_ohms must exceed rtd_nominal (the reference resistor is above the RTD's range)");
   // Every pin in use has one job.
   const pins: [string, number][] = [["i2c_sda", config.i2c.data], ["i2c_scl", config.i2c.clock]];
@@ -226,13 +227,23 @@ function sntpHosts(raw: unknown, problems: string[]): string[] {
   return hosts;
 }
 
-/** The manifest's "alarms" object (a JSON string from mcconfig works too); the reference device's by default. */
-function alarmSettings(raw: unknown, problems: string[]): AlarmConfig {
+/** The manifest's "channels" and "alarms" objects (JSON strings from mcconfig work too); the reference device's by default. */
+function pipelineSettings(raw: Record<string, unknown>, sampleMs: number, sensors: readonly string[], problems: string[]): PipelineConfig {
+  const parsed: { channels?: unknown; alarms?: unknown } = {};
+  for (const key of ["channels", "alarms"] as const) {
+    const value = raw[key];
+    try {
+      parsed[key] = typeof value === "string" ? JSON.parse(value) : value;
+    } catch (error) {
+      problems.push(`${key}: not JSON (${error instanceof Error ? error.message : String(error)})`);
+      return parsePipelineConfig({ channels: {}, alarms: {} }, 1000, []);
+    }
+  }
   try {
-    return parseAlarmConfig(typeof raw === "string" ? JSON.parse(raw) : (raw ?? DEFAULT_ALARMS));
+    return parsePipelineConfig(parsed, sampleMs, sensors);
   } catch (error) {
-    if (error instanceof AlarmConfigError) problems.push(...error.problems);
-    else problems.push(`alarms: ${error instanceof Error ? error.message : String(error)}`);
-    return parseAlarmConfig({});
+    if (!(error instanceof PipelineConfigError)) throw error;
+    problems.push(...error.problems);
+    return parsePipelineConfig({ channels: {}, alarms: {} }, 1000, []);
   }
 }

@@ -53,6 +53,17 @@ const brokerMemory = {
   },
 };
 
+/** How recent boots' monotonic times map to UTC (src/pipeline/time-base.ts): one short preference. */
+const timeAnchors = {
+  load(): string | undefined {
+    const saved = Preference.get("iiot", "time");
+    return typeof saved === "string" ? saved : undefined;
+  },
+  save(text: string): void {
+    Preference.set("iiot", "time", text);
+  },
+};
+
 function nextBootId(): number {
   const previous = Preference.get("iiot", "boot");
   const boot = (typeof previous === "number" ? previous : 0) + 1;
@@ -216,6 +227,8 @@ function start(): RunningNode {
     resolve: (host, callback) => Net.resolve(host, callback),
     brokerMemory,
     clockSync,
+    ticks: () => Time.ticks,
+    timeAnchors,
     openSocket: (callbacks, address) =>
       new TLSSocket({
         TCP: { io: GuardedTCP },

@@ -10,7 +10,8 @@ import { MqttClient, type SocketCallbacks, type StreamSocket } from "./mqtt/clie
 import { utf8, type ConnectOptions } from "./mqtt/codec";
 import { BatchEncoder, PAYLOAD_SCHEMA, alarmJson, type Batch } from "./telemetry/batch";
 import { RECORD_ALARM, decodeAlarm, recordType } from "./telemetry/alarm-record";
-import { decodeReading, RecordFormatError, type Reading } from "./telemetry/reading";
+import { decodeReading, RecordFormatError, type BootTime, type Reading } from "./telemetry/reading";
+import type { ResolvedTime } from "./pipeline/time-base";
 import type { LogRecord } from "./log/flash-log";
 import type { ReconnectSchedule } from "./session/reconnect-schedule";
 import type { PublishLimiter } from "./session/publish-limiter";
@@ -47,6 +48,10 @@ export interface UplinkOptions {
   limiter: PublishLimiter;
   /** False while the clock cannot be trusted (TLS would check certificate dates against it). */
   clockValid(): boolean;
+  /** UTC for a record stored before the clock was set (src/pipeline/time-base.ts). */
+  resolveTime?(t: BootTime): ResolvedTime | undefined;
+  /** The configured report columns (value, min, max channel masks): every batch's legend starts with them. */
+  columns?: readonly [number, number, number];
   /** Free heap, RSSI and the like, where the platform reports them. */
   platformStatus(): Record<string, number | undefined>;
   now(): number;
@@ -106,6 +111,8 @@ export class Uplink {
   #ticker: Timer | undefined;
   #paced: Timer | undefined;
   #lastHeartbeat = 0;
+  /** When telemetry (which carries the health fields) was last published. */
+  #lastTelemetry = 0;
   #startedAt: number;
   #stopped = false;
   /** A lookup is under way (stop() cancels it). */
@@ -371,6 +378,7 @@ export class Uplink {
     const what = batch.alarm ? `alarm seq=${batch.firstSeq}` : `seq=${batch.firstSeq}..${batch.lastSeq} readings=${batch.count}`;
     this.#o.report(`${dup ? "resend" : "publish"} id=${packetId} ${what} bytes=${batch.payload.length}`);
     const topic = `${this.#o.topicRoot}${batch.alarm ? "alarm" : "telemetry"}`;
+    if (!batch.alarm) this.#lastTelemetry = this.#o.now();
     client.publish({ topic, payload: batch.payload, qos: 1, packetId, dup });
     // The write may have failed and closed the connection inside publish(); the batch stays in flight.
     if (this.#client === client && client.connected) this.#pumpAgain = true;
@@ -438,7 +446,13 @@ export class Uplink {
   /** An alarm record as its message; one that cannot be decoded goes out as a reading marked undecodable. */
   #alarmMessage(record: LogRecord): { batch: Outgoing; due: boolean } {
     try {
-      const payload = alarmJson(this.#o.device, this.#o.boot, record.seq, decodeAlarm(record.seq, record.payload));
+      const event = decodeAlarm(record.seq, record.payload);
+      if (event.sinceBoot) {
+        const { ts, estimated } = this.#resolve(event.sinceBoot);
+        event.ts = ts;
+        if (estimated) event.estimated = true;
+      }
+      const payload = alarmJson(this.#o.device, this.#o.boot, record.seq, event);
       return { batch: { firstSeq: record.seq, lastSeq: record.seq, count: 0, payload, alarm: true }, due: true };
     } catch (error) {
       if (!(error instanceof RecordFormatError)) throw error;
@@ -450,12 +464,26 @@ export class Uplink {
   }
 
   #encoder(): BatchEncoder {
-    return new BatchEncoder({ device: this.#o.device, boot: this.#o.boot, maxBytes: this.#o.maxBatchBytes });
+    const o = this.#o;
+    // While batches flow they carry the node's health, and no heartbeat of its own is needed.
+    const health = `"log_depth":${o.log.nextSeq - o.log.tailSeq},"dropped":${o.log.dropped}`;
+    return new BatchEncoder({ device: o.device, boot: o.boot, maxBytes: o.maxBatchBytes, columns: o.columns, health });
+  }
+
+  /** UTC for a time kept since boot; should the boot be unknown, now, marked estimated (never 1970). */
+  #resolve(t: BootTime): ResolvedTime {
+    return this.#o.resolveTime?.(t) ?? { ts: this.#o.now(), estimated: true };
   }
 
   #decode(record: LogRecord): Reading {
     try {
-      return decodeReading(record.seq, record.payload);
+      const reading = decodeReading(record.seq, record.payload);
+      if (reading.sinceBoot) {
+        const { ts, estimated } = this.#resolve(reading.sinceBoot);
+        reading.ts = ts;
+        if (estimated) reading.estimated = true;
+      }
+      return reading;
     } catch (error) {
       if (!(error instanceof RecordFormatError)) throw error;
       // Delivered as a visible gap rather than blocking the log forever.
@@ -622,7 +650,7 @@ export class Uplink {
   #tick(): void {
     const now = this.#o.now();
     try {
-      if (this.connected && now - this.#lastHeartbeat >= this.#o.heartbeatMs) this.#sendStatus("online", 0);
+      if (this.connected && now - Math.max(this.#lastHeartbeat, this.#lastTelemetry) >= this.#o.heartbeatMs) this.#sendStatus("online", 0);
     } catch (error) {
       this.#contain("heartbeat", error);
     }

@@ -6,6 +6,7 @@
 import { appendFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Value } from "../iot-sql/ast.ts";
+import { expandReadings } from "../expand-readings.ts";
 import { ALARM, STATUS, TELEMETRY } from "../payload-shapes.ts";
 import { ARCHIVE_PARTITION_KEYS, type RuleDefinition, type SinkKind } from "../rules.ts";
 import type { Database } from "./database.ts";
@@ -47,12 +48,8 @@ export function databaseSinks(db: Database): Omit<Sinks, "archive-stream"> {
     async "telemetry-table"(output, { receivedAt }) {
       const batch = object(output, "telemetry");
       const device = text(batch.device, "device");
-      const readings = batch.readings;
-      if (!Array.isArray(readings) || readings.length === 0) throw new Error("readings is missing or empty");
-      for (const r of readings) {
-        number(readPath(r, TELEMETRY.reading.seq), "a reading's seq");
-        number(readPath(r, TELEMETRY.reading.ts), "a reading's ts");
-      }
+      // Stored with their values named (cloud/expand-readings.ts): the rows do not depend on a legend.
+      const readings = expandReadings(batch);
       // One statement per batch: all of it or none, and readings already stored are left as they are.
       await db.query(
         `INSERT INTO readings (device, seq, ts, published_boot, data, received_at)

@@ -5,6 +5,7 @@ import "./telemetry.suite";
 import "./resolver.suite";
 import "./clock-sync.suite";
 import "./alarms.suite";
+import "./pipeline.suite";
 import "./sht3x.suite";
 import "./flashlog.suite";
 import "./session.suite";

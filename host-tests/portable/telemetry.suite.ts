@@ -1,7 +1,8 @@
 // Batches, UTF-8 and configuration: the pure pieces between a sample and a PUBLISH.
 
 import { test, equal, deepEqual, throws, bytes, assert, random } from "./api";
-import { BatchEncoder, readingJson, type Batch } from "../../src/telemetry/batch";
+import { BatchEncoder, Legend, readingJson, type Batch } from "../../src/telemetry/batch";
+import { expandReadings } from "../../cloud/expand-readings";
 import { CHANNELS, REASONS, RecordFormatError, channelNumber, decodeReading, encodeReading, type ChannelSample, type Reading } from "../../src/telemetry/reading";
 import { utf8Decode, utf8Encode, utf8Length } from "../../src/util/utf8";
 import { ConfigError, parseConfig } from "../../src/config";
@@ -67,8 +68,9 @@ test("batch: every batch fits the 5 KB billing unit and sequence numbers run on 
     equal(doc.boot, 3);
     equal(doc.readings.length, b.count);
     equal(doc.readings[0].seq, next);
-    equal(typeof doc.readings[0].sht3x.temperature, "number");
-    equal(typeof doc.readings[0].bme280.pressure, "number");
+    const named = expandReadings(doc)[0] as unknown as Record<string, Record<string, unknown>>;
+    equal(typeof named.sht3x.temperature, "number");
+    equal(typeof named.bme280.pressure, "number");
     equal(b.firstSeq, next);
     next = b.lastSeq + 1;
     equal(doc.readings[doc.readings.length - 1].seq, b.lastSeq);
@@ -96,7 +98,8 @@ test("batch: a sensor that is not good carries its quality and reason, and no va
   const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes: 1024 });
   encoder.add(reading(1, [[0, { quality: "bad", reason: "crc" }], [1, { quality: "bad", reason: "crc" }], [5, { quality: "good", value: 80.5 }]]));
   const doc = JSON.parse(utf8Decode(encoder.flush()!.payload));
-  deepEqual(doc.readings[0], { seq: 1, ts: 1_790_000_001_000, sht3x: { quality: "bad", reason: "crc" }, max31865: { temperature: 80.5 } });
+  deepEqual(doc.readings[0], { seq: 1, ts: 1_790_000_001_000, sht3x: { v: [null, null], quality: "bad", reason: "crc" }, max31865: [80.5] });
+  deepEqual(expandReadings(doc)[0], { seq: 1, ts: 1_790_000_001_000, sht3x: { quality: "bad", reason: "crc" }, max31865: { temperature: 80.5 } });
   equal(encoder.flush(), undefined, "nothing pending after a flush");
 });
 
@@ -245,7 +248,7 @@ test("reading record: large values and every channel round-trip (the writer grow
 });
 
 test("batch: within a sensor bad outranks uncertain, good values stay beside them, undecodable records say why", () => {
-  const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes: 1024 });
+  const encoder = new BatchEncoder({ device: "d", boot: 1, maxBytes: 1024, columns: [2 ** CHANNELS.length - 1, 0, 0] });
   encoder.add(reading(1, [[2, { quality: "uncertain", reason: "range" }], [3, { quality: "bad", reason: "nack" }], [4, { quality: "good", value: 40.5 }]]));
   encoder.add(reading(2, [[2, { quality: "bad", reason: "crc" }], [3, { quality: "uncertain", reason: "range" }]]));
   encoder.add(reading(3, [[6, { quality: "uncertain", reason: "overrun" }], [7, { quality: "uncertain", reason: "stale" }], [0, { quality: "good", value: 1 }]]));
@@ -253,10 +256,10 @@ test("batch: within a sensor bad outranks uncertain, good values stay beside the
   equal(encoder.pendingReadings, 4);
   const doc = JSON.parse(utf8Decode(encoder.flush()!.payload));
   equal(encoder.pendingReadings, 0);
-  deepEqual(doc.readings, [
+  deepEqual(expandReadings(doc), [
     { seq: 1, ts: 1_790_000_001_000, bme280: { humidity: 40.5, quality: "bad", reason: "nack" } },
     { seq: 2, ts: 1_790_000_002_000, bme280: { quality: "bad", reason: "crc" } },
-    { seq: 3, ts: 1_790_000_003_000, adxl345: { quality: "uncertain", reason: "overrun" }, sht3x: { temperature: 1 } },
+    { seq: 3, ts: 1_790_000_003_000, sht3x: { temperature: 1 }, adxl345: { quality: "uncertain", reason: "overrun" } },
     { seq: 4, ts: 0, undecodable: "record type 9 is not a reading" },
   ]);
 });
@@ -283,7 +286,7 @@ test("records: an uncertain sample keeps its value (bit 5 of the quality byte), 
   const back = decodeReading(4, record);
   deepEqual(back.channels.get(pressure), { quality: "uncertain", reason: "range", value: 112000.4 });
   deepEqual(back.channels.get(temperature), { quality: "bad", reason: "crc" });
-  equal(readingJson(back), '{"seq":4,"ts":1795000000000,"sht3x":{"quality":"bad","reason":"crc"},"bme280":{"pressure":112000.4,"quality":"uncertain","reason":"range"}}');
+  equal(readingJson(back, new Legend(Legend.of(back))), '{"seq":4,"ts":1795000000000,"sht3x":{"v":[null],"quality":"bad","reason":"crc"},"bme280":{"v":[112000.4],"quality":"uncertain","reason":"range"}}');
   // A record from before bit 5 was used: an uncertain quality byte alone, reason "range" (code 7).
   const old = encodeReading(1795000000000, new Map([[pressure, { quality: "uncertain", reason: "range" }]]));
   equal(old[old.length - 1], (2 << 6) | 7);

@@ -1,5 +1,6 @@
 // An independent MQTT.js subscriber: what a cloud rule would see of the node's telemetry.
 
+import { expandReadings } from "../../cloud/expand-readings.ts";
 import mqtt, { type MqttClient } from "mqtt";
 
 export interface TelemetryDoc {
@@ -34,7 +35,11 @@ export async function subscribe(options: {
   });
   const docs: TelemetryDoc[] = [];
   let subscriptions = 0;
-  client.on("message", (_topic, payload) => docs.push(JSON.parse(payload.toString("utf8")) as TelemetryDoc));
+  // Readings with their values named (cloud/expand-readings.ts), as the stores keep them.
+  client.on("message", (_topic, payload) => {
+    const doc = JSON.parse(payload.toString("utf8")) as TelemetryDoc;
+    docs.push({ ...doc, readings: expandReadings(doc) as unknown as TelemetryDoc["readings"] });
+  });
   // A restarted broker without persistence has forgotten the session: subscribe again, and count it.
   client.on("connect", (connack) => {
     if (!connack.sessionPresent) void client.subscribeAsync(options.topic, { qos: 1 }).then(() => void subscriptions++, () => {});

@@ -2,7 +2,7 @@
 // an alarm leaves within a second, and a sensor-fault alarm for a channel that stays bad or absent
 // (a dead sensor must not look like a quiet process). Pure: runs on XS unchanged.
 
-import { CHANNELS, channelNumber } from "../telemetry/reading";
+import { CHANNELS, channelNumber, type BootTime } from "../telemetry/reading";
 
 export type AlarmKind = "high" | "low" | "sensor-fault";
 export type AlarmState = "raised" | "cleared";
@@ -15,7 +15,12 @@ export interface AlarmEvent {
   value?: number;
   /** The limit crossed: high or low when raised, clear_high or clear_low when cleared. */
   limit?: number;
+  /** When it happened: the monitor's clock (monotonic ms); ms since the epoch once stored and read back. */
   ts: number;
+  /** Stored before the clock was set: the boot and its ms (ts is 0 until converted). */
+  sinceBoot?: BootTime;
+  /** ts converted from a boot whose clock was never set. */
+  estimated?: boolean;
 }
 
 export interface ChannelLimits {
@@ -199,23 +204,27 @@ export class ChannelAlarm {
   }
 }
 
-/** Every channel's alarm state; a channel without limits still gets its sensor-fault alarm. */
+/**
+ * The watched channels' alarm states (every channel unless told which: those reported or with limits);
+ * a watched channel without limits still gets its sensor-fault alarm. Samples of other channels are ignored.
+ */
 export class AlarmMonitor {
-  readonly #alarms: ChannelAlarm[] = [];
+  readonly #alarms: (ChannelAlarm | undefined)[] = [];
 
-  constructor(config: AlarmConfig) {
-    for (let n = 0; n < CHANNELS.length; n++) this.#alarms.push(new ChannelAlarm(n, config.channels.get(n), config.faultAfterMs));
+  constructor(config: AlarmConfig, watched?: readonly number[]) {
+    for (let n = 0; n < CHANNELS.length; n++)
+      this.#alarms.push(!watched || watched.includes(n) ? new ChannelAlarm(n, config.channels.get(n), config.faultAfterMs) : undefined);
   }
 
   /** The channel's sample: good with its value, or not good (bad, absent, uncertain without a value). */
   update(channel: number, good: boolean, value: number | undefined, now: number): AlarmEvent | undefined {
-    return this.#alarms[channel].update(good, value, now);
+    return this.#alarms[channel]?.update(good, value, now);
   }
 
   /** Channels whose alarm is raised now. */
   raised(): number[] {
     const out: number[] = [];
-    for (let n = 0; n < this.#alarms.length; n++) if (this.#alarms[n].raised) out.push(n);
+    for (let n = 0; n < this.#alarms.length; n++) if (this.#alarms[n]?.raised) out.push(n);
     return out;
   }
 }

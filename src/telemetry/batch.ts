@@ -15,53 +15,122 @@ export interface Batch {
 
 
 /** Each sensor's channels, in the order of its first channel; built once, read-only (preloaded in flash). */
-const SENSOR_GROUPS: readonly { opener: string; channels: readonly number[] }[] = (() => {
-  const groups: { opener: string; channels: number[] }[] = [];
+const SENSOR_GROUPS: readonly { sensor: string; opener: string; channels: readonly number[] }[] = (() => {
+  const groups: { sensor: string; opener: string; channels: number[] }[] = [];
   const index = new Map<string, number>();
   CHANNELS.forEach((channel, n) => {
     let g = index.get(channel.sensor);
     if (g === undefined) {
       index.set(channel.sensor, (g = groups.length));
-      groups.push({ opener: `,${JSON.stringify(channel.sensor)}:{`, channels: [] });
+      groups.push({ sensor: channel.sensor, opener: `,${JSON.stringify(channel.sensor)}:`, channels: [] });
     }
     groups[g].channels.push(n);
   });
   return groups;
 })();
-/** `"temperature":` for each channel number. */
-const KEYS: readonly string[] = CHANNELS.map((c) => `${JSON.stringify(c.quantity)}:`);
+
+/** A statistic's column: the window's value, or its extremes. */
+const VALUE = 0;
+const MIN = 1;
+const MAX = 2;
+const STAT_SUFFIX = ["", "_min", "_max"];
 
 /**
- * {"seq":7,"ts":...,"sht3x":{"temperature":21.5,"humidity":40.1},"bme280":{"quality":"bad","reason":"crc"}}
- * Written straight from the reading with index loops and precomputed keys: during a replay this runs
- * hundreds of times a second, and Maps, entry arrays and iterators would all be garbage.
+ * The columns a batch carries, as three channel bit masks (value, min, max). Its JSON is the batch's
+ * "channels" legend: {"sht3x":["temperature","humidity"],"max31865":["temperature","temperature_max"]}.
  */
-export function readingJson(r: Reading): string {
+export class Legend {
+  readonly masks: readonly [number, number, number];
+  /** Per sensor group (SENSOR_GROUPS order): its columns as [channel, stat] pairs, flattened. */
+  readonly #columns: number[][];
+  readonly json: string;
+
+  constructor(masks: readonly [number, number, number]) {
+    this.masks = masks;
+    this.#columns = [];
+    const parts: string[] = [];
+    for (const group of SENSOR_GROUPS) {
+      const columns: number[] = [];
+      const names: string[] = [];
+      for (const n of group.channels)
+        for (let stat = VALUE; stat <= MAX; stat++)
+          if (masks[stat] & (1 << n)) {
+            columns.push(n, stat);
+            names.push(JSON.stringify(CHANNELS[n].quantity + STAT_SUFFIX[stat]));
+          }
+      this.#columns.push(columns);
+      if (names.length > 0) parts.push(`${JSON.stringify(group.sensor)}:[${names.join(",")}]`);
+    }
+    this.json = `{${parts.join(",")}}`;
+  }
+
+  /** The columns a reading fills. */
+  static of(r: Reading): [number, number, number] {
+    const masks: [number, number, number] = [0, 0, 0];
+    for (const [n, s] of r.channels) {
+      masks[VALUE] |= 1 << n; // a bad window still has its column, holding null
+      if (s.min !== undefined) masks[MIN] |= 1 << n;
+      if (s.max !== undefined) masks[MAX] |= 1 << n;
+    }
+    return masks;
+  }
+
+  covers(masks: readonly [number, number, number]): boolean {
+    return (masks[0] & ~this.masks[0]) === 0 && (masks[1] & ~this.masks[1]) === 0 && (masks[2] & ~this.masks[2]) === 0;
+  }
+
+  union(masks: readonly [number, number, number]): Legend {
+    return new Legend([this.masks[0] | masks[0], this.masks[1] | masks[1], this.masks[2] | masks[2]]);
+  }
+
+  /** A group's columns, [channel, stat, channel, stat, ...]. */
+  columns(group: number): readonly number[] {
+    return this.#columns[group];
+  }
+}
+
+/**
+ * {"seq":7,"ts":...,"sht3x":[21.5,40.1],"bme280":{"v":[null],"quality":"bad","reason":"crc"}}: each
+ * sensor's values in the legend's column order (null where a channel has none in this reading); a
+ * sensor with any window not good is an object with its worst quality, that window's reason and, for
+ * uncertain, the count of samples in its statistics ("n"). Written with index loops and precomputed
+ * keys: during a replay this runs hundreds of times a second.
+ */
+export function readingJson(r: Reading, legend: Legend): string {
   let json = `{"seq":${r.seq},"ts":${r.ts}`;
   if (r.undecodable !== undefined) json += `,"undecodable":${JSON.stringify(r.undecodable)}`;
   for (let g = 0; g < SENSOR_GROUPS.length; g++) {
-    const group = SENSOR_GROUPS[g];
-    let body = "";
+    const columns = legend.columns(g);
+    if (columns.length === 0) continue;
+    let values = "";
     let present = false;
     let quality: string | undefined;
     let reason: string | undefined;
-    for (let i = 0; i < group.channels.length; i++) {
-      const n = group.channels[i];
-      const sample = r.channels.get(n);
-      if (!sample) continue;
-      present = true;
-      // Good values, and the values an uncertain sample kept (its quality says to trust them less).
-      if (sample.value !== undefined && sample.quality !== "bad") body += `${body ? "," : ""}${KEYS[n]}${sample.value}`;
-      if (sample.quality === "good" && sample.value !== undefined) continue;
-      if (!quality || (quality === "uncertain" && sample.quality === "bad")) {
-        quality = sample.quality;
-        reason = sample.reason;
+    let count: number | undefined;
+    for (let i = 0; i < columns.length; i += 2) {
+      const sample = r.channels.get(columns[i]);
+      const stat = columns[i + 1];
+      let v: number | undefined;
+      if (sample) {
+        present = true;
+        if (sample.quality !== "bad") v = stat === VALUE ? sample.value : stat === MIN ? sample.min : sample.max;
+        if (stat === VALUE && sample.quality !== "good" && (!quality || (quality === "uncertain" && sample.quality === "bad"))) {
+          quality = sample.quality;
+          reason = sample.reason;
+          count = sample.count;
+        }
       }
+      values += `${i > 0 ? "," : ""}${v !== undefined && Number.isFinite(v) ? v : "null"}`;
     }
     if (!present) continue;
-    if (quality) body += `${body ? "," : ""}"quality":"${quality}"`;
-    if (reason) body += `,"reason":${JSON.stringify(reason)}`;
-    json += `${group.opener}${body}}`;
+    json += SENSOR_GROUPS[g].opener;
+    if (!quality) json += `[${values}]`;
+    else {
+      json += `{"v":[${values}],"quality":"${quality}"`;
+      if (reason) json += `,"reason":${JSON.stringify(reason)}`;
+      if (quality === "uncertain" && count !== undefined) json += `,"n":${count}`;
+      json += "}";
+    }
   }
   return json + "}";
 }
@@ -70,17 +139,24 @@ export function readingJson(r: Reading): string {
 export const PAYLOAD_SCHEMA = 1;
 
 const digits = (n: number): number => String(n).length;
+const NO_COLUMNS: readonly [number, number, number] = [0, 0, 0];
 
 /**
  * Packs readings into batches no larger than maxBytes of UTF-8 JSON (payload v1):
  * {"schema":1,"device":"press-7","boot":3,"first_seq":120,"last_seq":124,"count":5,
- *  "first_ts":...,"last_ts":...,"readings":[...]}
+ *  "first_ts":...,"last_ts":...,"channels":{...legend...},"readings":[...]}
  * The batch-level fields let a rule route, store and date a batch without iterating its readings.
+ * A batch's legend is the configured columns plus its first reading's; a later reading with a column
+ * outside it (from before a configuration change) starts a new batch, as does a change between exact
+ * and estimated times ("ts_estimated":true marks a batch whose times are estimates).
  */
 export class BatchEncoder {
   #head: string;
-  /** The head's bytes without its five numbers, plus "]}". */
+  /** The head's bytes without its five numbers and the legend, plus "]}". */
   #fixedBytes: number;
+  readonly #configured: Legend;
+  #legend: Legend;
+  #estimated = false;
   #parts: string[] = [];
   #bytes = 0;
   #firstSeq = 0;
@@ -89,10 +165,11 @@ export class BatchEncoder {
   #lastTs = 0;
   readonly maxBytes: number;
 
-  constructor(options: { device: string; boot: number; maxBytes: number }) {
-    this.#head = `{"schema":${PAYLOAD_SCHEMA},"device":${JSON.stringify(options.device)},"boot":${options.boot}`;
-    this.#fixedBytes = utf8Length(this.#head) + ',"first_seq":,"last_seq":,"count":,"first_ts":,"last_ts":,"readings":['.length + 2;
+  constructor(options: { device: string; boot: number; maxBytes: number; columns?: readonly [number, number, number]; health?: string }) {
+    this.#head = `{"schema":${PAYLOAD_SCHEMA},"device":${JSON.stringify(options.device)},"boot":${options.boot}${options.health ? `,${options.health}` : ""}`;
+    this.#fixedBytes = utf8Length(this.#head) + ',"first_seq":,"last_seq":,"count":,"first_ts":,"last_ts":,"channels":,"readings":['.length + 2;
     this.maxBytes = options.maxBytes;
+    this.#configured = this.#legend = new Legend(options.columns ?? NO_COLUMNS);
   }
 
   get pendingReadings(): number {
@@ -100,22 +177,32 @@ export class BatchEncoder {
   }
 
   /** The head's size if the batch held its readings up to one ending at seq/ts, count in all. */
-  #headBytes(firstSeq: number, firstTs: number, lastSeq: number, lastTs: number, count: number): number {
-    return this.#fixedBytes + digits(firstSeq) + digits(lastSeq) + digits(count) + digits(firstTs) + digits(lastTs);
+  #headBytes(legend: Legend, estimated: boolean, firstSeq: number, firstTs: number, lastSeq: number, lastTs: number, count: number): number {
+    return this.#fixedBytes + legend.json.length + (estimated ? ',"ts_estimated":true'.length : 0) +
+      digits(firstSeq) + digits(lastSeq) + digits(count) + digits(firstTs) + digits(lastTs);
   }
 
   /** Adds a reading; returns the batch it closed when the reading did not fit beside the others. */
   add(reading: Reading): Batch | undefined {
-    const json = readingJson(reading);
-    const size = utf8Length(json);
-    if (this.#headBytes(reading.seq, reading.ts, reading.seq, reading.ts, 1) + size > this.maxBytes)
-      throw new RangeError(`reading ${reading.seq} alone exceeds ${this.maxBytes} bytes`);
+    const masks = Legend.of(reading);
+    const estimated = reading.estimated === true;
     let closed: Batch | undefined;
+    if (this.#parts.length > 0 && (!this.#legend.covers(masks) || estimated !== this.#estimated)) closed = this.flush();
+    const legend = this.#parts.length === 0 ? (this.#configured.covers(masks) ? this.#configured : this.#configured.union(masks)) : this.#legend;
+    const json = readingJson(reading, legend);
+    const size = utf8Length(json);
+    if (this.#headBytes(legend, estimated, reading.seq, reading.ts, reading.seq, reading.ts, 1) + size > this.maxBytes)
+      throw new RangeError(`reading ${reading.seq} alone exceeds ${this.maxBytes} bytes`);
     const n = this.#parts.length;
-    if (n > 0 && this.#headBytes(this.#firstSeq, this.#firstTs, reading.seq, reading.ts, n + 1) + this.#bytes + 1 + size > this.maxBytes) closed = this.flush();
+    if (n > 0 && this.#headBytes(legend, estimated, this.#firstSeq, this.#firstTs, reading.seq, reading.ts, n + 1) + this.#bytes + 1 + size > this.maxBytes) {
+      if (closed) throw new Error("unreachable: two batches closed by one reading");
+      closed = this.flush();
+    }
     if (this.#parts.length === 0) {
       this.#firstSeq = reading.seq;
       this.#firstTs = reading.ts;
+      this.#legend = legend;
+      this.#estimated = estimated;
     }
     this.#bytes += size + (this.#parts.length > 0 ? 1 : 0);
     this.#parts.push(json);
@@ -127,7 +214,8 @@ export class BatchEncoder {
   flush(): Batch | undefined {
     const count = this.#parts.length;
     if (count === 0) return undefined;
-    const head = `${this.#head},"first_seq":${this.#firstSeq},"last_seq":${this.#lastSeq},"count":${count},"first_ts":${this.#firstTs},"last_ts":${this.#lastTs},"readings":[`;
+    const head = `${this.#head},"first_seq":${this.#firstSeq},"last_seq":${this.#lastSeq},"count":${count},"first_ts":${this.#firstTs},"last_ts":${this.#lastTs}` +
+      `${this.#estimated ? ',"ts_estimated":true' : ""},"channels":${this.#legend.json},"readings":[`;
     const payload = utf8Encode(head + this.#parts.join(",") + "]}");
     const batch = { firstSeq: this.#firstSeq, lastSeq: this.#lastSeq, count, payload };
     this.#parts = [];
@@ -146,5 +234,6 @@ export function alarmJson(device: string, boot: number, seq: number, e: AlarmEve
     `"channel":"${c.sensor}.${c.quantity}","alarm":"${e.kind}","state":"${e.state}"`;
   if (e.value !== undefined) json += `,"value":${e.value}`;
   if (e.limit !== undefined) json += `,"limit":${e.limit}`;
+  if (e.estimated) json += `,"ts_estimated":true`;
   return utf8Encode(`${json}}`);
 }

@@ -4,6 +4,7 @@
 // most 5,120 bytes) from readings the real firmware produced, re-numbered and re-stamped. QoS 1,
 // at most 10 batches waiting for PUBACK, as the firmware's in-flight window.
 
+import { compactReadings } from "../../cloud/expand-readings.ts";
 import mqtt, { type MqttClient } from "mqtt";
 
 export type Reading = Record<string, unknown> & { seq: number; ts: number };
@@ -70,7 +71,7 @@ export class SimDevice {
   static batches(device: string, readings: Reading[]): { payload: string; readings: Reading[] }[] {
     const out: { payload: string; readings: Reading[] }[] = [];
     let current: Reading[] = [];
-    const encode = (rs: Reading[]) => JSON.stringify({ device, boot: 1, readings: rs });
+    const encode = (rs: Reading[]) => JSON.stringify({ device, boot: 1, ...compactReadings(rs as never) });
     for (const r of readings) {
       if (current.length > 0 && Buffer.byteLength(encode([...current, r])) > MAX_BATCH_BYTES) {
         out.push({ payload: encode(current), readings: current });

@@ -9,6 +9,7 @@
 // The batches' readings come from that firmware run. Needs mosquitto and PostgreSQL (DATABASE_URL,
 // else postgres://postgres@127.0.0.1:5432/test; the bench works in a schema of its own and drops it).
 
+import { expandReadings } from "../../cloud/expand-readings.ts";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -68,7 +69,7 @@ export async function cloudFigures(): Promise<Figure[]> {
   figures.push(...costFigures(reference, DEVICES));
   const template = reference.publishes
     .filter((p) => p.topic.endsWith("/telemetry"))
-    .flatMap((p) => (JSON.parse(p.payload.toString()) as { readings: Reading[] }).readings);
+    .flatMap((p) => expandReadings(JSON.parse(p.payload.toString())) as unknown as Reading[]);
   if (template.length === 0) throw new Error("cloud bench: the reference device published no readings");
 
   const work = mkdtempSync(join(tmpdir(), "iiot-bench-cloud-"));
@@ -98,7 +99,7 @@ export async function cloudFigures(): Promise<Figure[]> {
       "telemetry-table": async (output, context) => {
         await base["telemetry-table"](output, context);
         const now = Date.now();
-        const batch = output as { device: string; readings: Reading[] };
+        const batch = { device: (output as { device: string }).device, readings: expandReadings(output) as unknown as Reading[] };
         const device = byName.get(batch.device);
         for (const r of batch.readings) {
           const key = `${batch.device}/${r.seq}`;

@@ -35,7 +35,10 @@ export const CHANNELS: readonly ChannelInfo[] = [
   ["adxl345", "peak", "m/s^2", "vibration"],
 ].map(([sensor, quantity, unit, chart]) => ({ key: `${sensor}.${quantity}`, sensor, quantity, unit, chart }));
 
-/** A device that sent nothing on its status topic for this long is shown as silent (2.5 heartbeats of 60 s). */
+/**
+ * A device that sent nothing for this long is shown as silent (2.5 heartbeats of 60 s). The firmware
+ * sends no heartbeat while telemetry flows (batches carry its health), so telemetry counts too.
+ */
 export const SILENT_AFTER_MS = 150_000;
 
 export interface DeviceSummary {
@@ -56,21 +59,23 @@ export interface DeviceSummary {
   lastError: string | null;
   readings: number;
   lastReadingTs: number | null;
+  /** The last message of any kind, status or telemetry: what "silent" is measured from. */
+  lastHeardAt: number | null;
 }
 
 const ms = (column: string) => `(extract(epoch from ${column}) * 1000)::float8`;
 
 export async function devices(db: Database): Promise<DeviceSummary[]> {
   const rows = await db.query<{
-    device: string; readings: number; last_reading_ts: number | null;
+    device: string; readings: number; last_reading_ts: number | null; last_received_at: number | null;
     state: string | null; last_status_at: number | null; status: Record<string, unknown> | null;
     last_heartbeat_at: number | null; heartbeat: Record<string, unknown> | null;
   }>(
     `WITH names AS (SELECT device FROM readings UNION SELECT device FROM device_status),
-     counts AS (SELECT device, count(*)::float8 AS readings, ${ms("max(ts)")} AS last_reading_ts FROM readings GROUP BY device),
+     counts AS (SELECT device, count(*)::float8 AS readings, ${ms("max(ts)")} AS last_reading_ts, ${ms("max(received_at)")} AS last_received_at FROM readings GROUP BY device),
      last_status AS (SELECT DISTINCT ON (device) device, state, received_at, data FROM device_status ORDER BY device, received_at DESC),
      last_online AS (SELECT DISTINCT ON (device) device, received_at, data FROM device_status WHERE state = 'online' ORDER BY device, received_at DESC)
-     SELECT n.device, coalesce(c.readings, 0) AS readings, c.last_reading_ts,
+     SELECT n.device, coalesce(c.readings, 0) AS readings, c.last_reading_ts, c.last_received_at,
             s.state, ${ms("s.received_at")} AS last_status_at, s.data AS status,
             ${ms("o.received_at")} AS last_heartbeat_at, o.data AS heartbeat
      FROM names n LEFT JOIN counts c USING (device) LEFT JOIN last_status s USING (device) LEFT JOIN last_online o USING (device)
@@ -95,6 +100,7 @@ export async function devices(db: Database): Promise<DeviceSummary[]> {
       lastError: str(h.last_error),
       readings: r.readings,
       lastReadingTs: r.last_reading_ts,
+      lastHeardAt: Math.max(r.last_status_at ?? -Infinity, r.last_received_at ?? -Infinity) === -Infinity ? null : Math.max(r.last_status_at ?? -Infinity, r.last_received_at ?? -Infinity),
     };
   });
 }

@@ -159,8 +159,8 @@ function renderDevices(list) {
   let label = d.state ?? "unknown";
   let kind = d.state ?? "unknown";
   if (d.state === "offline" && d.reason) label = `offline (${d.reason})`;
-  if (d.state === "online" && d.lastStatusAt !== null && Date.now() - d.lastStatusAt > view.config.silentAfterMs) {
-    label = `silent: no heartbeat for ${Math.round((Date.now() - d.lastStatusAt) / 1000)} s`;
+  if (d.state === "online" && d.lastHeardAt !== null && Date.now() - d.lastHeardAt > view.config.silentAfterMs) {
+    label = `silent: nothing heard for ${Math.round((Date.now() - d.lastHeardAt) / 1000)} s`;
     kind = "silent";
   }
   state.textContent = label;
