@@ -471,6 +471,23 @@ test("uplink: the online status and heartbeat report uptime, log depth, drops, r
   void uplink;
 });
 
+test("uplink: while telemetry flows it carries the health and no heartbeat goes alone; when it stops, the heartbeat comes back", () => {
+  const { sockets, append, connect, advance, telemetry } = manualRig({ heartbeatMs: 10_000, flushIntervalMs: 1000 });
+  connect();
+  sockets[0].deliver(puback(1));
+  for (let s = 0; s < 30; s++) {
+    append(s);
+    advance(1000);
+    sockets[0].drain();
+    for (const p of telemetry(sockets[0])) sockets[0].deliver(puback(p.packetId));
+  }
+  expect(statuses(sockets[0]).length, "only the online status in 30 s of telemetry").toBe(1);
+  const batch = JSON.parse(telemetry(sockets[0]).at(-1)!.payload);
+  expect([typeof batch.log_depth, batch.dropped]).toStrictEqual(["number", 0]);
+  advance(10_000);
+  expect(statuses(sockets[0]).length, "10 s without telemetry: a heartbeat").toBe(2);
+});
+
 test("uplink: its statistics count publishes, resends, acknowledgements and connections", () => {
   const { uplink, sockets, append, connect, advance, telemetry } = manualRig();
   connect();
@@ -538,15 +555,15 @@ test("uplink: an undecodable record goes out as such, and a socket that cannot o
   expect(store.tailSeq).toBe(1);
 });
 
-test("uplink: the ticker runs at a quarter of the flush interval, so a batch goes out when it falls due", () => {
+test("uplink: the ticker runs at a quarter of the flush interval, and a batch goes out on the last tick before its oldest reading is that old", () => {
   const { uplink, sockets, append, connect, advance, telemetry } = manualRig({ flushIntervalMs: 600 });
   connect();
   append(1);
   uplink.pump();
-  advance(599);
+  advance(449);
   expect(telemetry(sockets[0]).length, "not due yet").toBe(0);
   advance(1);
-  expect(telemetry(sockets[0]).length, "due at 600 ms, and a tick came then").toBe(1);
+  expect(telemetry(sockets[0]).length, "due at 450 ms (600 less a 150 ms tick), and a tick came then").toBe(1);
 });
 
 test("uplink: after stop nothing more happens: no connect, no publish, no heartbeat", () => {
@@ -689,8 +706,8 @@ test("uplink: a backlog batch collected after fresh readings arrived holds only 
   advance(1000);
   expect(telemetry(sockets[0]).map(seqs), "the backlog is due at once, without the fresh reading").toStrictEqual([[0, 1, 2]]);
   sockets[0].drain();
-  advance(58_999);
-  expect(telemetry(sockets[0]).length, "the fresh reading waits for its flush interval").toBe(1);
+  advance(57_999);
+  expect(telemetry(sockets[0]).length, "the fresh reading waits for its flush interval (less one tick)").toBe(1);
   advance(1);
   expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0, 1, 2], [3]]);
   for (const p of telemetry(sockets[0])) sockets[0].deliver(puback(p.packetId));
@@ -713,7 +730,7 @@ test("uplink: a batch found not due is not read again until it falls due or the 
   const afterFirst = reads;
   expect(afterFirst, "the batch was collected once").toBeGreaterThan(0);
   for (let i = 0; i < 5; i++) uplink.pump();
-  advance(3999); // ticks pump every 1000 ms
+  advance(2999); // ticks pump every 1000 ms
   expect(reads, "pumps and ticks before it is due read nothing").toBe(afterFirst);
   expect(telemetry(sockets[0]).length).toBe(0);
   append(2); // the log grew: the batch is collected again, and is still not due
@@ -722,7 +739,7 @@ test("uplink: a batch found not due is not read again until it falls due or the 
   const afterSecond = reads;
   uplink.pump();
   expect(reads).toBe(afterSecond);
-  advance(1); // t = 4000: the first reading is due
+  advance(1); // t = 3000: the last tick before the first reading is 4 s old
   expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0, 1]]);
 });
 

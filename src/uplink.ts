@@ -128,6 +128,9 @@ export class Uplink {
   readonly #idleWaiters: ((ok?: boolean) => void)[] = [];
   /** The lane batch last found not due: from where, with the log ending where, due when. */
   readonly #waiting = { from: -1, nextSeq: -1, dueAt: 0 };
+  get #tickMs(): number {
+    return Math.max(100, Math.min(1000, this.#o.flushIntervalMs / 4));
+  }
   /** stop() sent DISCONNECT and the connection has not closed yet. */
   #closing = false;
   readonly #closeWaiters: ((ok?: boolean) => void)[] = [];
@@ -148,7 +151,7 @@ export class Uplink {
   }
 
   start(): void {
-    this.#ticker = Timer.repeat(() => this.#tick(), Math.max(100, Math.min(1000, this.#o.flushIntervalMs / 4)));
+    this.#ticker = Timer.repeat(() => this.#tick(), this.#tickMs);
     const first = this.#o.schedule.atPowerUp();
     this.#o.report(`first connect in ${first.delayMs} ms (random start-up delay)`);
     this.#retry = Timer.set(() => this.#open(), first.delayMs);
@@ -433,7 +436,9 @@ export class Uplink {
     const flushed = encoder.flush();
     if (!flushed) return undefined;
     const batch = { ...flushed, alarm: false };
-    const dueAt = (oldest ?? 0) + this.#o.flushIntervalMs;
+    // Due on the last pump (every tick at least) before the oldest reading is flushIntervalMs old:
+    // the bound holds from sample to broker, not just to the publish call.
+    const dueAt = (oldest ?? 0) + this.#o.flushIntervalMs - this.#tickMs;
     const due = closed || this.#o.now() >= dueAt;
     if (!due) {
       this.#waiting.from = from;
