@@ -14,6 +14,7 @@ import { CONNACK_OK, FakeSocket, parseClientPackets, publishes, puback, until } 
 import { firmwareClock } from "../host/moddable/clock.ts";
 
 interface RigOptions {
+  readingIntervalMs?: number;
   flushIntervalMs?: number; limiter?: PublishLimiter; clockValid?: () => boolean; inFlightWindow?: number; heartbeatMs?: number;
   /** The uplink's clock (default: the wall). */
   now?: () => number;
@@ -87,6 +88,7 @@ function rig(options: RigOptions = {}) {
     schedule: new ReconnectSchedule({ baseMs: 10, capMs: 20, startupJitterMs: 0, minIntervalMs: 0 }),
     limiter: options.limiter ?? new PublishLimiter(),
     clockValid: options.clockValid ?? (() => true),
+    readingIntervalMs: options.readingIntervalMs,
     platformStatus: options.platformStatus ?? (() => ({ heap_free: 1234 })),
     now: () => now(), report: (line) => void reports.push(line),
   });
@@ -471,6 +473,18 @@ test("uplink: the online status and heartbeat report uptime, log depth, drops, r
   void uplink;
 });
 
+test("uplink: with readings every second and a 5 s bound, a batch goes once it holds five (the next could not make the bound), not a tick earlier with four", () => {
+  const { uplink, sockets, append, connect, advance, telemetry, seqs } = manualRig({ flushIntervalMs: 5000, readingIntervalMs: 1000, heartbeatMs: 600_000 });
+  connect();
+  for (let s = 0; s < 10; s++) {
+    advance(s === 0 ? 0 : 1000); // the ticker (every 500 ms) runs before each reading at the same instant
+    append(s);
+    uplink.pump();
+    sockets[0].drain();
+  }
+  expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]);
+});
+
 test("uplink: while telemetry flows it carries the health and no heartbeat goes alone; when it stops, the heartbeat comes back", () => {
   const { sockets, append, connect, advance, telemetry } = manualRig({ heartbeatMs: 10_000, flushIntervalMs: 1000 });
   connect();
@@ -555,15 +569,15 @@ test("uplink: an undecodable record goes out as such, and a socket that cannot o
   expect(store.tailSeq).toBe(1);
 });
 
-test("uplink: the ticker runs at a quarter of the flush interval, and a batch goes out on the last tick before its oldest reading is that old", () => {
-  const { uplink, sockets, append, connect, advance, telemetry } = manualRig({ flushIntervalMs: 600 });
+test("uplink: the ticker runs at a tenth of the flush interval (100 ms at least), and a batch goes out on the last tick before its oldest reading is that old", () => {
+  const { uplink, sockets, append, connect, advance, telemetry } = manualRig({ flushIntervalMs: 2000 });
   connect();
   append(1);
   uplink.pump();
-  advance(449);
+  advance(1799);
   expect(telemetry(sockets[0]).length, "not due yet").toBe(0);
   advance(1);
-  expect(telemetry(sockets[0]).length, "due at 450 ms (600 less a 150 ms tick), and a tick came then").toBe(1);
+  expect(telemetry(sockets[0]).length, "due at 1800 ms (2000 less a 200 ms tick), and a tick came then").toBe(1);
 });
 
 test("uplink: after stop nothing more happens: no connect, no publish, no heartbeat", () => {
@@ -730,7 +744,7 @@ test("uplink: a batch found not due is not read again until it falls due or the 
   const afterFirst = reads;
   expect(afterFirst, "the batch was collected once").toBeGreaterThan(0);
   for (let i = 0; i < 5; i++) uplink.pump();
-  advance(2999); // ticks pump every 1000 ms
+  advance(3599); // ticks pump every 400 ms
   expect(reads, "pumps and ticks before it is due read nothing").toBe(afterFirst);
   expect(telemetry(sockets[0]).length).toBe(0);
   append(2); // the log grew: the batch is collected again, and is still not due
@@ -739,7 +753,7 @@ test("uplink: a batch found not due is not read again until it falls due or the 
   const afterSecond = reads;
   uplink.pump();
   expect(reads).toBe(afterSecond);
-  advance(1); // t = 3000: the last tick before the first reading is 4 s old
+  advance(1); // t = 3600: the last tick before the first reading is 4 s old
   expect(telemetry(sockets[0]).map(seqs)).toStrictEqual([[0, 1]]);
 });
 

@@ -190,6 +190,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
     clockValid: () => clockIsSet(),
     resolveTime: (t) => timeBase.resolve(t),
     columns: reportColumns(config.pipeline),
+    readingIntervalMs: config.sampleIntervalMs,
     platformStatus: deps.platformStatus ?? (() => ({})),
     now: () => Date.now(),
     report: log,

@@ -50,6 +50,8 @@ export interface UplinkOptions {
   clockValid(): boolean;
   /** UTC for a record stored before the clock was set (src/pipeline/time-base.ts). */
   resolveTime?(t: BootTime): ResolvedTime | undefined;
+  /** How often readings are stored (the sampling period), if regular: lets a batch go as soon as it is as long as the flush bound allows. */
+  readingIntervalMs?: number;
   /** The configured report columns (value, min, max channel masks): every batch's legend starts with them. */
   columns?: readonly [number, number, number];
   /** Free heap, RSSI and the like, where the platform reports them. */
@@ -129,7 +131,7 @@ export class Uplink {
   /** The lane batch last found not due: from where, with the log ending where, due when. */
   readonly #waiting = { from: -1, nextSeq: -1, dueAt: 0 };
   get #tickMs(): number {
-    return Math.max(100, Math.min(1000, this.#o.flushIntervalMs / 4));
+    return Math.max(100, Math.min(1000, this.#o.flushIntervalMs / 10));
   }
   /** stop() sent DISCONNECT and the connection has not closed yet. */
   #closing = false;
@@ -412,34 +414,38 @@ export class Uplink {
   #collectBatch(start: number, limit: number): { batch: Outgoing; due: boolean } | undefined {
     const encoder = this.#encoder();
     let oldest: number | undefined;
+    let newest: number | undefined;
     let from = start;
     for (;;) {
       const records = this.#o.log.read(from, READ_CHUNK);
       if (records.length === 0) break;
       for (const record of records) {
-        if (record.seq >= limit) return this.#finish(encoder, oldest, start);
+        if (record.seq >= limit) return this.#finish(encoder, oldest, start, false, newest);
         if (recordType(record.payload) === RECORD_ALARM) {
           if (encoder.pendingReadings > 0) return this.#finish(encoder, oldest, start, true);
           return this.#alarmMessage(record);
         }
         const reading = this.#decode(record);
         oldest ??= reading.ts;
+        newest = reading.ts;
         const closed = encoder.add(reading);
         if (closed) return { batch: { ...closed, alarm: false }, due: true };
         from = record.seq + 1;
       }
     }
-    return this.#finish(encoder, oldest, start);
+    return this.#finish(encoder, oldest, start, false, newest);
   }
 
-  #finish(encoder: BatchEncoder, oldest: number | undefined, from: number, closed = false): { batch: Outgoing; due: boolean } | undefined {
+  #finish(encoder: BatchEncoder, oldest: number | undefined, from: number, closed = false, newest?: number): { batch: Outgoing; due: boolean } | undefined {
     const flushed = encoder.flush();
     if (!flushed) return undefined;
     const batch = { ...flushed, alarm: false };
-    // Due on the last pump (every tick at least) before the oldest reading is flushIntervalMs old:
-    // the bound holds from sample to broker, not just to the publish call.
+    // Due on the last pump (every tick at least) before the oldest reading is flushIntervalMs old,
+    // so the bound holds from sample to broker; or as soon as the next reading could not join it in
+    // time (the batch is as long as the bound allows: one publish per bound, not one per bound less a tick).
     const dueAt = (oldest ?? 0) + this.#o.flushIntervalMs - this.#tickMs;
-    const due = closed || this.#o.now() >= dueAt;
+    const interval = this.#o.readingIntervalMs;
+    const due = closed || this.#o.now() >= dueAt || (interval !== undefined && newest !== undefined && newest + interval > dueAt);
     if (!due) {
       this.#waiting.from = from;
       this.#waiting.nextSeq = this.#o.log.nextSeq;

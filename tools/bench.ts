@@ -5,6 +5,7 @@ import { flashlogFigures } from "./bench/flashlog.ts";
 import { sessionFigures } from "./bench/session.ts";
 import { memoryFigures } from "./bench/memory.ts";
 import { cloudFigures } from "./bench/cloud.ts";
+import { pipelineFigures } from "./bench/pipeline.ts";
 import { printFigures, writeSection, type Figure } from "./bench/report.ts";
 
 const suites: Record<string, { title: string; run: () => Promise<Figure[]> }> = {
@@ -12,6 +13,7 @@ const suites: Record<string, { title: string; run: () => Promise<Figure[]> }> = 
   session: { title: "MQTT session", run: sessionFigures },
   memory: { title: "Live XS slots of what the firmware keeps", run: memoryFigures },
   cloud: { title: "Cloud: ingest, latency, restarts, cost per device", run: cloudFigures },
+  pipeline: { title: "Edge pipeline: billed units, fill, latency, alarm latency during a replay, XS compute", run: pipelineFigures },
 };
 
 const requested = process.argv.slice(2);

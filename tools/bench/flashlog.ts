@@ -2,7 +2,7 @@
 // the reference device, outage capacity, throughput on Node and metered compute on XS.
 
 import { FlashLog, LogFullError } from "../../src/log/flash-log";
-import { encodeReading } from "../../src/telemetry/reading";
+import { encodeReport } from "../../src/telemetry/reading";
 import { SimNorFlash } from "../../sim/nor-flash";
 import { PARTITION_SIZES } from "../../sim/board";
 import { runPowerCutTrials } from "../../host-tests/portable/powercut-model";
@@ -36,7 +36,7 @@ export async function flashlogFigures(): Promise<Figure[]> {
   const programmedAtMount = flash.stats.bytesProgrammed;
   let t0 = performance.now();
   for (let t = 0; t < DAY; t++) {
-    log.append(encodeReading(1_795_000_000_000 + t * 1000, referenceWindow(t)));
+    log.append(encodeReport(1_795_000_000_000 + t * 1000, referenceWindow(t)));
     if ((t + 1) % FLUSH_WINDOWS === 0) log.acknowledge(log.nextSeq - 1);
   }
   const dayMs = performance.now() - t0;
@@ -55,7 +55,7 @@ export async function flashlogFigures(): Promise<Figure[]> {
   let stored = 0;
   try {
     for (;;) {
-      mb.append(encodeReading(1_795_000_000_000 + stored * 1000, referenceWindow(stored)));
+      mb.append(encodeReport(1_795_000_000_000 + stored * 1000, referenceWindow(stored)));
       stored++;
     }
   } catch (error) {
@@ -80,7 +80,7 @@ export async function flashlogFigures(): Promise<Figure[]> {
   // 5. Metered compute per record on XS, beside the naive baseline (one JSON message per measurement).
   const code = await bundleForXs(`
 import { FlashLog } from "./src/log/flash-log.ts";
-import { encodeReading, CHANNELS } from "./src/telemetry/reading.ts";
+import { encodeReport, CHANNELS } from "./src/telemetry/reading.ts";
 import { SimNorFlash } from "./sim/nor-flash.ts";
 import { referenceWindow } from "./tools/bench/workload.ts";
 const N = 2000;
@@ -88,7 +88,7 @@ const windows = [];
 for (let t = 0; t < N; t++) windows.push(referenceWindow(t));
 const log = new FlashLog(new SimNorFlash({ byteLength: 256 * 4096 }));
 resetMeter(0, 0);
-for (let t = 0; t < N; t++) log.append(encodeReading(1795000000000 + t * 1000, windows[t]));
+for (let t = 0; t < N; t++) log.append(encodeReport(1795000000000 + t * 1000, windows[t]));
 const append = resetMeter(0, 0);
 let replayed = 0;
 while (log.pendingRecords > 0) {

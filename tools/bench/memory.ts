@@ -25,12 +25,12 @@ export async function memoryFigures(): Promise<Figure[]> {
   const fullLog = await liveSlots(
     `import { FlashLog } from "./src/log/flash-log.ts";
 import { SimNorFlash } from "./sim/nor-flash.ts";
-import { encodeReading } from "./src/telemetry/reading.ts";
+import { encodeReport } from "./src/telemetry/reading.ts";
 import { referenceWindow } from "./tools/bench/workload.ts";
 const flash = new SimNorFlash({ byteLength: 0x200000, blockSize: 4096, random: () => 0.5 });
 {
   const filling = new FlashLog(flash);
-  for (let i = 0; filling.dropped === 0; i++) filling.append(encodeReading(1795000000000 + i * 1000, referenceWindow(i)));
+  for (let i = 0; filling.dropped === 0; i++) filling.append(encodeReport(1795000000000 + i * 1000, referenceWindow(i)));
 }
 `,
     "new FlashLog(flash)",

@@ -8,7 +8,7 @@ import TLSSocket from "../../host/moddable/tls";
 import TCP from "../../host/moddable/tcp";
 import { Uplink } from "../../src/uplink";
 import { FlashLog } from "../../src/log/flash-log";
-import { encodeReading } from "../../src/telemetry/reading";
+import { encodeReport } from "../../src/telemetry/reading";
 import { ReconnectSchedule, FixedPeriodSchedule } from "../../src/session/reconnect-schedule";
 import { PublishLimiter, AWS_PUBLISH_LIMITS } from "../../src/session/publish-limiter";
 import { SimNorFlash } from "../../sim/nor-flash";
@@ -80,7 +80,7 @@ async function drainBacklog(windows: number) {
   const broker = await startMosquitto({ certsDir: pki.dir });
   const log = new FlashLog(new SimNorFlash({ byteLength: 512 * 4096 }));
   const start = Date.now() - windows * 1000;
-  for (let t = 0; t < windows; t++) log.append(encodeReading(start + t * 1000, referenceWindow(t)));
+  for (let t = 0; t < windows; t++) log.append(encodeReport(start + t * 1000, referenceWindow(t)));
   const der = (name: string) => readFileSync(join(pki.resources("press-7"), name));
   const secure = { certificate: der("ca.der"), clientCertificates: [der("device.der")], clientKey: der("device-key.der"), serverName: "localhost" };
   let connectedAt = 0;

@@ -6,7 +6,7 @@ import { FileCells } from "../../sim/io/file-cells.ts";
 import { SimNorFlash } from "../../sim/nor-flash.ts";
 import { PARTITION_SIZES } from "../../sim/board.ts";
 import { FlashLog } from "../../src/log/flash-log.ts";
-import { encodeReading } from "../../src/telemetry/reading.ts";
+import { encodeReport } from "../../src/telemetry/reading.ts";
 import { referenceWindow, WINDOW_MS } from "../bench/workload.ts";
 
 const SECTOR = 4096;
@@ -24,7 +24,7 @@ export function writeBacklog(dir: string, hours: number, endMs: number): { first
     for (let s = 0; s < size / SECTOR; s++) flash.erase(s);
     const log = new FlashLog(flash);
     const windows = Math.round((hours * 3_600_000) / WINDOW_MS);
-    for (let i = 0; i < windows; i++) log.append(encodeReading(endMs - (windows - i) * WINDOW_MS, referenceWindow(i)));
+    for (let i = 0; i < windows; i++) log.append(encodeReport(endMs - (windows - i) * WINDOW_MS, referenceWindow(i)));
     return { first: log.tailSeq, pending: log.pendingRecords };
   } finally {
     cells.close();
