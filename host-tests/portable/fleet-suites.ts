@@ -1,3 +1,4 @@
 // The fleet suites (commands, reset reason, identity store, provisioning, certificates): imported by
 // host-tests/fleet-portable.test.ts, which runs them on Node and bundles them for the XS engine.
 import "./fleet-commands.suite";
+import "./fleet-reset.suite";
