@@ -2,3 +2,4 @@
 // host-tests/fleet-portable.test.ts, which runs them on Node and bundles them for the XS engine.
 import "./fleet-commands.suite";
 import "./fleet-reset.suite";
+import "./fleet-provisioning.suite";
