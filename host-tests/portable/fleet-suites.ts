@@ -3,3 +3,4 @@
 import "./fleet-commands.suite";
 import "./fleet-reset.suite";
 import "./fleet-provisioning.suite";
+import "./fleet-certificate.suite";
