@@ -5,7 +5,7 @@
 import Timer from "timer";
 import {
   PacketReader, PacketType, MqttProtocolError, describeConnackCode,
-  encodeConnect, encodeDisconnect, encodePingreq, encodePuback, encodePublish,
+  encodeConnect, encodeDisconnect, encodePingreq, encodePuback, encodePublish, encodeSubscribe,
   type ConnectOptions, type IncomingPacket, type PublishOptions,
 } from "./codec";
 
@@ -48,6 +48,8 @@ export interface MqttClientOptions {
   /** Everything queued has been handed to the socket. */
   onDrained?(): void;
   onMessage?(message: { topic: string; payload: Uint8Array; qos: number; retain: boolean }): void;
+  /** The broker answered a subscribe(): granted QoS per filter, 0x80 for a refused one. */
+  onSuback?(packetId: number, grants: number[]): void;
   /** Called once, when the connection ends for any reason; reason is "" after disconnect(). */
   onClose?(reason: string): void;
 }
@@ -117,6 +119,15 @@ export class MqttClient {
   publish(options: PublishOptions): void {
     if (this.#state !== "connected") throw new Error("MQTT client is not connected");
     this.#send(encodePublish(options));
+  }
+
+  /**
+   * SUBSCRIBE at QoS 1 with the given packet id (the caller keeps ids apart from its publishes');
+   * onSuback reports the answer.
+   */
+  subscribe(packetId: number, filters: string[]): void {
+    if (this.#state !== "connected") throw new Error("MQTT client is not connected");
+    this.#send(encodeSubscribe(packetId, filters.map((topic) => ({ topic, qos: 1 as const }))));
   }
 
   /**
@@ -267,8 +278,11 @@ export class MqttClient {
         if (packet.qos === 1) this.#send(encodePuback(packet.packetId));
         this.#options.onMessage?.(packet);
         return;
+      case PacketType.SUBACK:
+        this.#options.onSuback?.(packet.packetId, packet.grants);
+        return;
       default:
-        // SUBACK / UNSUBACK: nothing subscribes yet.
+        // UNSUBACK: nothing unsubscribes.
         return;
     }
   }

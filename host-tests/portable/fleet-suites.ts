@@ -1,0 +1,6 @@
+// The fleet suites (commands, reset reason, identity store, provisioning, certificates): imported by
+// host-tests/fleet-portable.test.ts, which runs them on Node and bundles them for the XS engine.
+import "./fleet-commands.suite";
+import "./fleet-reset.suite";
+import "./fleet-provisioning.suite";
+import "./fleet-certificate.suite";
