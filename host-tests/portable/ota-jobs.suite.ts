@@ -54,7 +54,8 @@ test("ota job document: unknown job types and malformed documents are refused wi
     [updateDocument({}, { signature: "not base64!" }), /signature/],
     [updateDocument({}, { signature: "AAAA" }), /signature/],
     [updateDocument({}, { blockSize: 3000 }), /blockSize/],
-    [updateDocument({}, { blockSize: 512 }), /blockSize/],
+    [updateDocument({}, { blockSize: 2048 }), /blockSize/],
+    [updateDocument({}, { blockSize: 65536 }), /blockSize/],
     [updateDocument({ allowDowngrade: "yes" }), /allowDowngrade/],
   ];
   for (const [doc, reason] of cases) {

@@ -12,7 +12,7 @@
 //       "size": 1441792,                         bytes
 //       "sha256": "<64 hex digits>",
 //       "signature": "<base64>",                 ECDSA P-256 over SHA-256 of the image, DER or r||s
-//       "blockSize": 4096                        optional: download block (1024..32768, power of 2)
+//       "blockSize": 4096                        optional: download block, 4096 (a flash sector) to 32768, power of 2
 //     },
 //     "allowDowngrade": false                    optional
 //   }
@@ -77,8 +77,9 @@ export function parseUpdateDocument(doc: unknown, limits: DocumentLimits): Parse
   let blockSize = DEFAULT_BLOCK_SIZE;
   if (image.blockSize !== undefined) {
     const b = image.blockSize;
-    if (!Number.isInteger(b) || (b as number) < 1024 || (b as number) > 32768 || ((b as number) & ((b as number) - 1)) !== 0)
-      return fail("malformed: image.blockSize must be a power of 2 from 1024 to 32768");
+    // whole flash sectors, so a block rewritten after a power cut is erased alone
+    if (!Number.isInteger(b) || (b as number) < 4096 || (b as number) > 32768 || ((b as number) & ((b as number) - 1)) !== 0)
+      return fail("malformed: image.blockSize must be a power of 2 from 4096 to 32768");
     blockSize = b as number;
   }
   const allowDowngrade = doc.allowDowngrade === true;
