@@ -2,3 +2,5 @@
 // (kept apart from suites.ts until the OTA work is merged; see src/ota/INTEGRATION.md).
 import "./ota-crypto.suite";
 import "./ota-jobs.suite";
+import "./ota-record.suite";
+import "./ota-update.suite";

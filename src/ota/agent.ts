@@ -50,6 +50,8 @@ export interface OtaAgentOptions {
   rebootDelayMs?: number;
   /** Blocks hashed per verification step (default 4). */
   verifyBlocksPerStep?: number;
+  /** Activations of one image that may end without a verdict before the job fails (default 2). */
+  maxActivations?: number;
 }
 
 type Phase = "idle" | "downloading" | "verifying" | "rebooting" | "testing" | "done";
@@ -116,8 +118,14 @@ export class OtaAgent implements JobsEvents {
       if (r.version === running) {
         // confirmed, and the power went before the record said so
         this.#save({ ...r, phase: "succeeded" });
+      } else if (r.attempts + 1 < (this.#o.maxActivations ?? 2)) {
+        // The new image went away without a verdict (a power cut or a reset during its first
+        // boot): the slot still holds the verified image, so it is verified and activated again
+        // when the job comes back. A second time means the image itself is at fault.
+        this.#save({ ...r, phase: "verified", attempts: r.attempts + 1 });
+        this.#o.log(`ota: ${r.version} was rolled back before confirming itself; trying again`);
       } else {
-        const reason = r.phase === "activated" ? `${r.version} did not start; ${running} is running again` : `${r.version} stopped before its self-test passed; rolled back to ${running}`;
+        const reason = `${r.version} was rolled back ${r.attempts + 1} times before its self-test passed; ${running} is running`;
         this.#save({ ...r, phase: "failed", reason });
         this.#o.log(`ota: ${reason}`);
       }
@@ -203,7 +211,8 @@ export class OtaAgent implements JobsEvents {
   #startDownload(jobId: string, doc: UpdateDocument, resume: number): void {
     this.#generation++;
     const tracker = new DownloadTracker(doc.size, doc.blockSize, resume);
-    this.#save({ phase: "downloading", jobId, version: doc.version, fromVersion: this.#o.runningVersion, size: doc.size, blockSize: doc.blockSize, nextBlock: resume, sha256: doc.sha256.slice(), reason: "" });
+    const attempts = this.#record?.jobId === jobId ? this.#record.attempts : 0;
+    this.#save({ phase: "downloading", jobId, version: doc.version, fromVersion: this.#o.runningVersion, size: doc.size, blockSize: doc.blockSize, nextBlock: resume, sha256: doc.sha256.slice(), reason: "", attempts });
     this.#tracker = tracker;
     if (this.#block.length !== doc.blockSize) {
       this.#block = new Uint8Array(doc.blockSize);
@@ -372,5 +381,5 @@ export class OtaAgent implements JobsEvents {
 }
 
 function blankRecord(phase: OtaRecord["phase"], jobId: string, version: string, fromVersion: string): OtaRecord {
-  return { phase, jobId, version, fromVersion, size: 0, blockSize: 0, nextBlock: 0, sha256: new Uint8Array(32), reason: "" };
+  return { phase, jobId, version, fromVersion, size: 0, blockSize: 0, nextBlock: 0, sha256: new Uint8Array(32), reason: "", attempts: 0 };
 }

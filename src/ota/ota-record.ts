@@ -24,6 +24,8 @@ export interface OtaRecord {
   sha256: Uint8Array;
   /** Why the update failed (failed). */
   reason: string;
+  /** Times the new image was activated and the previous one came back without a verdict. */
+  attempts: number;
 }
 
 const RECORD_MAGIC = 0x4f; // "O"
@@ -31,16 +33,17 @@ const RECORD_FORMAT = 1;
 
 export function encodeRecord(r: OtaRecord): Uint8Array {
   const strings = [r.jobId, r.version, r.fromVersion, r.reason].map((s) => utf8Encode(s.slice(0, 120)));
-  const out = new Uint8Array(3 + 12 + 32 + strings.reduce((n, s) => n + 1 + s.length, 0));
+  const out = new Uint8Array(4 + 12 + 32 + strings.reduce((n, s) => n + 1 + s.length, 0));
   out[0] = RECORD_MAGIC;
   out[1] = RECORD_FORMAT;
   out[2] = PHASES.indexOf(r.phase);
+  out[3] = Math.min(255, r.attempts);
   const view = new DataView(out.buffer);
-  view.setUint32(3, r.size);
-  view.setUint32(7, r.blockSize);
-  view.setUint32(11, r.nextBlock);
-  out.set(r.sha256.subarray(0, 32), 15);
-  let at = 47;
+  view.setUint32(4, r.size);
+  view.setUint32(8, r.blockSize);
+  view.setUint32(12, r.nextBlock);
+  out.set(r.sha256.subarray(0, 32), 16);
+  let at = 48;
   for (const s of strings) {
     const n = Math.min(s.length, 255);
     out[at++] = n;
@@ -52,10 +55,10 @@ export function encodeRecord(r: OtaRecord): Uint8Array {
 
 /** The record, or undefined when bytes are not one (another format, or damaged). */
 export function decodeRecord(bytes: Uint8Array): OtaRecord | undefined {
-  if (bytes.length < 51 || bytes[0] !== RECORD_MAGIC || bytes[1] !== RECORD_FORMAT || bytes[2] >= PHASES.length) return undefined;
+  if (bytes.length < 52 || bytes[0] !== RECORD_MAGIC || bytes[1] !== RECORD_FORMAT || bytes[2] >= PHASES.length) return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const strings: string[] = [];
-  let at = 47;
+  let at = 48;
   for (let i = 0; i < 4; i++) {
     const n = bytes[at++];
     if (n === undefined || at + n > bytes.length) return undefined;
@@ -64,10 +67,11 @@ export function decodeRecord(bytes: Uint8Array): OtaRecord | undefined {
   }
   return {
     phase: PHASES[bytes[2]],
-    size: view.getUint32(3),
-    blockSize: view.getUint32(7),
-    nextBlock: view.getUint32(11),
-    sha256: bytes.slice(15, 47),
+    attempts: bytes[3],
+    size: view.getUint32(4),
+    blockSize: view.getUint32(8),
+    nextBlock: view.getUint32(12),
+    sha256: bytes.slice(16, 48),
     jobId: strings[0],
     version: strings[1],
     fromVersion: strings[2],
@@ -159,6 +163,9 @@ export class FlashRecordStore implements RecordStore {
         last = { seq: view.getUint32(at + 3), payload: bytes.slice(at + 7, end - 4) };
         at = end;
       }
+      // A torn save can leave its first byte erased and later bytes programmed: appending over
+      // those would corrupt the next save, so a sector whose free space is not blank is closed.
+      for (let i = at; i < size && !closed; i++) if (bytes[i] !== 0xff) closed = true;
       // seq numbers only grow; compare with wrap-around in mind
       if (last && (!best || ((last.seq - best.seq) | 0) > 0)) best = { seq: last.seq, sector: s, end: at, closed, payload: last.payload };
     }
