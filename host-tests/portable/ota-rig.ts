@@ -42,7 +42,7 @@ export class FakeJobsService {
   handle(topic: string, payload: string): void {
     const prefix = `$aws/things/${this.thing}/jobs/`;
     const request = JSON.parse(payload);
-    const reply = (suffix: string, body: Record<string, unknown>) => this.inbox.push({ topic: prefix + suffix, payload: JSON.stringify({ clientToken: request.clientToken, timestamp: 1, ...body }) });
+    const reply = (suffix: string, body: Record<string, unknown>): void => void this.inbox.push({ topic: prefix + suffix, payload: JSON.stringify({ clientToken: request.clientToken, timestamp: 1, ...body }) });
     if (topic === `${prefix}start-next`) {
       if (this.terminal) return reply("start-next/accepted", {});
       this.status = "IN_PROGRESS";
