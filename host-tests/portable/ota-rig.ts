@@ -70,6 +70,8 @@ export interface RigOptions {
   brokerUnreachableOn?: string;
   /** This version resets during its first boot, before its self-test ends. */
   resetsOn?: string;
+  /** A worn cell in the update slot at this offset: it reads 0 after every program of its sector. */
+  stuckCellAt?: number;
   /** Fetches that fail once, by block index. */
   failBlocks?: number[];
   seed?: number;
@@ -130,7 +132,7 @@ export class OtaRig {
     };
     this.agent = new OtaAgent({
       runningVersion: result.version,
-      slot: this.device.updateSlot(),
+      slot: this.#slot(result.slot),
       boot: this.device.bootControl(),
       store: new FlashRecordStore(this.device.recordFlash),
       publicKey: parsePublicKey(fromHex(TEST_KEY_SPKI)!),
@@ -199,6 +201,21 @@ export class OtaRig {
       }
     }
     throw new Error(`the update did not settle in ${maxSteps} steps: job ${this.service.status}, agent ${this.agent.phase}`);
+  }
+
+  #slot(running: number) {
+    const slot = this.device.updateSlot();
+    const stuck = this.#options.stuckCellAt;
+    if (stuck === undefined) return slot;
+    const region = this.device.slots[1 - running];
+    return {
+      ...slot,
+      begin: slot.begin,
+      write: (offset: number, bytes: Uint8Array, length?: number) => {
+        slot.write(offset, bytes, length);
+        if (stuck >= offset && stuck < offset + (length ?? bytes.length)) region.write(stuck, Uint8Array.of(0));
+      },
+    };
   }
 
   /** Flash steps (programs and erases) so far. */

@@ -87,6 +87,16 @@ test("ota update: a new image that resets before confirming is activated once mo
   equal(rig.blocksServed, 5, "the image was not downloaded again");
 });
 
+test("ota update: a block that does not read back as written (a worn cell) fails the download; nothing is activated", () => {
+  const rig = new OtaRig({ stuckCellAt: 9000 });
+  rig.run(2000);
+  equal(rig.service.status, "FAILED");
+  equal(lastDetails(rig).reason, "download failed 10 times: flash: block 2 did not read back as written");
+  equal(rig.running?.version, OLD_VERSION);
+  rig.device.powerOn();
+  equal(rig.running?.version, OLD_VERSION);
+});
+
 test("ota update: failed fetches are retried with the download resumed, not restarted", () => {
   const rig = new OtaRig({ failBlocks: [2, 3] });
   rig.run();
@@ -137,6 +147,8 @@ function powerCutSweep(options: { selfTestFailsOn?: string; served?: Uint8Array 
       throw new Error(`cut at step ${cut} of ${steps}: ${error instanceof Error ? error.message : error}`);
     }
     equal(rig.powerCuts, 1, `cut ${cut}: one power cut`);
+    // resumed from the last persisted block (every 2 blocks), never from the start
+    assert(rig.blocksServed <= clean.blocksServed + 2, `cut ${cut}: ${rig.blocksServed} blocks fetched, ${clean.blocksServed} without a cut`);
     const status = rig.service.status;
     const version = rig.running?.version;
     if (status === "SUCCEEDED") equal(version, NEW_IMAGE.version, `cut ${cut}: SUCCEEDED runs the new image`);
