@@ -34,14 +34,17 @@ class ChannelWindow {
 
   add(s: ChannelSample): void {
     this.#samples++;
-    const v = s.value;
-    const valued = s.quality !== "bad" && v !== undefined && Number.isFinite(v);
-    if (s.quality !== "good" || !valued) {
+    const v = s.quality === "bad" ? undefined : s.value;
+    if (v === undefined || !Number.isFinite(v)) {
       this.#notGood++;
       this.#reason = s.reason ?? this.#reason;
-      if (valued) this.#quality = "uncertain";
+      return;
     }
-    if (!valued) return;
+    if (s.quality !== "good") {
+      this.#notGood++;
+      this.#reason = s.reason ?? this.#reason;
+      this.#quality = "uncertain";
+    }
     this.#count++;
     this.#sum += this.#aggregate === "rms" ? v * v : v;
     if (v < this.#min) this.#min = v;
