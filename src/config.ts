@@ -31,6 +31,8 @@ export interface NodeConfig {
   sntpHosts: string[];
   /** Channels reported (manifest "channels") and alarm limits (manifest "alarms"), validated as one. */
   pipeline: PipelineConfig;
+  /** The same as the manifest gave them (parsed JSON): what a shadow that leaves them out falls back to. */
+  pipelineSource: { channels?: unknown; alarms?: unknown };
 }
 
 export interface BrokerSettings {
@@ -181,8 +183,9 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
     sntpHosts: sntpHosts(raw.sntp, problems),
     pipeline: undefined as unknown as PipelineConfig, // below: it needs the sample period and the sensors
+    pipelineSource: {},
   };
-  config.pipeline = pipelineSettings(raw, config.sampleIntervalMs, config.sensors, problems);
+  config.pipeline = pipelineSettings(raw, config.sampleIntervalMs, config.sensors, problems, config.pipelineSource);
   if (config.rtd.referenceOhms <= config.rtd.nominal) problems.push("rtd_ref_ohms must exceed rtd_nominal (the reference resistor is above the RTD's range)");
   // Every pin in use has one job.
   const pins: [string, number][] = [["i2c_sda", config.i2c.data], ["i2c_scl", config.i2c.clock]];
@@ -228,8 +231,7 @@ function sntpHosts(raw: unknown, problems: string[]): string[] {
 }
 
 /** The manifest's "channels" and "alarms" objects (JSON strings from mcconfig work too); the reference device's by default. */
-function pipelineSettings(raw: Record<string, unknown>, sampleMs: number, sensors: readonly string[], problems: string[]): PipelineConfig {
-  const parsed: { channels?: unknown; alarms?: unknown } = {};
+function pipelineSettings(raw: Record<string, unknown>, sampleMs: number, sensors: readonly string[], problems: string[], parsed: { channels?: unknown; alarms?: unknown }): PipelineConfig {
   for (const key of ["channels", "alarms"] as const) {
     const value = raw[key];
     try {
