@@ -62,8 +62,9 @@ export const DEVICE_GRANTS: readonly TopicGrant[] = [
   // The status topic is retained: online on connect, offline as the will and on a clean stop.
   { action: "publish", topic: "{root}status", retain: true },
   { action: "publish", topic: "{root}alarm" },
-  // Commands for this device only (none are defined yet: the fleet work will name them).
+  // Commands for this device only, and its answers (src/fleet/commands.ts).
   { action: "subscribe", topic: "{root}command/#" },
+  { action: "publish", topic: "{root}response" },
   // Classic and named shadows, and jobs, of this thing only.
   { action: "publish", topic: "$aws/things/{thing}/shadow/get", awsOnly: true },
   { action: "publish", topic: "$aws/things/{thing}/shadow/update", awsOnly: true },

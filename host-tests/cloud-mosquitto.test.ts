@@ -62,6 +62,7 @@ test("the ACL is the device grants as %u patterns under the layout's root, and t
     "pattern write factory/+/+/+/%u/status",
     "pattern write factory/+/+/+/%u/alarm",
     "pattern read factory/+/+/+/%u/command/#",
+    "pattern write factory/+/+/+/%u/response",
     `user ${RUNNER}`,
     ...ruleTopicFilters(ruleDefinitions()).map((f) => `topic read ${f}`),
   ]);

@@ -17,6 +17,9 @@ import { RECORD_ALARM, decodeAlarm, encodeAlarm, recordType } from "./telemetry/
 import { ReportWindows } from "./pipeline/windows";
 import { MonotonicClock, TimeBase } from "./pipeline/time-base";
 import type { PipelineConfig } from "./pipeline/channel-config";
+import { CommandDispatcher, CommandRefused, type IdMemory } from "./fleet/commands";
+import type { ResetInfo } from "./fleet/reset-reason";
+import { utf8Encode } from "./util/utf8";
 
 /** A sensor as the node sees it: its quantities and a sample() that never throws. */
 export interface SensorSource {
@@ -104,6 +107,17 @@ export interface NodeDependencies {
   ticks?(): number;
   /** Where the mapping from boot time to UTC is kept across restarts (src/pipeline/time-base.ts). */
   timeAnchors?: { load(): string | undefined; save(text: string): void };
+  /** Command request ids already handled, kept across restarts (a redelivered reboot must not loop). */
+  commandIds?: IdMemory;
+  /** Why this boot happened, for the online status (src/fleet/reset-reason.ts). */
+  reset?: ResetInfo;
+  /** Restarts the device (the reboot command); a target without one refuses the command. `why` is kept for the next boot's status. */
+  restart?(why: string): void;
+  /** Other incoming messages (the shadow): handled here when the topic is theirs, else false. */
+  onMessage?(topic: string, payload: Uint8Array): boolean;
+  /** Extra subscriptions (the shadow's topics), and what to do when a session is up. */
+  subscriptions?(): string[];
+  onSession?(send: (topic: string, payload: Uint8Array) => void): void;
 }
 
 /** Before this the clock was never set: certificate dates cannot be checked. */
@@ -188,10 +202,19 @@ export function startNode(deps: NodeDependencies): RunningNode {
     schedule: new ReconnectSchedule(config.backoff, jitterRandom(`${config.thing}/${deps.boot}/${Date.now()}`)),
     limiter: new PublishLimiter(),
     clockValid: () => clockIsSet(),
+    subscriptions: () => [commands.subscription, ...(deps.subscriptions?.() ?? [])],
+    onMessage: (topic, payload) => {
+      const response = commands.handle(topic, payload);
+      if (response) {
+        log(`command ${response.summary}: ${response.payload}`);
+        uplink.sendControl(response.topic, utf8Encode(response.payload));
+      } else if (!deps.onMessage?.(topic, payload)) log(`message on ${topic} ignored: no handler`);
+    },
+    onSession: () => deps.onSession?.((topic, payload) => uplink.sendControl(topic, payload)),
     resolveTime: (t) => timeBase.resolve(t),
     columns: reportColumns(config.pipeline),
     readingIntervalMs: config.sampleIntervalMs,
-    platformStatus: deps.platformStatus ?? (() => ({})),
+    platformStatus: () => ({ ...deps.reset, ...deps.platformStatus?.() }),
     now: () => Date.now(),
     report: log,
   });
@@ -211,6 +234,55 @@ export function startNode(deps: NodeDependencies): RunningNode {
     };
   };
 
+  const startedAt = clock.now();
+  let identifying: Timer | undefined;
+  let restarting: Timer | undefined;
+  const commands = new CommandDispatcher({
+    topicRoot: config.topicRoot,
+    now: () => Date.now(),
+    clockValid: () => clockIsSet(),
+    memory: deps.commandIds,
+    handlers: {
+      flush: () => ({ waiting: uplink.flushNow() }),
+      resend: (from) => {
+        if (from < flashLog.tailSeq) throw new CommandRefused(`records before ${flashLog.tailSeq} were acknowledged and have left the log`);
+        if (from >= flashLog.nextSeq) throw new CommandRefused(`no record ${from} yet (the next is ${flashLog.nextSeq})`);
+        return { batches: uplink.resendFrom(from) };
+      },
+      reboot: (delayS) => {
+        const restart = deps.restart;
+        if (!restart) throw new CommandRefused("this target cannot restart itself");
+        if (restarting) throw new CommandRefused("a restart is already scheduled");
+        restarting = Timer.set(() => restart("command"), delayS * 1000);
+        return { in_s: delayS };
+      },
+      identify: (seconds) => {
+        // No LED is configured: the log says who this is, once a second.
+        if (identifying) Timer.clear(identifying);
+        let left = seconds;
+        identifying = Timer.repeat(() => {
+          log(`identify: ${config.thing} (${left} s left)`);
+          if (--left <= 0 && identifying) {
+            Timer.clear(identifying);
+            identifying = undefined;
+          }
+        }, 1000);
+        return { seconds };
+      },
+      acknowledgeAlarm: () => {
+        throw new CommandRefused("alarms are not latched: each clears on its own below its clear value");
+      },
+      diagnostics: () => {
+        const u = uplink.stats;
+        return {
+          boot: deps.boot, firmware: FIRMWARE_VERSION, uptime_s: Math.floor((clock.now() - startedAt) / 1000),
+          log_depth: flashLog.nextSeq - flashLog.tailSeq, dropped: flashLog.dropped, sampled, alarms_raised: alarmsRaised,
+          connects: u.connects, reconnects: u.reconnects, last_error: u.lastError || null, reset: deps.reset?.reset ?? null,
+          clock_set: timeBase.synced,
+        };
+      },
+    },
+  });
   const windows = new ReportWindows(config.pipeline, config.sampleIntervalMs);
   // Sensor faults are watched on the channels the node reports or has limits for.
   const alarms = new AlarmMonitor(config.pipeline.alarms, [...new Set([...windows.channels, ...config.pipeline.alarms.channels.keys()])]);
@@ -306,6 +378,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
     async stop(drainMs = 10_000) {
       Timer.clear(sampler);
       if (settle) Timer.clear(settle);
+      for (const t of [identifying, restarting]) if (t) Timer.clear(t);
       deps.clockSync?.stop();
       for (const sensor of deps.sensors) sensor.close();
       deps.closeBuses?.();

@@ -27,6 +27,7 @@ import type { SampleQuality } from "../drivers/sample";
 import type { FlashDevice } from "./log/flash-log";
 import { guardedTCP } from "./net/guarded-tcp";
 import { ClockSync, sntpRetryDelay } from "./net/clock-sync";
+import { describeReset } from "./fleet/reset-reason";
 
 /** Each TLS write becomes one record: leave room for its header, IV, MAC and padding. */
 const TLS_RECORD_OVERHEAD = 96;
@@ -63,6 +64,33 @@ const timeAnchors = {
     Preference.set("iiot", "time", text);
   },
 };
+
+/** Command request ids already handled: a reboot the broker delivers again must not restart the node again. */
+const commandIds = {
+  load(): string | undefined {
+    const saved = Preference.get("iiot", "cmd_ids");
+    return typeof saved === "string" ? saved : undefined;
+  },
+  save(ids: string): void {
+    Preference.set("iiot", "cmd_ids", ids);
+  },
+};
+
+/**
+ * Why this boot happened, from the note the last run left (a requested restart, or an abort), used
+ * once. The platform's own reset reason (ESP-IDF's) is not read yet: the simulator has none.
+ */
+function resetInfo() {
+  const note = Preference.get("iiot", "reset_note");
+  if (note !== undefined) {
+    try {
+      Preference.delete("iiot", "reset_note");
+    } catch {
+      // kept: the next boot reports it again, which says more than nothing
+    }
+  }
+  return describeReset(undefined, note);
+}
 
 function nextBootId(): number {
   const previous = Preference.get("iiot", "boot");
@@ -229,6 +257,8 @@ function start(): RunningNode {
     clockSync,
     ticks: () => Time.ticks,
     timeAnchors,
+    commandIds,
+    reset: resetInfo(),
     openSocket: (callbacks, address) =>
       new TLSSocket({
         TCP: { io: GuardedTCP },

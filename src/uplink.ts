@@ -52,10 +52,16 @@ export interface UplinkOptions {
   resolveTime?(t: BootTime): ResolvedTime | undefined;
   /** How often readings are stored (the sampling period), if regular: lets a batch go as soon as it is as long as the flush bound allows. */
   readingIntervalMs?: number;
+  /** Topic filters subscribed on every connect (the device's command and shadow topics), if any. */
+  subscriptions?(): string[];
+  /** A message the broker delivered on a subscribed topic. Runs on the next turn, never inside the socket's callback. */
+  onMessage?(topic: string, payload: Uint8Array): void;
+  /** Each time a session is up (after the online status): the shadow asks for its document here. */
+  onSession?(): void;
   /** The configured report columns (value, min, max channel masks): every batch's legend starts with them. */
   columns?: readonly [number, number, number];
   /** Free heap, RSSI and the like, where the platform reports them. */
-  platformStatus(): Record<string, number | undefined>;
+  platformStatus(): Record<string, number | string | undefined>;
   now(): number;
   report(line: string): void;
 }
@@ -96,6 +102,8 @@ type Outgoing = Batch & { alarm: boolean };
 /** Alarms stored and not yet published, kept for the pump to send first; older ones go in log order. */
 const URGENT_ALARMS = 16;
 
+/** Control messages waiting to go, and broker messages waiting to be handled, at most. */
+const CONTROL_QUEUE = 8;
 const READ_CHUNK = 32;
 
 export class Uplink {
@@ -113,6 +121,13 @@ export class Uplink {
   #ticker: Timer | undefined;
   #paced: Timer | undefined;
   #lastHeartbeat = 0;
+  /** Control messages (command responses, shadow requests) waiting to go, ahead of telemetry. */
+  readonly #control: { topic: string; payload: Uint8Array }[] = [];
+  /** Packet ids of control publishes and subscriptions awaiting their PUBACK or SUBACK. */
+  readonly #controlIds = new Set<number>();
+  /** Messages delivered by the broker, handled on the next turn (outside the TLS callback's stack). */
+  readonly #inbox: { topic: string; payload: Uint8Array }[] = [];
+  #inboxTimer: Timer | undefined;
   /** When telemetry (which carries the health fields) was last published. */
   #lastTelemetry = 0;
   #startedAt: number;
@@ -123,6 +138,8 @@ export class Uplink {
   #address = "";
   #sessionUp = false;
   #draining = false;
+  /** The flush command: the next live batch goes whether due or not. */
+  #flushRequested = false;
   #pumping = false;
   #pumpAgain = false;
   #pumpSoon: Timer | undefined;
@@ -230,7 +247,8 @@ export class Uplink {
   /** Says "offline" with reason "stopped" (DISCONNECT suppresses the will) and disconnects. */
   stop(): void {
     this.#stopped = true;
-    for (const t of [this.#retry, this.#ticker, this.#paced, this.#pumpSoon]) if (t) Timer.clear(t);
+    for (const t of [this.#retry, this.#ticker, this.#paced, this.#pumpSoon, this.#inboxTimer]) if (t) Timer.clear(t);
+    this.#inboxTimer = undefined;
     if (this.#looking) this.#o.broker.cancel();
     const client = this.#client;
     this.#client = undefined;
@@ -267,9 +285,16 @@ export class Uplink {
     if (client.queuedBytes > 0) return;
     if (this.#announce && this.#sendStatus("online", 1)) {
       this.#announce = false;
+      this.#subscribe(client);
       this.#pumpAgain = true;
+      try {
+        this.#o.onSession?.();
+      } catch (error) {
+        this.#contain("session start", error);
+      }
       return;
     }
+    if (this.#sendControl(client)) return;
     this.#dropLost();
     if (this.#sendUrgentAlarm(client)) return;
     const stale = this.#inFlight.find((f) => f.stale && !f.acked);
@@ -350,9 +375,11 @@ export class Uplink {
       const backlog = this.#collectBatch(backlogStart, Math.min(this.#freshFrom, this.#limitAfter(backlogStart)));
       return backlog && { batch: backlog.batch, lane: "backlog" };
     }
-    if (this.#stillWaiting(backlogStart)) return undefined;
+    if (this.#stillWaiting(backlogStart) && !this.#flushRequested) return undefined;
     const live = this.#collectBatch(backlogStart, this.#limitAfter(backlogStart));
-    return live && (live.due || this.#draining) ? { batch: live.batch, lane: "live" } : undefined;
+    const go = live && (live.due || this.#draining || this.#flushRequested);
+    this.#flushRequested = false;
+    return go ? { batch: live.batch, lane: "live" } : undefined;
   }
 
   /**
@@ -507,8 +534,96 @@ export class Uplink {
     for (;;) {
       const id = this.#nextPacketId;
       this.#nextPacketId = id === 65535 ? 1 : id + 1;
-      if (!this.#statusIds.has(id) && !this.#inFlight.some((f) => f.packetId === id)) return id;
+      if (!this.#statusIds.has(id) && !this.#controlIds.has(id) && !this.#inFlight.some((f) => f.packetId === id)) return id;
     }
+  }
+
+  /**
+   * Queues a control message (a command's response, a shadow request) for QoS 1, ahead of telemetry
+   * and outside the batch window. Kept while offline, at most CONTROL_QUEUE of them (the oldest goes).
+   */
+  sendControl(topic: string, payload: Uint8Array): void {
+    if (this.#control.length >= CONTROL_QUEUE) {
+      const dropped = this.#control.shift()!;
+      this.#o.report(`control message to ${dropped.topic} dropped: ${CONTROL_QUEUE} waiting`);
+    }
+    this.#control.push({ topic, payload });
+    this.#schedulePump();
+  }
+
+  #sendControl(client: MqttClient): boolean {
+    const next = this.#control[0];
+    if (!next) return false;
+    if (!this.#paceOrWait(next.payload.length)) return true;
+    this.#control.shift();
+    const packetId = this.#takePacketId();
+    this.#controlIds.add(packetId);
+    this.#countPublish(next.payload.length);
+    client.publish({ topic: next.topic, payload: next.payload, qos: 1, packetId });
+    if (this.#client === client && client.connected) this.#pumpAgain = true;
+    return true;
+  }
+
+  /** The device's own topics, on every connect: a session AWS kept may still be gone within the hour. */
+  #subscribe(client: MqttClient): void {
+    const filters = this.#o.subscriptions?.() ?? [];
+    if (filters.length === 0) return;
+    const packetId = this.#takePacketId();
+    this.#controlIds.add(packetId);
+    client.subscribe(packetId, filters);
+  }
+
+  #subscribed(packetId: number, grants: number[]): void {
+    this.#controlIds.delete(packetId);
+    const filters = this.#o.subscriptions?.() ?? [];
+    const refused = grants.map((g, i) => (g === 0x80 ? filters[i] ?? `filter ${i}` : undefined)).filter((f) => f !== undefined);
+    if (refused.length > 0) {
+      this.stats.lastError = `subscription refused: ${refused.join(", ")}`;
+      this.#o.report(`${this.stats.lastError} (does the IoT policy allow it?)`);
+    }
+  }
+
+  #received(topic: string, payload: Uint8Array): void {
+    if (this.#inbox.length >= CONTROL_QUEUE) {
+      this.#o.report(`message on ${topic} dropped: ${CONTROL_QUEUE} waiting to be handled`);
+      return;
+    }
+    this.#inbox.push({ topic, payload: payload.slice() });
+    this.#inboxTimer ??= Timer.set(() => {
+      this.#inboxTimer = undefined;
+      while (this.#inbox.length > 0) {
+        const message = this.#inbox.shift()!;
+        try {
+          this.#o.onMessage?.(message.topic, message.payload);
+        } catch (error) {
+          this.#contain(`message on ${message.topic}`, error);
+        }
+      }
+    }, 0);
+  }
+
+  /**
+   * Publishes again every batch in flight from `from` on (the resend command: the cloud lost what it
+   * had); records still in the log and not yet sent go out as usual. Returns how many batches.
+   */
+  resendFrom(from: number): number {
+    let marked = 0;
+    for (const f of this.#inFlight)
+      if (f.lastSeq >= from && !f.stale) {
+        f.acked = false;
+        f.stale = true;
+        marked++;
+      }
+    this.pump();
+    return marked;
+  }
+
+  /** Publishes the partial batch now (the flush command): everything stored goes out regardless of its age. */
+  flushNow(): number {
+    const waiting = this.#o.log.nextSeq - this.#o.log.tailSeq;
+    this.#flushRequested = true;
+    this.pump();
+    return waiting;
   }
 
   #open(): void {
@@ -547,6 +662,8 @@ export class Uplink {
         },
         onConnected: (sessionPresent) => this.#connected(sessionPresent),
         onPuback: (packetId) => this.#acknowledged(packetId),
+        onSuback: (packetId, grants) => this.#subscribed(packetId, grants),
+        onMessage: (message) => this.#received(message.topic, message.payload),
         onDrained: () => this.#schedulePump(),
         onClose: (reason) => this.#closed(reason),
       });
@@ -574,6 +691,7 @@ export class Uplink {
   #closed(reason: string): void {
     this.#client = undefined;
     this.#statusIds.clear();
+    this.#controlIds.clear();
     if (this.#stopped) {
       this.#closing = false;
       for (const waiter of this.#closeWaiters.slice()) waiter();
@@ -597,6 +715,7 @@ export class Uplink {
 
   #acknowledged(packetId: number): void {
     if (this.#statusIds.delete(packetId)) return;
+    if (this.#controlIds.delete(packetId)) return;
     const entry = this.#inFlight.find((f) => f.packetId === packetId && !f.acked);
     if (!entry) {
       this.#o.report(`puback id=${packetId} matches nothing in flight (ignored)`);
