@@ -17,6 +17,7 @@ import { RECORD_ALARM, decodeAlarm, encodeAlarm, recordType } from "./telemetry/
 import { ReportWindows } from "./pipeline/windows";
 import { MonotonicClock, TimeBase } from "./pipeline/time-base";
 import type { PipelineConfig } from "./pipeline/channel-config";
+import type { RuntimeSettings } from "./fleet/runtime-settings";
 import { CommandDispatcher, CommandRefused, type IdMemory } from "./fleet/commands";
 import type { ResetInfo } from "./fleet/reset-reason";
 import { utf8Encode } from "./util/utf8";
@@ -149,6 +150,12 @@ export interface NodeStats {
 
 export interface RunningNode {
   readonly stats: NodeStats;
+  /**
+   * A new validated configuration (the shadow), applied at once: channels' windows restart under it,
+   * raised alarms stay raised where their limit remains (and are cleared where it went), batches
+   * collected from now on follow the new flush bound, size and heartbeat.
+   */
+  applySettings(settings: RuntimeSettings): void;
   /** Stops sampling, publishes everything stored and waits up to drainMs for its acknowledgement. */
   stop(drainMs?: number): Promise<NodeStats>;
 }
@@ -283,9 +290,10 @@ export function startNode(deps: NodeDependencies): RunningNode {
       },
     },
   });
-  const windows = new ReportWindows(config.pipeline, config.sampleIntervalMs);
+  let windows = new ReportWindows(config.pipeline, config.sampleIntervalMs);
   // Sensor faults are watched on the channels the node reports or has limits for.
-  const alarms = new AlarmMonitor(config.pipeline.alarms, [...new Set([...windows.channels, ...config.pipeline.alarms.channels.keys()])]);
+  const watched = (p: PipelineConfig, w: ReportWindows) => [...new Set([...w.channels, ...p.alarms.channels.keys()])];
+  const alarms = new AlarmMonitor(config.pipeline.alarms, watched(config.pipeline, windows));
   let alarmsRaised = 0;
   /** Every channel's sample through its alarm; a raise or clear is stored as its own record and sent first. */
   const checkAlarms = (window: Map<number, ChannelSample>, ts: number) => {
@@ -374,6 +382,15 @@ export function startNode(deps: NodeDependencies): RunningNode {
   return {
     get stats() {
       return stats();
+    },
+    applySettings(settings: RuntimeSettings) {
+      windows = new ReportWindows(settings.pipeline, config.sampleIntervalMs);
+      for (const event of alarms.reconfigure(settings.pipeline.alarms, watched(settings.pipeline, windows), clock.now())) storeAlarm(event);
+      uplink.reconfigure({
+        flushIntervalMs: settings.flushIntervalMs, heartbeatMs: settings.heartbeatMs, maxBatchBytes: settings.maxBatchBytes,
+        columns: reportColumns(settings.pipeline),
+      });
+      log(`settings applied: ${settings.pipeline.channels.size} channels reported, ${settings.pipeline.alarms.channels.size} with limits, flush ${settings.flushIntervalMs} ms, batches up to ${settings.maxBatchBytes} bytes, heartbeat ${settings.heartbeatMs / 1000} s`);
     },
     async stop(drainMs = 10_000) {
       Timer.clear(sampler);

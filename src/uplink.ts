@@ -161,12 +161,27 @@ export class Uplink {
   readonly #urgent: number[] = [];
 
   constructor(options: UplinkOptions) {
-    this.#o = options;
+    this.#o = { ...options };
     this.#startedAt = options.now();
   }
 
   get statusTopic(): string {
     return `${this.#o.topicRoot}status`;
+  }
+
+  /**
+   * New delivery settings from a configuration change (the shadow), for the batches collected from
+   * now on; a batch waiting to fall due is collected again under them.
+   */
+  reconfigure(settings: Pick<UplinkOptions, "flushIntervalMs" | "heartbeatMs" | "maxBatchBytes" | "columns">): void {
+    const tickBefore = this.#tickMs;
+    this.#o = { ...this.#o, ...settings };
+    this.#waiting.from = -1;
+    if (this.#ticker && !this.#stopped && this.#tickMs !== tickBefore) {
+      Timer.clear(this.#ticker);
+      this.#ticker = Timer.repeat(() => this.#tick(), this.#tickMs);
+    }
+    this.#schedulePump();
   }
 
   start(): void {

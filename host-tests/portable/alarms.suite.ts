@@ -109,3 +109,21 @@ test("alarm message: one small JSON with the channel's name and the log's sequen
   const json = new TextDecoder().decode(alarmJson("press-7", 3, 812, { channel: RTD, kind: "high", state: "raised", value: 85.13, limit: 85, ts: 1_795_000_000_123 }));
   equal(json, '{"schema":1,"device":"press-7","boot":3,"seq":812,"ts":1795000000123,"channel":"max31865.temperature","alarm":"high","state":"raised","value":85.13,"limit":85}');
 });
+
+test("alarms: new limits keep a raised alarm raised where its limit remains, and clear it where the limit or the channel went", () => {
+  const monitor = new AlarmMonitor(parseAlarmConfig({ "max31865.temperature": { high: 85, clear_high: 83 }, "sht3x.temperature": { high: 30, clear_high: 28 } }));
+  equal(monitor.update(RTD, true, 90, 0)?.state, "raised");
+  equal(monitor.update(0, true, 35, 0)?.state, "raised");
+  // The RTD's limit moves (still a high limit); the SHT3x's goes; the BME280 is no longer watched.
+  const events = monitor.reconfigure(parseAlarmConfig({ "max31865.temperature": { high: 95, clear_high: 93 } }), [RTD, 0], 1000);
+  deepEqual(events, [{ channel: 0, kind: "high", state: "cleared", ts: 1000 }]);
+  deepEqual(monitor.raised(), [RTD], "still raised under its new limit");
+  equal(monitor.update(RTD, true, 94, 2000), undefined, "94 is inside the new band: no clear yet");
+  equal(monitor.update(RTD, true, 92, 3000)?.state, "cleared", "below the new clear value");
+  // A sensor fault on a channel that stops being watched is cleared.
+  const faulty = new AlarmMonitor(parseAlarmConfig({ fault_after_s: 1 }), [RTD]);
+  equal(faulty.update(RTD, false, undefined, 0), undefined);
+  equal(faulty.update(RTD, false, undefined, 1000)?.kind, "sensor-fault");
+  deepEqual(faulty.reconfigure(parseAlarmConfig({}), [], 2000), [{ channel: RTD, kind: "sensor-fault", state: "cleared", ts: 2000 }]);
+  deepEqual(faulty.raised(), []);
+});

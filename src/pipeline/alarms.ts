@@ -164,6 +164,32 @@ export class ChannelAlarm {
     return this.#high.raised || this.#low.raised || this.#faulted;
   }
 
+  /**
+   * Takes over the state of the same channel under its previous limits (a configuration change):
+   * an alarm stays raised while its limit still exists; one whose limit is gone is cleared (returned).
+   */
+  carry(old: ChannelAlarm, now: number): AlarmEvent[] {
+    this.#badSince = old.#badSince;
+    this.#faulted = old.#faulted;
+    const events: AlarmEvent[] = [];
+    const sides: [Side, Side, "high" | "low", number | undefined][] = [[this.#high, old.#high, "high", this.#limits?.high], [this.#low, old.#low, "low", this.#limits?.low]];
+    for (const [side, before, kind, limit] of sides) {
+      if (!before.raised) continue;
+      if (limit !== undefined) side.raised = true;
+      else events.push({ channel: this.#channel, kind, state: "cleared", ts: now });
+    }
+    return events;
+  }
+
+  /** The channel is no longer watched: whatever is raised is cleared. */
+  retire(now: number): AlarmEvent[] {
+    const events: AlarmEvent[] = [];
+    if (this.#high.raised) events.push({ channel: this.#channel, kind: "high", state: "cleared", ts: now });
+    if (this.#low.raised) events.push({ channel: this.#channel, kind: "low", state: "cleared", ts: now });
+    if (this.#faulted) events.push({ channel: this.#channel, kind: "sensor-fault", state: "cleared", ts: now });
+    return events;
+  }
+
   update(good: boolean, value: number | undefined, now: number): AlarmEvent | undefined {
     if (!good || value === undefined) {
       if (this.#badSince < 0) this.#badSince = now;
@@ -214,6 +240,22 @@ export class AlarmMonitor {
   constructor(config: AlarmConfig, watched?: readonly number[]) {
     for (let n = 0; n < CHANNELS.length; n++)
       this.#alarms.push(!watched || watched.includes(n) ? new ChannelAlarm(n, config.channels.get(n), config.faultAfterMs) : undefined);
+  }
+
+  /**
+   * New limits and watched channels, keeping what is raised where its limit remains; returns the
+   * clears for alarms whose limit or channel went away (stored and sent like any other).
+   */
+  reconfigure(config: AlarmConfig, watched: readonly number[] | undefined, now: number): AlarmEvent[] {
+    const events: AlarmEvent[] = [];
+    for (let n = 0; n < CHANNELS.length; n++) {
+      const old = this.#alarms[n];
+      const next = !watched || watched.includes(n) ? new ChannelAlarm(n, config.channels.get(n), config.faultAfterMs) : undefined;
+      if (old && next) events.push(...next.carry(old, now));
+      else if (old) events.push(...old.retire(now));
+      this.#alarms[n] = next;
+    }
+    return events;
   }
 
   /** The channel's sample: good with its value, or not good (bad, absent, uncertain without a value). */
