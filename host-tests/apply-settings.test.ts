@@ -33,7 +33,7 @@ test("settings applied to the running node: a 3 s window from then on, and a rem
   const base = { sampleIntervalMs: 1000, sensors: config.sensors, flushIntervalMs: 5000, heartbeatMs: 60_000, maxBatchBytes: 5120 };
   expect(() => parseRuntimeSettings({ channels: { "max31865.temperature": { interval_s: "3" } } }, base)).toThrow(RuntimeSettingsError);
   node.applySettings(parseRuntimeSettings({ channels: { "max31865.temperature": { interval_s: 3, stats: ["max"] } }, alarms: { fault_after_s: 30 } }, base));
-  celsius = 60;
+  // Still 90 C: only the removed limit can clear the alarm.
   firmwareClock.advance(9_000);
   await node.stop(0);
   const records = new FlashLog(flash).read(before, 100);
