@@ -35,7 +35,7 @@ export interface SimBoard {
 }
 
 /** Data partitions of the reference device's partition table (partitions.csv), in bytes. */
-export const PARTITION_SIZES: Record<string, number> = { iiotlog: 0x200000 };
+export const PARTITION_SIZES: Record<string, number> = { iiotlog: 0x200000, iiotid: 0x2000 };
 const FLASH_SECTOR_BYTES = 4096;
 
 /** A slow, plausible drift of the plant's air so that a running node shows live values. */

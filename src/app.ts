@@ -148,6 +148,14 @@ export interface NodeStats {
   alarmsAcknowledged: number;
 }
 
+/** A node that has not started yet (still provisioning its identity): nothing sampled or sent. */
+export function idleStats(lastError = ""): NodeStats {
+  return {
+    sampled: 0, reported: 0, notStored: 0, dropped: 0, pending: 0, published: 0, acknowledged: 0, readingsAcknowledged: 0,
+    connects: 0, reconnects: 0, lastError, alarmsRaised: 0, alarmsPublished: 0, alarmsAcknowledged: 0,
+  };
+}
+
 export interface RunningNode {
   readonly stats: NodeStats;
   /**

@@ -27,12 +27,25 @@ export interface NodeConfig {
   heartbeatMs: number;
   backoff: { baseMs: number; capMs: number; startupJitterMs: number; kickBackoffMs: number };
   resources: { ca: string; certificate: string; key: string };
+  /** Provisioning by claim: set when the firmware carries a claim certificate instead of its own. */
+  provisioning?: ProvisioningSettings;
   /** SNTP servers asked in turn when the clock was not set at boot. */
   sntpHosts: string[];
   /** Channels reported (manifest "channels") and alarm limits (manifest "alarms"), validated as one. */
   pipeline: PipelineConfig;
   /** The same as the manifest gave them (parsed JSON): what a shadow that leaves them out falls back to. */
   pipelineSource: { channels?: unknown; alarms?: unknown };
+}
+
+export interface ProvisioningSettings {
+  /** Resource names of the claim certificate and key (DER, the key as PKCS#8). */
+  claimCertificate: string;
+  claimKey: string;
+  /** The fleet provisioning template (cloud/aws/fleet.ts) and its parameters besides ThingName. */
+  template: string;
+  parameters: Record<string, string>;
+  /** The raw flash partition that keeps the node's own identity (src/fleet/identity-store.ts). */
+  partition: string;
 }
 
 export interface BrokerSettings {
@@ -182,6 +195,7 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     },
     resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
     sntpHosts: sntpHosts(raw.sntp, problems),
+    ...(raw.claim_cert !== undefined || raw.claim_key !== undefined ? { provisioning: provisioningSettings(raw, topicRoot, problems, text) } : {}),
     pipeline: undefined as unknown as PipelineConfig, // below: it needs the sample period and the sensors
     pipelineSource: {},
   };
@@ -219,6 +233,31 @@ function brokerSettings(raw: Record<string, unknown>, problems: string[], text: 
   if (typeof alpn !== "string" || !/^[\x21-\x7e]{1,255}$/.test(alpn)) problems.push(`broker_alpn must be a protocol name of 1..255 printable ASCII characters, or none (got ${JSON.stringify(alpn)})`);
   else if (alpn !== "none") settings.alpn = alpn;
   return settings;
+}
+
+/**
+ * claim_cert and claim_key (both), provisioning_template (iiot-fleet), template_params ("Site=..,
+ * Building=..,Line=.."; by default from a topic_root of factory/<site>/<building>/<line>/<thing>/),
+ * identity_partition (iiotid).
+ */
+function provisioningSettings(raw: Record<string, unknown>, topicRoot: string, problems: string[], text: TextField): ProvisioningSettings {
+  const claimCertificate = text("claim_cert");
+  const claimKey = text("claim_key");
+  const template = text("provisioning_template", "iiot-fleet");
+  if (template && !/^[A-Za-z0-9_-]{1,36}$/.test(template)) problems.push(`provisioning_template must be 1..36 of A-Z a-z 0-9 _ - (got ${JSON.stringify(template)})`);
+  const parameters: Record<string, string> = {};
+  const given = raw.template_params;
+  if (given === undefined) {
+    const levels = topicRoot.split("/");
+    if (levels.length === 6 && levels[0] === "factory") Object.assign(parameters, { Site: levels[1], Building: levels[2], Line: levels[3] });
+  } else if (typeof given !== "string") problems.push("template_params must be a string like Site=chicago,Building=building-a,Line=line-3");
+  else
+    for (const pair of given.split(",").filter((p) => p.trim() !== "")) {
+      const m = /^\s*([A-Za-z][A-Za-z0-9]{0,31})=([A-Za-z0-9:_.-]{1,64})\s*$/.exec(pair);
+      if (!m || m[1] === "ThingName") problems.push(`template_params: ${JSON.stringify(pair)} is not Name=value (ThingName is the thing's own)`);
+      else parameters[m[1]] = m[2];
+    }
+  return { claimCertificate, claimKey, template, parameters, partition: text("identity_partition", "iiotid") };
 }
 
 /** The SDK's network setup reads "sntp" as one host; a comma-separated list is asked in turn here. */

@@ -16,7 +16,12 @@ import Net from "net";
 import SNTP from "sntp";
 import Time from "time";
 import { parseConfig, type NodeConfig, type SensorName } from "./config";
-import { EARLIEST_VALID_TIME, startNode, supervisedSensor, type RunningNode, type SensorSource } from "./app";
+import { EARLIEST_VALID_TIME, idleStats, startNode, supervisedSensor, type RunningNode, type SensorSource } from "./app";
+import { IdentityStore } from "./fleet/identity-store";
+import { ProvisioningMachine, type Credentials } from "./fleet/provisioning";
+import { MqttProvisioningLink } from "./fleet/mqtt-link";
+import { BrokerResolver } from "./net/broker-resolver";
+import type { NodeConfig as Settings } from "./config";
 import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
 import Bme280 from "../drivers/bme280/bme280";
 import Max31865 from "../drivers/max31865/max31865";
@@ -222,16 +227,104 @@ export default function main(): RunningNode {
   }
 }
 
+/** The node's own certificate and key: resources built in, or an identity provisioning stored. */
+type ClientIdentity = { certificate: ArrayBuffer | Resource; key: ArrayBuffer | Resource };
+
 function start(): RunningNode {
   const settings = parseConfig(config);
-  const secure = {
+  const p = settings.provisioning;
+  if (!p) return startWith(settings, { certificate: new Resource(settings.resources.certificate), key: new Resource(settings.resources.key) });
+  const store = new IdentityStore(flashPartition(p.partition));
+  const identity = store.active();
+  // The claim is used only until the node has its own identity; then never again.
+  if (identity) return startWith(settings, { certificate: bytes(identity.certificate), key: bytes(identity.key) });
+  return provisionThenStart(settings, store);
+}
+
+const bytes = (data: Uint8Array): ArrayBuffer => data.slice().buffer as ArrayBuffer;
+
+/**
+ * Provisioning by claim (src/fleet/README.md): the node gets its own certificate over the claim
+ * connection, stores it, and starts as itself. Until then it samples nothing: what it would sample
+ * has nowhere to go it could be trusted with.
+ */
+function provisionThenStart(settings: Settings, store: IdentityStore): RunningNode {
+  const p = settings.provisioning!;
+  let node: RunningNode | undefined;
+  let stopped = false;
+  let machine: ProvisioningMachine | undefined;
+  const GuardedTCP = guardedTCP(TCP, log) as unknown as typeof TCP;
+  const timers = { set: (callback: () => void, ms: number) => Timer.set(callback, ms), clear: (timer: unknown) => Timer.clear(timer as Timer) };
+  const resolver = new BrokerResolver({
+    host: settings.broker.host, fixedAddress: settings.broker.address, timeoutMs: settings.broker.dnsTimeoutMs,
+    resolve: (host, callback) => Net.resolve(host, callback), timers, lastGood: brokerMemory.recall(settings.broker.host),
+  });
+  const begin = () => resolver.lookup((result) => {
+    if (stopped) return;
+    if ("error" in result) {
+      log(`provisioning: ${result.error}; retrying in 5 s`);
+      Timer.set(begin, 5000);
+      return;
+    }
+    const link = new MqttProvisioningLink({
+      writeReserve: TLS_RECORD_OVERHEAD,
+      keepAliveSeconds: settings.keepAliveSeconds,
+      openSocket: (credentials: Credentials, callbacks) =>
+        new TLSSocket({
+          TCP: { io: GuardedTCP },
+          address: result.address,
+          port: settings.broker.port,
+          host: settings.broker.serverName,
+          secure: tlsSecure(settings, credentials.kind === "claim"
+            ? { certificate: new Resource(p.claimCertificate), key: new Resource(p.claimKey) }
+            : { certificate: bytes(credentials.identity.certificate), key: bytes(credentials.identity.key) }),
+          ...callbacks,
+        }),
+    });
+    machine = new ProvisioningMachine({
+      store, link, timers, mode: "claim", thingName: settings.thing, templateName: p.template, parameters: p.parameters,
+      nowSeconds: () => Math.floor(Date.now() / 1000),
+      retryDelayMs: (failures) => Math.min(300_000, 1000 * 2 ** Math.min(failures, 8)) * (0.5 + Math.random() / 2),
+      report: (line) => log(`provisioning: ${line}`),
+      onDone: (identity) => {
+        log(`provisioning: done; starting as ${settings.thing} with the new identity`);
+        if (!stopped) node = startWith(settings, { certificate: bytes(identity.certificate), key: bytes(identity.key) });
+      },
+    });
+    link.machine = machine;
+    machine.start();
+  });
+  log(`provisioning: no identity of its own yet; asking for one with the claim certificate (template ${p.template})`);
+  begin();
+  return {
+    get stats() {
+      return node?.stats ?? idleStats(machine?.lastError ?? "");
+    },
+    applySettings(settings) {
+      if (!node) throw new Error("the node is still provisioning its identity");
+      node.applySettings(settings);
+    },
+    async stop(drainMs) {
+      stopped = true;
+      machine?.stop();
+      return node ? node.stop(drainMs) : idleStats(machine?.lastError ?? "");
+    },
+  };
+}
+
+function tlsSecure(settings: Settings, identity: ClientIdentity) {
+  return {
     certificate: new Resource(settings.resources.ca),
-    clientCertificates: [new Resource(settings.resources.certificate)],
-    clientKey: new Resource(settings.resources.key),
+    clientCertificates: [identity.certificate],
+    clientKey: identity.key,
     serverName: settings.broker.serverName,
     protocolVersion: 0x303,
     ...(settings.broker.alpn !== undefined && { applicationLayerProtocolNegotiation: settings.broker.alpn }),
   };
+}
+
+function startWith(settings: Settings, identity: ClientIdentity): RunningNode {
+  const secure = tlsSecure(settings, identity);
   const { sensors, closeBuses } = sensorSources(settings);
   const clockSync = new ClockSync({
     earliestValid: EARLIEST_VALID_TIME,

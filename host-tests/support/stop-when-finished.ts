@@ -11,6 +11,7 @@ export function stopWhenFinished(node: RunningNode): RunningNode {
     get stats() {
       return node.stats;
     },
+    applySettings: (settings) => node.applySettings(settings),
     stop,
   };
 }
