@@ -32,7 +32,8 @@ import type { SampleQuality } from "../drivers/sample";
 import type { FlashDevice } from "./log/flash-log";
 import { guardedTCP } from "./net/guarded-tcp";
 import { ClockSync, sntpRetryDelay } from "./net/clock-sync";
-import { describeReset } from "./fleet/reset-reason";
+import { describeReset, restartNote } from "./fleet/reset-reason";
+import "system"; // defines globalThis.System (typings/system.d.ts)
 
 /** Each TLS write becomes one record: leave room for its header, IV, MAC and padding. */
 const TLS_RECORD_OVERHEAD = 96;
@@ -228,7 +229,7 @@ export default function main(): RunningNode {
 }
 
 /** The node's own certificate and key: resources built in, or an identity provisioning stored. */
-type ClientIdentity = { certificate: ArrayBuffer | Resource; key: ArrayBuffer | Resource };
+type ClientIdentity = { certificate: ArrayBuffer | InstanceType<typeof Resource>; key: ArrayBuffer | InstanceType<typeof Resource> };
 
 function start(): RunningNode {
   const settings = parseConfig(config);
@@ -338,7 +339,18 @@ function startWith(settings: Settings, identity: ClientIdentity): RunningNode {
     report: log,
   });
   const GuardedTCP = guardedTCP(TCP, log) as unknown as typeof TCP;
-  return startNode({
+  // The reboot command: a clean stop (offline status, what can be delivered is), a note that says the
+  // restart was asked for (the next boot's status tells it from a crash), then the restart.
+  const system = (globalThis as unknown as { System?: { restart(): void; canRestart?: boolean } }).System;
+  const restart = !system || system.canRestart === false ? undefined : (why: string) => {
+    try {
+      Preference.set("iiot", "reset_note", restartNote(why));
+    } catch {
+      // the next boot reports a crash instead: worse, but the restart was asked for
+    }
+    void node.stop(3000).then(() => system.restart(), () => system.restart());
+  };
+  const node: RunningNode = startNode({
     config: settings,
     boot: nextBootId(),
     sensors,
@@ -352,6 +364,7 @@ function startWith(settings: Settings, identity: ClientIdentity): RunningNode {
     timeAnchors,
     commandIds,
     reset: resetInfo(),
+    restart,
     openSocket: (callbacks, address) =>
       new TLSSocket({
         TCP: { io: GuardedTCP },
@@ -363,4 +376,5 @@ function startWith(settings: Settings, identity: ClientIdentity): RunningNode {
       }),
     log,
   });
+  return node;
 }
