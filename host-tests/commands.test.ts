@@ -12,6 +12,8 @@ import { traceSink } from "../host/moddable/runtime.ts";
 import { devPki } from "./support/pki.ts";
 import { until } from "./support/until.ts";
 import type { RunningNode } from "../src/app.ts";
+import { readFileSync } from "node:fs";
+import Ajv2020 from "ajv/dist/2020.js";
 
 const THING = "press-7";
 const ROOT = `iiot-test/${THING}/`;
@@ -57,6 +59,9 @@ function command(name: string, body: unknown): Promise<Record<string, unknown>> 
 
 test("commands: the online status says why the node booted; only its own command topic is subscribed", () => {
   expect(statuses[0]).toMatchObject({ state: "online", reset: "unknown", reset_code: -1 });
+  // The dev PKI's device certificate: its days left, read from the certificate itself.
+  expect(typeof statuses[0].cert_days_left === "number" && (statuses[0].cert_days_left as number) > 30, JSON.stringify(statuses[0])).toBe(true);
+  expect(statuses[0].cert_warning).toBe(undefined);
   expect(subscribed).toStrictEqual([`${ROOT}command/#`]);
 });
 
@@ -82,4 +87,13 @@ test("commands: unknown, malformed, refused and repeated requests get an error a
   expect(await command("diagnostics", { id: "diag-1" })).toMatchObject({ id: "diag-1", ok: false }); // handled already
   expect(node.stats.sampled).toBeGreaterThanOrEqual(sampled);
   expect(lines.join("")).toMatch(/command (unknown-command|bad-request)/);
+});
+
+test("commands: every response and status validates against the payload schema", () => {
+  const schema = JSON.parse(readFileSync(new URL("../schema/payload-v1.schema.json", import.meta.url), "utf8"));
+  const AjvClass = (Ajv2020 as unknown as { default?: typeof Ajv2020 }).default ?? Ajv2020;
+  const ajv = new AjvClass({ allErrors: true, strict: true });
+  const validate = ajv.compile(schema);
+  expect(responses.length).toBeGreaterThan(5);
+  for (const doc of [...responses, ...statuses]) expect(validate(doc) ? "valid" : `${JSON.stringify(doc)}: ${ajv.errorsText(validate.errors)}`).toBe("valid");
 });

@@ -20,6 +20,7 @@ import type { PipelineConfig } from "./pipeline/channel-config";
 import type { RuntimeSettings } from "./fleet/runtime-settings";
 import { CommandDispatcher, CommandRefused, type IdMemory } from "./fleet/commands";
 import type { ResetInfo } from "./fleet/reset-reason";
+import { CertificateExpiry } from "./fleet/certificate-expiry";
 import { utf8Encode } from "./util/utf8";
 
 /** A sensor as the node sees it: its quantities and a sample() that never throws. */
@@ -108,6 +109,8 @@ export interface NodeDependencies {
   ticks?(): number;
   /** Where the mapping from boot time to UTC is kept across restarts (src/pipeline/time-base.ts). */
   timeAnchors?: { load(): string | undefined; save(text: string): void };
+  /** The client certificate (DER), for its days left in the status and the warning from 30 days out. */
+  certificate?: Uint8Array;
   /** Command request ids already handled, kept across restarts (a redelivered reboot must not loop). */
   commandIds?: IdMemory;
   /** Why this boot happened, for the online status (src/fleet/reset-reason.ts). */
@@ -229,7 +232,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
     resolveTime: (t) => timeBase.resolve(t),
     columns: reportColumns(config.pipeline),
     readingIntervalMs: config.sampleIntervalMs,
-    platformStatus: () => ({ ...deps.reset, ...deps.platformStatus?.() }),
+    platformStatus: () => ({ ...deps.reset, ...certificateStatus(), ...deps.platformStatus?.() }),
     now: () => Date.now(),
     report: log,
   });
@@ -249,6 +252,21 @@ export function startNode(deps: NodeDependencies): RunningNode {
     };
   };
 
+  let expiry: CertificateExpiry | undefined;
+  try {
+    if (deps.certificate) expiry = new CertificateExpiry(deps.certificate);
+  } catch (error) {
+    log(`certificate: cannot read its validity (${error instanceof Error ? error.message : error}); no days left in the status`);
+  }
+  /** cert_days_left once the clock is set, and cert_warning from 30 days out (logged once a day). */
+  const certificateStatus = (): Record<string, number | string | undefined> => {
+    if (!expiry) return {};
+    const now = Date.now();
+    const warning = expiry.check(now, clockIsSet());
+    if (warning) log(`certificate: ${warning.event}, ${warning.days_left} days left (not after ${warning.not_after}); rotate the identity`);
+    const days = expiry.daysLeft(now, clockIsSet());
+    return { cert_days_left: days, cert_warning: days !== undefined && days <= 30 ? (days < 0 ? "certificate-expired" : "certificate-expiring") : undefined };
+  };
   const startedAt = clock.now();
   let identifying: Timer | undefined;
   let restarting: Timer | undefined;

@@ -365,6 +365,7 @@ function startWith(settings: Settings, identity: ClientIdentity): RunningNode {
     commandIds,
     reset: resetInfo(),
     restart,
+    certificate: new Uint8Array(identity.certificate as ArrayBuffer),
     openSocket: (callbacks, address) =>
       new TLSSocket({
         TCP: { io: GuardedTCP },

@@ -102,6 +102,7 @@ type Outgoing = Batch & { alarm: boolean };
 /** Alarms stored and not yet published, kept for the pump to send first; older ones go in log order. */
 const URGENT_ALARMS = 16;
 
+const DAILY_STATUS_MS = 86_400_000;
 /** Control messages waiting to go, and broker messages waiting to be handled, at most. */
 const CONTROL_QUEUE = 8;
 const READ_CHUNK = 32;
@@ -795,7 +796,9 @@ export class Uplink {
   #tick(): void {
     const now = this.#o.now();
     try {
-      if (this.connected && now - Math.max(this.#lastHeartbeat, this.#lastTelemetry) >= this.#o.heartbeatMs) this.#sendStatus("online", 0);
+      // While batches flow they carry the health; the full status still goes once a day (certificate days left).
+      const quiet = now - Math.max(this.#lastHeartbeat, this.#lastTelemetry) >= this.#o.heartbeatMs;
+      if (this.connected && (quiet || now - this.#lastHeartbeat >= DAILY_STATUS_MS)) this.#sendStatus("online", 0);
     } catch (error) {
       this.#contain("heartbeat", error);
     }
