@@ -16,7 +16,7 @@ function modules(dir: string): string[] {
 }
 
 /** The simulator maps these files to the SDK's specifiers; preloaded under those. */
-const MAPPED: Record<string, string> = { "sim/io/i2c": "embedded:io/i2c", "sim/io/spi": "embedded:io/spi", "sim/io/digital": "embedded:io/digital", "sim/io/flash": "flash", "sim/io/preference": "preference", "sim/io/system": "system" };
+const MAPPED: Record<string, string> = { "sim/io/i2c": "embedded:io/i2c", "sim/io/spi": "embedded:io/spi", "sim/io/digital": "embedded:io/digital", "sim/io/flash": "flash", "sim/io/preference": "preference", "sim/io/system": "system", "sim/io/reset-reason": "resetReason" };
 
 test("manifest: every firmware module is preloaded, and nothing that does not exist", () => {
   const firmware = [...modules("src"), ...modules("drivers")].sort();

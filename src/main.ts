@@ -32,8 +32,9 @@ import type { SampleQuality } from "../drivers/sample";
 import type { FlashDevice } from "./log/flash-log";
 import { guardedTCP } from "./net/guarded-tcp";
 import { ClockSync, sntpRetryDelay } from "./net/clock-sync";
-import { describeReset, restartNote } from "./fleet/reset-reason";
+import { abortNote, describeReset, restartNote } from "./fleet/reset-reason";
 import "system"; // defines globalThis.System (typings/system.d.ts)
+import getResetReason from "resetReason";
 
 /** Each TLS write becomes one record: leave room for its header, IV, MAC and padding. */
 const TLS_RECORD_OVERHEAD = 96;
@@ -84,7 +85,7 @@ const commandIds = {
 
 /**
  * Why this boot happened, from the note the last run left (a requested restart, or an abort), used
- * once. The platform's own reset reason (ESP-IDF's) is not read yet: the simulator has none.
+ * once, and the platform's own reason where there is one (ESP-IDF's esp_reset_reason(); -1 elsewhere).
  */
 function resetInfo() {
   const note = Preference.get("iiot", "reset_note");
@@ -95,7 +96,8 @@ function resetInfo() {
       // kept: the next boot reports it again, which says more than nothing
     }
   }
-  return describeReset(undefined, note);
+  const { reason } = getResetReason();
+  return describeReset(reason >= 0 ? reason : undefined, note);
 }
 
 function nextBootId(): number {
@@ -219,6 +221,16 @@ function sensorSources(settings: NodeConfig): { sensors: SensorSource[]; closeBu
 }
 
 export default function main(): RunningNode {
+  // XS calls a global abort() before it restarts an ESP32 on an abort (manifest define xs.abortHook):
+  // the note lets the next boot's status say crash, and what it was, instead of a bare software reset.
+  // Returning nothing lets the abort go on.
+  (globalThis as { abort?: unknown }).abort = (message: string, exception?: unknown) => {
+    try {
+      Preference.set("iiot", "reset_note", abortNote(String(message), exception instanceof Error ? exception.message : undefined));
+    } catch {
+      // the abort goes on either way
+    }
+  };
   try {
     return start();
   } catch (error) {
