@@ -91,6 +91,11 @@ export class ShadowAgent {
     return this.#version;
   }
 
+  /** The highest shadow version looked at, applied or not: a message at or below it is stale. */
+  get seenVersion(): number {
+    return this.#seen;
+  }
+
   get error(): string | null {
     return this.#error;
   }
@@ -162,7 +167,7 @@ export class ShadowAgent {
     if (!isVersion(version)) return this.#refuse("get/accepted: no valid version");
     if (version <= this.#seen) return "stale";
     const state = body.state;
-    if (state !== undefined && !isPlainObject(state)) return this.#refuse(`version ${version}: state is not an object`);
+    if (state !== undefined && !isPlainObject(state)) return this.#refuse("get/accepted: state must be an object");
     const reported = state?.reported;
     this.#reported = isPlainObject(reported) ? reported : {};
     const desired = state?.desired;
@@ -190,7 +195,7 @@ export class ShadowAgent {
     if (candidate) {
       text = JSON.stringify(candidate);
       const bytes = utf8Length(text);
-      if (bytes > MAX_DOCUMENT_BYTES) problems.push(`the configuration is ${bytes} bytes, at most ${MAX_DOCUMENT_BYTES}`);
+      if (bytes > MAX_DOCUMENT_BYTES) problems.push(`too large: the configuration is ${bytes} bytes, at most ${MAX_DOCUMENT_BYTES}`);
     }
     if (problems.length === 0 && candidate && sameJson(candidate, this.#document)) {
       this.#error = null;
@@ -206,13 +211,15 @@ export class ShadowAgent {
         else problems.push(message(error));
       }
     }
-    if (!settings || !candidate) return this.#refuse(`version ${version}: ${problems.join("; ")}`);
+    // No version in the error: AWS answers every report that leaves desired and reported apart with a
+    // delta at a new version, and a report that changed each time would never end.
+    if (!settings || !candidate) return this.#refuse(problems.join("; "));
     // Stored first: a power cut after this boots into the new configuration, before it into the old.
     const previous = this.#stored(this.#version, this.#document);
     try {
       this.#o.store.save(`{"version":${version},"document":${text}}`);
     } catch (error) {
-      return this.#refuse(`version ${version}: not applied, cannot store it (${message(error)})`);
+      return this.#refuse(`not applied, cannot store it (${message(error)})`);
     }
     try {
       this.#o.apply(settings, copy(candidate));
@@ -224,7 +231,7 @@ export class ShadowAgent {
       } catch {
         // Then the next boot applies the new document, which is valid.
       }
-      return this.#refuse(`version ${version}: not applied (${message(error)})`);
+      return this.#refuse(`not applied (${message(error)})`);
     }
     this.#settings = settings;
     this.#document = candidate;
