@@ -391,6 +391,8 @@ export function diff(from: Record<string, unknown>, to: Record<string, unknown>)
         define(patch, key, inner);
         any = true;
       }
+    } else if (b === null && (a === undefined || a === null)) {
+      // In a shadow, null is absence: a report of null removes the key, so there is nothing to remove.
     } else if (a === undefined || !sameJson(a, b)) {
       define(patch, key, b);
       any = true;
