@@ -137,6 +137,17 @@ test("shadow: merge semantics: objects merge, null removes a key (its built valu
   });
 });
 
+test("shadow: a __proto__ key is refused as an unknown setting and reaches no prototype", () => {
+  const r = rig();
+  r.send("get/accepted", { state: { desired: { flush_ms: 2000 } }, version: 1 });
+  r.send("update/delta", `{"version":2,"state":{"__proto__":{"polluted":1,"flush_ms":1}}}`);
+  r.send("update/delta", `{"version":3,"state":{"channels":{"__proto__":{"polluted":1}}}}`);
+  equal(({} as Record<string, unknown>).polluted, undefined, "Object.prototype untouched");
+  equal(r.agent.settings.flushIntervalMs, 2000);
+  equal(r.applied.length, 1);
+  assert(String(last(r.reports()).config_error).includes("__proto__"), String(last(r.reports()).config_error));
+});
+
 test("shadow: stale and repeated versions are ignored", () => {
   const r = rig();
   r.send("get/accepted", { state: { desired: { flush_ms: 2000 } }, version: 10 });
@@ -385,7 +396,7 @@ function oracleMerge(target: unknown, patch: unknown): unknown {
   for (const key of Object.keys(patch)) {
     const v = (patch as Record<string, unknown>)[key];
     if (v === null) delete out[key];
-    else own(out, key, oracleMerge(out[key], v));
+    else own(out, key, oracleMerge(Object.prototype.hasOwnProperty.call(out, key) ? out[key] : undefined, v));
   }
   return out;
 }

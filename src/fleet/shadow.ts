@@ -357,7 +357,8 @@ export function mergePatch(target: ShadowDocument, patch: Record<string, unknown
     const value = patch[key];
     if (value === null) delete target[key];
     else if (isPlainObject(value)) {
-      const inner = target[key];
+      // An own property only: target["__proto__"] would be Object.prototype, and merging into it pollutes every object.
+      const inner = Object.prototype.hasOwnProperty.call(target, key) ? target[key] : undefined;
       const merged = mergePatch(isPlainObject(inner) ? inner : {}, value);
       define(target, key, merged);
     } else define(target, key, value);
