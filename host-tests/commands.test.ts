@@ -1,6 +1,7 @@
-// Commands through the running firmware (host target) and the embedded broker: the node subscribes to
-// its own command topic on connect, answers each request on <topic_root>response, acts only on valid
-// ones, and its online status says why it booted.
+// Commands and the shadow through the running firmware (host target) and the embedded broker, with a
+// double of AWS's named-shadow service: the node subscribes to its own command and shadow topics on
+// connect, answers each request on <topic_root>response, acts only on valid ones, takes a valid shadow
+// configuration whole and refuses an invalid one, and its online status says why it booted.
 
 import { test, expect, beforeAll, afterAll } from "vitest";
 import { mkdtempSync } from "node:fs";
@@ -10,6 +11,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from "../host/broker.ts";
 import { bootFirmware } from "../host/firmware.ts";
 import { traceSink } from "../host/moddable/runtime.ts";
 import { devPki } from "./support/pki.ts";
+import { attachShadowDouble, type ShadowDouble } from "./support/shadow-double.ts";
 import { until } from "./support/until.ts";
 import type { RunningNode } from "../src/app.ts";
 import { readFileSync } from "node:fs";
@@ -18,6 +20,8 @@ import Ajv2020 from "ajv/dist/2020.js";
 const THING = "press-7";
 const ROOT = `iiot-test/${THING}/`;
 let broker: EmbeddedBroker;
+let shadow: ShadowDouble;
+const SHADOW = `$aws/things/${THING}/shadow/name/config`;
 let node: RunningNode;
 const responses: Record<string, unknown>[] = [];
 const statuses: Record<string, unknown>[] = [];
@@ -28,6 +32,7 @@ beforeAll(async () => {
   traceSink.write = (text) => void lines.push(text);
   const pki = devPki(THING);
   broker = await startEmbeddedBroker({ certsDir: pki.dir });
+  shadow = attachShadowDouble(broker.aedes, { thing: THING, shadowName: "config" });
   broker.aedes.on("subscribe", (subscriptions, client) => {
     if (client?.id === THING) subscribed.push(...subscriptions.map((s) => s.topic));
   });
@@ -42,6 +47,7 @@ beforeAll(async () => {
     state: mkdtempSync(join(tmpdir(), "iiot-commands-")),
   });
   await until(() => subscribed.includes(`${ROOT}command/#`), "the node subscribed to its command topic", 10_000);
+  await until(() => shadow.shadow !== undefined, "the node created its shadow (reported its configuration)", 10_000);
 }, 30_000);
 
 afterAll(async () => {
@@ -57,12 +63,12 @@ function command(name: string, body: unknown): Promise<Record<string, unknown>> 
   return until(() => responses.length > before, `the response to ${name}`, 5000).then(() => responses[responses.length - 1]);
 }
 
-test("commands: the online status says why the node booted; only its own command topic is subscribed", () => {
+test("commands: the online status says why the node booted; only its own command and shadow topics are subscribed", () => {
   expect(statuses[0]).toMatchObject({ state: "online", reset: "unknown", reset_code: -1 });
   // The dev PKI's device certificate: its days left, read from the certificate itself.
   expect(typeof statuses[0].cert_days_left === "number" && (statuses[0].cert_days_left as number) > 30, JSON.stringify(statuses[0])).toBe(true);
   expect(statuses[0].cert_warning).toBe(undefined);
-  expect(subscribed).toStrictEqual([`${ROOT}command/#`]);
+  expect(subscribed).toStrictEqual([`${ROOT}command/#`, ...["get/accepted", "get/rejected", "update/accepted", "update/rejected", "update/delta"].map((t) => `${SHADOW}/${t}`)]);
 });
 
 test("commands: diagnostics and flush answer with what the node knows and did", async () => {
@@ -96,4 +102,16 @@ test("commands: every response and status validates against the payload schema",
   const validate = ajv.compile(schema);
   expect(responses.length).toBeGreaterThan(5);
   for (const doc of [...responses, ...statuses]) expect(validate(doc) ? "valid" : `${JSON.stringify(doc)}: ${ajv.errorsText(validate.errors)}`).toBe("valid");
+});
+
+test("shadow: a valid configuration is applied whole and reported; an invalid one is refused with its reason and changes nothing", async () => {
+  shadow.setDesired({ flush_ms: 1000, channels: { "max31865.temperature": { interval_s: 1, stats: ["min", "max"] } } });
+  await until(() => (shadow.shadow?.reported as { flush_ms?: number } | undefined)?.flush_ms === 1000, "the change reported", 10_000);
+  expect(lines.join("")).toMatch(/settings applied: 1 channels reported, \d+ with limits, flush 1000 ms/);
+  const applied = lines.filter((l) => l.includes("settings applied")).length;
+  shadow.setDesired({ flush_ms: "soon" });
+  await until(() => typeof (shadow.shadow?.reported as { config_error?: string } | undefined)?.config_error === "string", "the refusal reported", 10_000);
+  expect((shadow.shadow!.reported as { config_error: string }).config_error).toMatch(/flush_ms must be an integer/);
+  expect(lines.filter((l) => l.includes("settings applied")).length, "nothing applied").toBe(applied);
+  expect((shadow.shadow!.reported as { flush_ms?: number }).flush_ms, "the applied configuration stays").toBe(1000);
 });

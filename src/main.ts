@@ -21,6 +21,8 @@ import { IdentityStore } from "./fleet/identity-store";
 import { ProvisioningMachine, type Credentials } from "./fleet/provisioning";
 import { MqttProvisioningLink } from "./fleet/mqtt-link";
 import { BrokerResolver } from "./net/broker-resolver";
+import { ShadowAgent } from "./fleet/shadow";
+import { utf8Encode } from "./util/utf8";
 import type { NodeConfig as Settings } from "./config";
 import Sht3x, { rateForSamplingPeriod } from "../drivers/sht3x/sht3x";
 import Bme280 from "../drivers/bme280/bme280";
@@ -336,7 +338,44 @@ function tlsSecure(settings: Settings, identity: ClientIdentity) {
   };
 }
 
-function startWith(settings: Settings, identity: ClientIdentity): RunningNode {
+/**
+ * The named shadow "config": the settings an operator changes on a running node (src/fleet/shadow.ts),
+ * kept in one preference (one NVS write: a power cut leaves the old text or the new).
+ */
+function shadowAgent(settings: Settings, node: () => RunningNode | undefined, send: () => ((topic: string, payload: Uint8Array) => void) | undefined): ShadowAgent {
+  const shadow = new ShadowAgent({
+    thing: settings.thing,
+    base: {
+      channels: settings.pipelineSource.channels, alarms: settings.pipelineSource.alarms,
+      sampleIntervalMs: settings.sampleIntervalMs, sensors: settings.sensors,
+      flushIntervalMs: settings.flushIntervalMs, heartbeatMs: settings.heartbeatMs, maxBatchBytes: settings.maxBatchBytes,
+    },
+    store: {
+      load: () => {
+        const saved = Preference.get("iiot", "shadow");
+        return typeof saved === "string" ? saved : undefined;
+      },
+      save: (text) => Preference.set("iiot", "shadow", text),
+    },
+    // A stored configuration is applied in the constructor, before the node exists: it starts with shadow.settings.
+    apply: (runtime) => node()?.applySettings(runtime),
+    publish: (topic, payload) => {
+      const sender = send();
+      if (!sender) throw new Error("no session yet");
+      sender(topic, utf8Encode(payload));
+    },
+    log,
+  });
+  if (shadow.loadProblem) log(`shadow: the stored configuration is not used (${shadow.loadProblem}); starting with the built one`);
+  return shadow;
+}
+
+function startWith(built: Settings, identity: ClientIdentity): RunningNode {
+  let running: RunningNode | undefined;
+  let send: ((topic: string, payload: Uint8Array) => void) | undefined;
+  const shadow = shadowAgent(built, () => running, () => send);
+  const runtime = shadow.settings;
+  const settings: Settings = { ...built, pipeline: runtime.pipeline, flushIntervalMs: runtime.flushIntervalMs, heartbeatMs: runtime.heartbeatMs, maxBatchBytes: runtime.maxBatchBytes };
   const secure = tlsSecure(settings, identity);
   const { sensors, closeBuses } = sensorSources(settings);
   const clockSync = new ClockSync({
@@ -378,6 +417,12 @@ function startWith(settings: Settings, identity: ClientIdentity): RunningNode {
     reset: resetInfo(),
     restart,
     certificate: new Uint8Array(identity.certificate as ArrayBuffer),
+    subscriptions: () => [...shadow.subscriptions],
+    onMessage: (topic, payload) => shadow.handle(topic, payload),
+    onSession: (sender) => {
+      send = sender;
+      shadow.subscribed();
+    },
     openSocket: (callbacks, address) =>
       new TLSSocket({
         TCP: { io: GuardedTCP },
@@ -389,5 +434,6 @@ function startWith(settings: Settings, identity: ClientIdentity): RunningNode {
       }),
     log,
   });
+  running = node;
   return node;
 }

@@ -56,7 +56,7 @@ export interface UplinkOptions {
   subscriptions?(): string[];
   /** A message the broker delivered on a subscribed topic. Runs on the next turn, never inside the socket's callback. */
   onMessage?(topic: string, payload: Uint8Array): void;
-  /** Each time a session is up (after the online status): the shadow asks for its document here. */
+  /** Each time a session is up (its subscriptions answered): the shadow asks for its document here. */
   onSession?(): void;
   /** The configured report columns (value, min, max channel masks): every batch's legend starts with them. */
   columns?: readonly [number, number, number];
@@ -301,13 +301,9 @@ export class Uplink {
     if (client.queuedBytes > 0) return;
     if (this.#announce && this.#sendStatus("online", 1)) {
       this.#announce = false;
-      this.#subscribe(client);
+      // The session's own topics; once granted (or at once, with none) the shadow asks for its document.
+      if (!this.#subscribe(client)) this.#sessionReady();
       this.#pumpAgain = true;
-      try {
-        this.#o.onSession?.();
-      } catch (error) {
-        this.#contain("session start", error);
-      }
       return;
     }
     if (this.#sendControl(client)) return;
@@ -581,12 +577,21 @@ export class Uplink {
   }
 
   /** The device's own topics, on every connect: a session AWS kept may still be gone within the hour. */
-  #subscribe(client: MqttClient): void {
+  #subscribe(client: MqttClient): boolean {
     const filters = this.#o.subscriptions?.() ?? [];
-    if (filters.length === 0) return;
+    if (filters.length === 0) return false;
     const packetId = this.#takePacketId();
     this.#controlIds.add(packetId);
     client.subscribe(packetId, filters);
+    return true;
+  }
+
+  #sessionReady(): void {
+    try {
+      this.#o.onSession?.();
+    } catch (error) {
+      this.#contain("session start", error);
+    }
   }
 
   #subscribed(packetId: number, grants: number[]): void {
@@ -597,6 +602,7 @@ export class Uplink {
       this.stats.lastError = `subscription refused: ${refused.join(", ")}`;
       this.#o.report(`${this.stats.lastError} (does the IoT policy allow it?)`);
     }
+    this.#sessionReady();
   }
 
   #received(topic: string, payload: Uint8Array): void {
