@@ -14,19 +14,22 @@ import { manifestConfig } from "../host/firmware.ts";
 import { brokerFromUrl, command, ensureCertificates, type Command } from "../host/cli.ts";
 import { buildSimulator, findSdk, powerOff, runSimulator, type Sdk } from "./sim/sdk.ts";
 import { runLimitsScenario } from "./sim/scenario.ts";
+import { runFleetDemo } from "./sim/fleet-demo.ts";
 import { AWS_MQTT_ALPN } from "../src/config.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const USAGE = `usage: npm run sim -- [--broker mqtts://HOST:PORT] [--duration SECONDS]
-       npm run sim -- [--broker-host NAME] [--alpn] [--port PORT] [--duration SECONDS]
+       npm run sim -- [--broker-host NAME] [--alpn] [--port PORT] [--fleet] [--duration SECONDS]
          the embedded broker, which the firmware finds by looking NAME up (it must resolve to 127.0.0.1;
-         the TLS server name stays localhost), and which with --alpn takes only clients offering ALPN ${AWS_MQTT_ALPN}
+         the TLS server name stays localhost), and which with --alpn takes only clients offering ALPN ${AWS_MQTT_ALPN};
+         --fleet sends the node a command and shadow changes through a double of AWS's shadow service
        npm run sim -- --limits [--minutes N] [--heap-scale F] [--stack-scale F] [--gc-probe-ms MS] [--backlog-hours H]`;
 const cli: Command = command("npm run sim", USAGE, {
   broker: { type: "string" },
   "broker-host": { type: "string" },
   port: { type: "string" },
   alpn: { type: "boolean" },
+  fleet: { type: "boolean" },
   duration: { type: "string" },
   limits: { type: "boolean" },
   minutes: { type: "string" },
@@ -79,7 +82,7 @@ const duration = values.duration === undefined ? undefined : positive("duration"
 let settings: Record<string, string | number>;
 let closeBroker = async () => {};
 if (typeof values.broker === "string") {
-  if (values["broker-host"] !== undefined || values.alpn || values.port !== undefined) fail("--broker-host, --alpn and --port go with the embedded broker, not --broker");
+  if (values["broker-host"] !== undefined || values.alpn || values.port !== undefined || values.fleet) fail("--broker-host, --alpn, --port and --fleet go with the embedded broker, not --broker");
   const target = brokerFromUrl(values.broker, fail);
   settings = { broker_host: target.host, broker_port: target.port };
 } else {
@@ -87,6 +90,7 @@ if (typeof values.broker === "string") {
   const port = values.port === undefined ? 0 : positive("port", 0);
   const broker = await startEmbeddedBroker({ certsDir: join(root, "certs/out"), port, alpn, log: (line) => say(`${line}\n`) });
   closeBroker = () => broker.close();
+  if (values.fleet) runFleetDemo(broker.aedes, thing, String(manifestConfig().topic_root ?? `iiot/${thing}/`), say);
   const host = typeof values["broker-host"] === "string" ? values["broker-host"] : "localhost";
   settings = { broker_host: host, broker_name: "localhost", broker_port: broker.port, ...(alpn && { broker_alpn: alpn }) };
   say(`sim: embedded broker (Aedes, mutual TLS${alpn ? `, ALPN ${alpn} required` : ""}) on 127.0.0.1:${broker.port}, reached as ${host}\n`);
