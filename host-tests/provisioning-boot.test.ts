@@ -46,12 +46,33 @@ test("first boot with a claim certificate: provisioned, then sampling and delive
     resources: pki.resources("claim-device"),
     state,
   });
+  const responses: Record<string, unknown>[] = [];
+  broker.aedes.on("publish", (packet, client) => {
+    if (client && packet.topic === `${ROOT}response`) responses.push(JSON.parse(packet.payload.toString()));
+  });
   const first = await boot();
+  let rotated: Record<string, unknown> | undefined;
   try {
     await until(() => first.stats.readingsAcknowledged >= 3, `readings delivered after provisioning\n${lines.join("")}`, 30_000);
+    // Rotation on request: the uplink closes, a new identity is made, tried and switched to, and the
+    // node goes on delivering with it.
+    const certificatesBefore = double.issued.size;
+    const identitiesBefore = new Set(double.connections.map((c) => c.who));
+    broker.aedes.publish({ cmd: "publish", topic: `${ROOT}command/rotate`, payload: Buffer.from(JSON.stringify({ id: "rot-1" })), qos: 1, retain: false, dup: false }, () => {});
+    await until(() => responses.some((r) => (r.result as { event?: string } | undefined)?.event === "identity-rotated"), `the rotation reported\n${lines.join("")}`, 20_000);
+    rotated = responses.find((r) => (r.result as { event?: string } | undefined)?.event === "identity-rotated");
+    expect(responses.find((r) => r.id === "rot-1")).toMatchObject({ ok: true, result: { started: true } });
+    expect(double.issued.size, "a new certificate was issued").toBe(certificatesBefore + 1);
+    const delivered = first.stats.readingsAcknowledged;
+    await until(() => first.stats.readingsAcknowledged > delivered + 2, "readings delivered with the new identity", 15_000);
+    const uplinkAfter = double.connections.filter((c) => c.clientId === THING && c.admitted && !identitiesBefore.has(c.who));
+    expect(uplinkAfter.length, "the node connected as the thing with a certificate it had not used before").toBeGreaterThan(1);
   } finally {
     await first.stop(2000);
   }
+  const result = rotated!.result as { certificate: string; replaced: string };
+  expect(result.certificate).not.toBe(result.replaced);
+  expect(result.replaced, "the replaced certificate named by its AWS id (SHA-256 of its DER)").toMatch(/^[0-9a-f]{64}$/);
   const claimUses = double.connections.filter((c) => c.who === "claim").length;
   expect(claimUses, "the claim was used to provision").toBeGreaterThan(0);
   expect(double.connections.some((c) => c.who !== "claim" && c.clientId === THING && c.admitted), "connected as the thing with its own certificate").toBe(true);

@@ -86,6 +86,13 @@ export function supervisedSensor(
   };
 }
 
+export interface RotationSession {
+  pause(): Promise<boolean>;
+  resume(): void;
+  /** A result on the response topic: {"id":null,"command":"rotate","ok":...}. */
+  report(ok: boolean, body: Record<string, string | number | null>): void;
+}
+
 export interface NodeDependencies {
   config: NodeConfig;
   boot: number;
@@ -115,6 +122,11 @@ export interface NodeDependencies {
   commandIds?: IdMemory;
   /** Why this boot happened, for the online status (src/fleet/reset-reason.ts). */
   reset?: ResetInfo;
+  /**
+   * Starts a certificate rotation (the rotate command); a node without a stored identity refuses it.
+   * The session lets it close the uplink for the trial connection (same client id) and report the outcome.
+   */
+  rotate?(session: RotationSession): Record<string, string | number | boolean | null>;
   /** Restarts the device (the reboot command); a target without one refuses the command. `why` is kept for the next boot's status. */
   restart?(why: string): void;
   /** Other incoming messages (the shadow): handled here when the topic is theirs, else false. */
@@ -301,6 +313,14 @@ export function startNode(deps: NodeDependencies): RunningNode {
           }
         }, 1000);
         return { seconds };
+      },
+      rotate: () => {
+        if (!deps.rotate) throw new CommandRefused("this node's identity is built in (no claim, no identity partition): nothing to rotate");
+        return deps.rotate({
+          pause: () => uplink.pause(),
+          resume: () => uplink.resume(),
+          report: (ok, body) => uplink.sendControl(commands.responseTopic, utf8Encode(JSON.stringify({ id: null, command: "rotate", ok, ...(ok ? { result: body } : { error: body }) }))),
+        });
       },
       acknowledgeAlarm: () => {
         throw new CommandRefused("alarms are not latched: each clears on its own below its clear value");

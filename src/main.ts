@@ -16,8 +16,10 @@ import Net from "net";
 import SNTP from "sntp";
 import Time from "time";
 import { parseConfig, type NodeConfig, type SensorName } from "./config";
-import { EARLIEST_VALID_TIME, idleStats, startNode, supervisedSensor, type RunningNode, type SensorSource } from "./app";
-import { IdentityStore } from "./fleet/identity-store";
+import { EARLIEST_VALID_TIME, idleStats, startNode, supervisedSensor, type RotationSession, type RunningNode, type SensorSource } from "./app";
+import { CommandRefused } from "./fleet/commands";
+import { sha256, toHex } from "./ota/sha256";
+import { IdentityStore, type Identity } from "./fleet/identity-store";
 import { ProvisioningMachine, type Credentials } from "./fleet/provisioning";
 import { MqttProvisioningLink } from "./fleet/mqtt-link";
 import { BrokerResolver } from "./net/broker-resolver";
@@ -252,7 +254,7 @@ function start(): RunningNode {
   const store = new IdentityStore(flashPartition(p.partition));
   const identity = store.active();
   // The claim is used only until the node has its own identity; then never again.
-  if (identity) return startWith(settings, { certificate: bytes(identity.certificate), key: bytes(identity.key) });
+  if (identity) return startWith(settings, { certificate: bytes(identity.certificate), key: bytes(identity.key) }, store);
   return provisionThenStart(settings, store);
 }
 
@@ -263,9 +265,16 @@ const bytes = (data: Uint8Array): ArrayBuffer => data.slice().buffer as ArrayBuf
  * connection, stores it, and starts as itself. Until then it samples nothing: what it would sample
  * has nowhere to go it could be trusted with.
  */
-function provisionThenStart(settings: Settings, store: IdentityStore): RunningNode {
+/**
+ * One run of the provisioning machine (src/fleet/provisioning.ts) over its own MQTT connection to the
+ * broker: "claim" for the first identity, "rotate" for a new one over the node's current identity.
+ * Returns a stop function.
+ */
+function runProvisioning(
+  settings: Settings, store: IdentityStore, mode: "claim" | "rotate",
+  done: (identity: Identity, replaced: string) => void, failed?: (why: string) => void,
+): { stop(): void; lastError(): string } {
   const p = settings.provisioning!;
-  let node: RunningNode | undefined;
   let stopped = false;
   let machine: ProvisioningMachine | undefined;
   const GuardedTCP = guardedTCP(TCP, log) as unknown as typeof TCP;
@@ -297,33 +306,88 @@ function provisionThenStart(settings: Settings, store: IdentityStore): RunningNo
         }),
     });
     machine = new ProvisioningMachine({
-      store, link, timers, mode: "claim", thingName: settings.thing, templateName: p.template, parameters: p.parameters,
+      store, link, timers, mode, thingName: settings.thing, templateName: p.template, parameters: p.parameters,
       nowSeconds: () => Math.floor(Date.now() / 1000),
       retryDelayMs: (failures) => Math.min(300_000, 1000 * 2 ** Math.min(failures, 8)) * (0.5 + Math.random() / 2),
       report: (line) => log(`provisioning: ${line}`),
-      onDone: (identity) => {
-        log(`provisioning: done; starting as ${settings.thing} with the new identity`);
-        if (!stopped) node = startWith(settings, { certificate: bytes(identity.certificate), key: bytes(identity.key) });
+      onDone: (identity, replaced) => {
+        link.close();
+        if (!stopped) done(identity, replaced);
+      },
+      onFailed: (why) => {
+        link.close();
+        if (!stopped) failed?.(why);
       },
     });
     link.machine = machine;
     machine.start();
   });
-  log(`provisioning: no identity of its own yet; asking for one with the claim certificate (template ${p.template})`);
   begin();
   return {
+    stop() {
+      stopped = true;
+      machine?.stop();
+    },
+    lastError: () => machine?.lastError ?? "",
+  };
+}
+
+/**
+ * Provisioning by claim (src/fleet/README.md): the node gets its own certificate over the claim
+ * connection, stores it, and starts as itself. Until then it samples nothing: what it would sample
+ * has nowhere to go it could be trusted with.
+ */
+function provisionThenStart(settings: Settings, store: IdentityStore): RunningNode {
+  let node: RunningNode | undefined;
+  log(`provisioning: no identity of its own yet; asking for one with the claim certificate (template ${settings.provisioning!.template})`);
+  const run = runProvisioning(settings, store, "claim", (identity) => {
+    log(`provisioning: done; starting as ${settings.thing} with the new identity`);
+    node = startWith(settings, { certificate: bytes(identity.certificate), key: bytes(identity.key) }, store);
+  });
+  return {
     get stats() {
-      return node?.stats ?? idleStats(machine?.lastError ?? "");
+      return node?.stats ?? idleStats(run.lastError());
     },
     applySettings(settings) {
       if (!node) throw new Error("the node is still provisioning its identity");
       node.applySettings(settings);
     },
     async stop(drainMs) {
-      stopped = true;
-      machine?.stop();
-      return node ? node.stop(drainMs) : idleStats(machine?.lastError ?? "");
+      run.stop();
+      return node ? node.stop(drainMs) : idleStats(run.lastError());
     },
+  };
+}
+
+/**
+ * The rotate command: the uplink closes (the trial connection uses the node's client id), a new
+ * identity is made, registered and tried, and only then switched to; the uplink comes back with it,
+ * or with the old one if the rotation failed. The outcome goes out on the response topic; the
+ * cloud deactivates the replaced certificate only once it reads "identity-rotated".
+ */
+function rotation(settings: Settings, store: IdentityStore, use: (identity: ClientIdentity) => void) {
+  let rotating = false;
+  return (session: RotationSession) => {
+    if (rotating) throw new CommandRefused("a rotation is under way");
+    rotating = true;
+    // AWS IoT names a certificate by the SHA-256 of its DER: the id the cloud deactivates.
+    const old = store.active();
+    const previous = old ? toHex(sha256(old.certificate)) : null;
+    void session.pause().then(() => {
+      runProvisioning(settings, store, "rotate", (identity, certificateId) => {
+        rotating = false;
+        use({ certificate: bytes(identity.certificate), key: bytes(identity.key) });
+        log(`rotation: done; the node uses its new certificate ${certificateId}`);
+        session.resume();
+        session.report(true, { event: "identity-rotated", certificate: certificateId || toHex(sha256(identity.certificate)), replaced: previous });
+      }, (why) => {
+        rotating = false;
+        log(`rotation: failed (${why}); the node keeps its certificate`);
+        session.resume();
+        session.report(false, { code: "failed", message: `rotation failed: ${why}`.slice(0, 200) });
+      });
+    });
+    return { started: true };
   };
 }
 
@@ -370,13 +434,14 @@ function shadowAgent(settings: Settings, node: () => RunningNode | undefined, se
   return shadow;
 }
 
-function startWith(built: Settings, identity: ClientIdentity): RunningNode {
+function startWith(built: Settings, identity: ClientIdentity, store?: IdentityStore): RunningNode {
   let running: RunningNode | undefined;
   let send: ((topic: string, payload: Uint8Array) => void) | undefined;
   const shadow = shadowAgent(built, () => running, () => send);
   const runtime = shadow.settings;
   const settings: Settings = { ...built, pipeline: runtime.pipeline, flushIntervalMs: runtime.flushIntervalMs, heartbeatMs: runtime.heartbeatMs, maxBatchBytes: runtime.maxBatchBytes };
-  const secure = tlsSecure(settings, identity);
+  // The identity in use: a rotation replaces it, and the next connect uses the new one.
+  let current = identity;
   const { sensors, closeBuses } = sensorSources(settings);
   const clockSync = new ClockSync({
     earliestValid: EARLIEST_VALID_TIME,
@@ -417,6 +482,7 @@ function startWith(built: Settings, identity: ClientIdentity): RunningNode {
     reset: resetInfo(),
     restart,
     certificate: new Uint8Array(identity.certificate as ArrayBuffer),
+    rotate: store ? rotation(settings, store, (next) => (current = next)) : undefined,
     subscriptions: () => [...shadow.subscriptions],
     onMessage: (topic, payload) => shadow.handle(topic, payload),
     onSession: (sender) => {
@@ -429,7 +495,7 @@ function startWith(built: Settings, identity: ClientIdentity): RunningNode {
         address,
         port: settings.broker.port,
         host: settings.broker.serverName,
-        secure,
+        secure: tlsSecure(settings, current),
         ...callbacks,
       }),
     log,

@@ -141,6 +141,8 @@ export class Uplink {
   #draining = false;
   /** The flush command: the next live batch goes whether due or not. */
   #flushRequested = false;
+  #paused = false;
+  readonly #pauseWaiters: ((ok?: boolean) => void)[] = [];
   #pumping = false;
   #pumpAgain = false;
   #pumpSoon: Timer | undefined;
@@ -193,6 +195,30 @@ export class Uplink {
   }
 
   /** Tries to connect now instead of at the end of the backoff (the clock was just set). */
+  /**
+   * Closes the connection cleanly and stays off until resume(): a certificate rotation's trial
+   * connection uses the same client id. Resolves true once closed (false after timeoutMs). Records
+   * keep being stored meanwhile; batches in flight are resent after resume().
+   */
+  pause(timeoutMs = 5000): Promise<boolean> {
+    this.#paused = true;
+    if (this.#retry) Timer.clear(this.#retry);
+    this.#retry = undefined;
+    const client = this.#client;
+    if (!client) return Promise.resolve(true);
+    const closed = waitOn(this.#pauseWaiters, timeoutMs);
+    if (client.connected) client.disconnect();
+    else client.close("paused");
+    return closed;
+  }
+
+  /** Connects again after pause(), at once. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (!this.#stopped && !this.#client && !this.#looking && !this.#retry) this.#retry = Timer.set(() => this.#open(), 0);
+  }
+
   connectSoon(): void {
     if (this.#stopped || this.#client || this.#looking || !this.#retry) return;
     Timer.clear(this.#retry);
@@ -650,7 +676,7 @@ export class Uplink {
 
   #open(): void {
     this.#retry = undefined;
-    if (this.#stopped) return;
+    if (this.#stopped || this.#paused) return;
     if (!this.#o.clockValid()) {
       this.#retryLater("not connecting: the clock is not set (no SNTP time yet); TLS cannot check certificate dates");
       return;
@@ -671,6 +697,7 @@ export class Uplink {
   }
 
   #connectTo(address: string): void {
+    if (this.#paused || this.#stopped) return;
     this.#address = address;
     this.#sessionUp = false;
     try {
@@ -721,6 +748,12 @@ export class Uplink {
     }
     // A drain waiting for acknowledgements ends now: none can come before a reconnect.
     for (const waiter of this.#idleWaiters.slice()) waiter(false);
+    if (this.#paused) {
+      this.#sessionUp = false;
+      this.#o.report(`paused: ${reason}`);
+      for (const waiter of this.#pauseWaiters.slice()) waiter();
+      return;
+    }
     this.#retryLater(this.#sessionUp ? `connection lost: ${reason}` : `connect to ${this.#address} failed: ${reason}`);
     this.#sessionUp = false;
   }

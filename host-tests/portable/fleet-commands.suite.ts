@@ -32,6 +32,7 @@ function rig(options: { memory?: { value?: string }; throwing?: boolean } = {}) 
     identify: (seconds) => act(["identify", seconds]),
     acknowledgeAlarm: (channel, kind) => act(["ack-alarm", channel, kind], { acknowledged: 1 }),
     diagnostics: () => act(["diagnostics"], { uptime_s: 12, heap_free: 30000, nested: { no: 1 } as never, nan: NaN, fn: (() => 1) as never }),
+    rotate: () => act(["rotate"], { started: true }),
   };
   const memory = options.memory;
   const dispatcher = new CommandDispatcher({

@@ -14,8 +14,8 @@ export const MAX_ID_LENGTH = 64;
 /** Request ids remembered to drop redeliveries (QoS 1 resends a command after a reconnect). */
 export const REMEMBERED_IDS = 16;
 
-export type CommandName = "flush" | "resend" | "reboot" | "identify" | "ack-alarm" | "diagnostics";
-export const COMMAND_NAMES: readonly CommandName[] = ["flush", "resend", "reboot", "identify", "ack-alarm", "diagnostics"];
+export type CommandName = "flush" | "resend" | "reboot" | "identify" | "ack-alarm" | "diagnostics" | "rotate";
+export const COMMAND_NAMES: readonly CommandName[] = ["flush", "resend", "reboot", "identify", "ack-alarm", "diagnostics", "rotate"];
 
 export type Command =
   | { name: "flush" }
@@ -23,7 +23,8 @@ export type Command =
   | { name: "reboot"; delayS: number }
   | { name: "identify"; seconds: number }
   | { name: "ack-alarm"; channel: string; kind?: "high" | "low" | "sensor-fault" }
-  | { name: "diagnostics" };
+  | { name: "diagnostics" }
+  | { name: "rotate" };
 
 export type ErrorCode = JsonProblem | "bad-request" | "unknown-command" | "bad-argument" | "duplicate" | "expired" | "refused" | "failed";
 
@@ -47,6 +48,8 @@ export interface CommandHandlers {
   identify(seconds: number): CommandResult | void;
   acknowledgeAlarm(channel: string, kind: "high" | "low" | "sensor-fault" | undefined): CommandResult | void;
   diagnostics(): CommandResult | void;
+  /** Starts a certificate rotation (src/fleet/provisioning.ts, rotate mode); its outcome is reported later. */
+  rotate(): CommandResult | void;
 }
 
 /** Request ids already handled, kept across restarts where the platform has somewhere to keep them. */
@@ -83,7 +86,7 @@ type Parsed = { ok: true; id: string; command: Command } | { ok: false; id: stri
 /** Keys every request may carry besides the command's own arguments. */
 const COMMON_KEYS = ["id", "command", "expires_at"];
 const ARGUMENT_KEYS: Record<CommandName, readonly string[]> = {
-  flush: [], resend: ["from"], reboot: ["delay_s"], identify: ["seconds"], "ack-alarm": ["channel", "kind"], diagnostics: [],
+  flush: [], resend: ["from"], reboot: ["delay_s"], identify: ["seconds"], "ack-alarm": ["channel", "kind"], diagnostics: [], rotate: [],
 };
 
 function isCommandName(name: string): name is CommandName {
@@ -124,6 +127,7 @@ export function parseCommand(topicName: string | undefined, payload: Uint8Array,
   switch (name) {
     case "flush":
     case "diagnostics":
+    case "rotate":
       return { ok: true, id, command: { name } };
     case "resend": {
       const from = request.from;
@@ -248,6 +252,7 @@ export class CommandDispatcher {
       case "identify": return h.identify(command.seconds);
       case "ack-alarm": return h.acknowledgeAlarm(command.channel, command.kind);
       case "diagnostics": return h.diagnostics();
+      case "rotate": return h.rotate();
     }
   }
 
