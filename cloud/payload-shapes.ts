@@ -47,3 +47,18 @@ export const ALARM = {
   /** What makes a message on the alarm topic one the rules understand. */
   accept: "NOT isUndefined(seq) AND (state = 'raised' OR state = 'cleared')",
 } as const;
+
+/**
+ * A command's answer (src/fleet/commands.ts); the one the rules act on is a finished rotation:
+ * `{"id":null,"command":"rotate","ok":true,"result":{"event":"identity-rotated","certificate":"<id>","replaced":"<id>"}}`,
+ * certificate ids as AWS IoT names them (the SHA-256 of the DER, hex).
+ */
+export const RESPONSE = {
+  command: "command",
+  ok: "ok",
+  event: "result.event",
+  certificate: "result.certificate",
+  replaced: "result.replaced",
+  /** A rotation the device confirmed: it connects with the new certificate, the old may go. */
+  rotated: "command = 'rotate' AND ok = true AND result.event = 'identity-rotated' AND NOT isUndefined(result.replaced) AND NOT isNull(result.replaced) AND result.replaced <> result.certificate",
+} as const;

@@ -5,14 +5,14 @@
 // Each rule's SQL works on the firmware's payloads as they are today (README "Telemetry" and
 // "Status"); alarms assume the shape in payload-shapes.ts (ALARM) until schema v1 is defined.
 
-import { ALARM, STATUS, TELEMETRY } from "./payload-shapes.ts";
+import { ALARM, RESPONSE, STATUS, TELEMETRY } from "./payload-shapes.ts";
 import { DEFAULT_LAYOUT, checkLayout, kindFilter, thingLevel, type MessageKind, type TopicLayout } from "./topics.ts";
 
 /**
  * Where a rule's output goes. In AWS: a DynamoDB table, SNS, Firehose to S3. In the local mirror:
  * PostgreSQL tables and JSON-lines files. Every rule also has the dead-letter queue as error action.
  */
-export type SinkKind = "telemetry-table" | "status-table" | "alert-topic" | "archive-stream";
+export type SinkKind = "telemetry-table" | "status-table" | "alert-topic" | "archive-stream" | "certificate-deactivation";
 
 export interface RuleDefinition {
   /** AWS topic rule names allow letters, digits and underscores only. */
@@ -113,6 +113,18 @@ export function ruleDefinitions(layout: TopicLayout = DEFAULT_LAYOUT): RuleDefin
       topicFilter: filter("alarm"),
       sql: statement(`*, 'alarm' AS kind, ${received}, parse_time('yyyy-MM-dd', ${ALARM.ts}) AS event_date`, filter("alarm")),
       sink: "archive-stream",
+    },
+    {
+      name: "rotation_confirmed",
+      description: "A device confirmed it switched to its new certificate: the replaced one is deactivated (only then, and only if both are the device's own).",
+      kind: "response",
+      topicFilter: filter("response"),
+      sql: statement(
+        `topic(${thingLevel(layout)}) AS device, ${RESPONSE.certificate} AS certificate, ${RESPONSE.replaced} AS replaced, ${received}`,
+        filter("response"),
+        RESPONSE.rotated,
+      ),
+      sink: "certificate-deactivation",
     },
     {
       name: "archive_status",

@@ -12,9 +12,9 @@ export interface TopicLayout {
 
 export const DEFAULT_LAYOUT: TopicLayout = { prefix: "factory", siteLevels: 3 };
 
-/** What a device publishes under its root, one topic level each. */
-export type MessageKind = "telemetry" | "status" | "alarm";
-export const MESSAGE_KINDS: readonly MessageKind[] = ["telemetry", "status", "alarm"];
+/** What a device publishes under its root, one topic level each (response: its answers to commands). */
+export type MessageKind = "telemetry" | "status" | "alarm" | "response";
+export const MESSAGE_KINDS: readonly MessageKind[] = ["telemetry", "status", "alarm", "response"];
 
 /** The MQTT topic level names allowed for the prefix and site levels: no wildcards, no slashes, not empty. */
 const LEVEL = /^[A-Za-z0-9_.:-]+$/;

@@ -30,7 +30,7 @@ test("rule names are unique AWS rule names and every sink kind has a rule", () =
   const names = rules.map((r) => r.name);
   expect(new Set(names).size).toBe(names.length);
   for (const name of names) expect(name).toMatch(/^[A-Za-z0-9_]{1,128}$/);
-  expect(new Set(rules.map((r) => r.sink))).toStrictEqual(new Set(["telemetry-table", "status-table", "alert-topic", "archive-stream"]));
+  expect(new Set(rules.map((r) => r.sink))).toStrictEqual(new Set(["telemetry-table", "status-table", "alert-topic", "archive-stream", "certificate-deactivation"]));
   expect(ruleTopicFilters(rules).sort()).toStrictEqual(MESSAGE_KINDS.map((k) => kindFilter(DEFAULT_LAYOUT, k)).sort());
 });
 

@@ -68,7 +68,7 @@ test("each rule is its single definition: same SQL and version, one action, the 
       Sqs: { QueueUrl: { Ref: dlq[0][0] }, RoleArn: expect.anything(), UseBase64: false },
     });
     const action = Object.keys((payload.Actions as Record<string, Json>[])[0])[0];
-    expect(action).toBe({ "telemetry-table": "DynamoDBv2", "status-table": "DynamoDBv2", "alert-topic": "Sns", "archive-stream": "Firehose" }[definition.sink]);
+    expect(action).toBe({ "telemetry-table": "DynamoDBv2", "status-table": "DynamoDBv2", "alert-topic": "Sns", "archive-stream": "Firehose", "certificate-deactivation": "Lambda" }[definition.sink]);
   }
 });
 

@@ -56,7 +56,7 @@ test("npm start -- --duration: embedded broker, rules runner and PGlite; stored 
   const cloud = tmp("cloud");
   const run = await npmStart(["--duration", "8", "--state", tmp("device"), "--cloud-state", cloud]);
   expect(run.output).toMatch(/embedded broker \(Aedes, mutual TLS\)/);
-  expect(run.output).toMatch(/rules: 7 rules on factory\/\+\/\+\/\+\/\+\/telemetry, factory\/\+\/\+\/\+\/\+\/alarm, factory\/\+\/\+\/\+\/\+\/status/);
+  expect(run.output).toMatch(/rules: 8 rules on factory\/\+\/\+\/\+\/\+\/telemetry, factory\/\+\/\+\/\+\/\+\/alarm, factory\/\+\/\+\/\+\/\+\/status, factory\/\+\/\+\/\+\/\+\/response/);
   expect(run.readings.acknowledged, run.output).toBeGreaterThan(0);
   expect(run.readings.stored, run.output).toBe(run.readings.acknowledged);
   expect(run.code, run.output).toBe(0);

@@ -2,7 +2,7 @@
 // (Firehose to S3, GZIP JSON lines partitioned by the rule's event_date), and the dead-letter queue
 // with an alarm on it.
 
-import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { AttributeType, BillingMode, Table } from "aws-cdk-lib/aws-dynamodb";
@@ -11,6 +11,7 @@ import { CfnDeliveryStream } from "aws-cdk-lib/aws-kinesisfirehose";
 import { BlockPublicAccess, Bucket, BucketEncryption, StorageClass } from "aws-cdk-lib/aws-s3";
 import { Topic } from "aws-cdk-lib/aws-sns";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
+import { Code, Function as LambdaFunction, Runtime } from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
 import { ARCHIVE_PARTITION_KEYS } from "../rules.ts";
 
@@ -28,6 +29,8 @@ export class PipelineSinks extends Construct {
   readonly archiveStream: CfnDeliveryStream;
   readonly deadLetters: Queue;
   readonly deadLetterAlarm: Alarm;
+  /** Deactivates a certificate a device replaced, once the device confirmed the new one works. */
+  readonly certificateDeactivator: LambdaFunction;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -109,5 +112,43 @@ export class PipelineSinks extends Construct {
       },
     });
     this.archiveStream.node.addDependency(firehoseRole);
+
+    this.certificateDeactivator = new LambdaFunction(this, "CertificateDeactivator", {
+      description: "A device confirmed its rotated certificate: deactivate the one it replaced, if both are attached to it",
+      runtime: Runtime.NODEJS_20_X,
+      handler: "index.handler",
+      timeout: Duration.seconds(30),
+      code: Code.fromInline(DEACTIVATOR_SOURCE),
+    });
+    this.certificateDeactivator.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ["iot:ListThingPrincipals"], resources: ["*"] }));
+    this.certificateDeactivator.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: ["iot:UpdateCertificate"], resources: [`arn:aws:iot:${Stack.of(this).region}:${Stack.of(this).account}:cert/*`] }));
   }
 }
+
+/**
+ * The rule's output is {device, certificate, replaced, topic, received_at}; device comes from the
+ * topic (the policy lets a device publish only under its own root). A certificate is deactivated only
+ * if it and its replacement are both attached to that thing: a device cannot switch off another's.
+ */
+const DEACTIVATOR_SOURCE = `
+const { IoTClient, ListThingPrincipalsCommand, UpdateCertificateCommand } = require("@aws-sdk/client-iot");
+const iot = new IoTClient({});
+const ID = /^[0-9a-f]{64}$/;
+exports.handler = async (event) => {
+  const { device, certificate, replaced } = event;
+  if (typeof device !== "string" || !ID.test(certificate) || !ID.test(replaced) || certificate === replaced)
+    throw new Error("rotation: not a confirmation: " + JSON.stringify(event).slice(0, 300));
+  const principals = [];
+  let nextToken;
+  do {
+    const page = await iot.send(new ListThingPrincipalsCommand({ thingName: device, nextToken }));
+    principals.push(...(page.principals || []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  const attached = (id) => principals.some((arn) => arn.endsWith(":cert/" + id));
+  if (!attached(certificate)) throw new Error("rotation: " + device + " confirmed a certificate that is not attached to it");
+  if (!attached(replaced)) return { skipped: "the replaced certificate is not attached to " + device };
+  await iot.send(new UpdateCertificateCommand({ certificateId: replaced, newStatus: "INACTIVE" }));
+  return { deactivated: replaced };
+};
+`;

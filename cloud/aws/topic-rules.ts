@@ -39,6 +39,8 @@ export class PipelineRules extends Construct {
           return { sns: { roleArn, targetArn: sinks.alertTopic.topicArn, messageFormat: "RAW" } };
         case "archive-stream":
           return { firehose: { roleArn, deliveryStreamName: sinks.archiveStream.ref, batchMode: false } };
+        case "certificate-deactivation":
+          return { lambda: { functionArn: sinks.certificateDeactivator.functionArn } };
       }
     };
 
@@ -57,6 +59,8 @@ export class PipelineRules extends Construct {
         },
       });
       rule.node.addDependency(role);
+      if (definition.sink === "certificate-deactivation")
+        sinks.certificateDeactivator.addPermission(`${definition.name}-invoke`, { principal: new ServicePrincipal("iot.amazonaws.com"), sourceArn: rule.attrArn });
       this.rules.set(definition.name, rule);
     }
   }

@@ -88,6 +88,8 @@ export const FUNCTIONS: Record<string, SqlFunction> = {
     return n === undefined ? undefined : Math.floor(n);
   },
   isundefined: (args) => args.length === 1 && args[0] === undefined,
+  // AWS: true for a JSON null only (Undefined is not null).
+  isnull: (args) => args.length === 1 && args[0] === null,
   parse_time: ([pattern, time, zone]) => {
     const ms = toNumber(time);
     if (typeof pattern !== "string" || ms === undefined) return undefined;

@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS threshold_alerts (
   PRIMARY KEY (device, seq)
 );
 
+CREATE TABLE IF NOT EXISTS certificate_deactivations (
+  device text NOT NULL,
+  certificate_id text NOT NULL,       -- the replaced certificate (AWS id: SHA-256 of the DER, hex)
+  replaced_by text NOT NULL,
+  received_at timestamptz NOT NULL,
+  PRIMARY KEY (device, certificate_id)
+);
+
 CREATE TABLE IF NOT EXISTS device_status (
   device text NOT NULL,
   received_at timestamptz NOT NULL,

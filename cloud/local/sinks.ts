@@ -67,6 +67,19 @@ export function databaseSinks(db: Database): Omit<Sinks, "archive-stream"> {
         [text(readPath(status, STATUS.device), "device"), receivedAt, typeof status.state === "string" ? status.state : null, JSON.stringify(status)],
       );
     },
+    // The local mirror has no certificate registry to change: it records what AWS would deactivate.
+    async "certificate-deactivation"(output, { receivedAt }) {
+      const o = object(output, "rotation");
+      const id = /^[0-9a-f]{64}$/;
+      const replaced = text(o.replaced, "replaced");
+      const certificate = text(o.certificate, "certificate");
+      if (!id.test(replaced) || !id.test(certificate)) throw new Error("rotation: certificate ids must be 64 hex digits");
+      await db.query(
+        `INSERT INTO certificate_deactivations (device, certificate_id, replaced_by, received_at)
+         VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000)) ON CONFLICT (device, certificate_id) DO NOTHING`,
+        [text(o.device, "device"), replaced, certificate, receivedAt],
+      );
+    },
     // Two rules feed the alert topic: device alarms (passed on whole) and the threshold backstop.
     async "alert-topic"(output, { receivedAt }) {
       const alert = object(output, "alert");
