@@ -37,7 +37,7 @@ test("rotation_confirmed: a failed rotation, another command, a missing or ident
 test("the local mirror records what AWS would deactivate, once, and refuses ids that are not certificate ids", async () => {
   db = await openDatabase();
   const sinks = databaseSinks(db);
-  const { output } = run(confirmation) as { output: never };
+  const { output } = run(confirmation) as unknown as { output: never };
   for (let i = 0; i < 2; i++) await sinks["certificate-deactivation"](output, { rule, topic: TOPIC, receivedAt: 1_795_000_000_000 });
   const rows = await db.query<{ device: string; certificate_id: string; replaced_by: string }>("SELECT device, certificate_id, replaced_by FROM certificate_deactivations");
   expect(rows).toStrictEqual([{ device: "press-7", certificate_id: OLD, replaced_by: NEW }]);
