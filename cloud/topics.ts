@@ -65,11 +65,14 @@ export const DEVICE_GRANTS: readonly TopicGrant[] = [
   // Commands for this device only, and its answers (src/fleet/commands.ts).
   { action: "subscribe", topic: "{root}command/#" },
   { action: "publish", topic: "{root}response" },
-  // Classic and named shadows, and jobs, of this thing only.
+  // The named shadow "config" the node follows (src/fleet/shadow.ts): granted on the local broker too,
+  // so a node there subscribes without a refusal (nothing answers it unless a shadow service runs).
+  { action: "publish", topic: "$aws/things/{thing}/shadow/name/config/get" },
+  { action: "publish", topic: "$aws/things/{thing}/shadow/name/config/update" },
+  { action: "subscribe", topic: "$aws/things/{thing}/shadow/name/config/#" },
+  // The classic shadow and jobs, of this thing only.
   { action: "publish", topic: "$aws/things/{thing}/shadow/get", awsOnly: true },
   { action: "publish", topic: "$aws/things/{thing}/shadow/update", awsOnly: true },
-  { action: "publish", topic: "$aws/things/{thing}/shadow/name/+/get", awsOnly: true },
-  { action: "publish", topic: "$aws/things/{thing}/shadow/name/+/update", awsOnly: true },
   { action: "subscribe", topic: "$aws/things/{thing}/shadow/#", awsOnly: true },
   { action: "publish", topic: "$aws/things/{thing}/jobs/get", awsOnly: true },
   { action: "publish", topic: "$aws/things/{thing}/jobs/start-next", awsOnly: true },

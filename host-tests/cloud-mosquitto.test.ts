@@ -63,6 +63,9 @@ test("the ACL is the device grants as %u patterns under the layout's root, and t
     "pattern write factory/+/+/+/%u/alarm",
     "pattern read factory/+/+/+/%u/command/#",
     "pattern write factory/+/+/+/%u/response",
+    "pattern write $aws/things/%u/shadow/name/config/get",
+    "pattern write $aws/things/%u/shadow/name/config/update",
+    "pattern read $aws/things/%u/shadow/name/config/#",
     `user ${RUNNER}`,
     ...ruleTopicFilters(ruleDefinitions()).map((f) => `topic read ${f}`),
   ]);
