@@ -36,7 +36,34 @@ const flash = new SimNorFlash({ byteLength: 0x200000, blockSize: 4096, random: (
     "new FlashLog(flash)",
     "[FlashLog, flash]",
   );
+  // What the fleet code keeps for the whole run: the shadow agent with the reference configuration in
+  // force (a stored document applied at boot), the command dispatcher with 16 remembered request ids,
+  // and the pipeline's windows and alarm states.
+  const base = `{ sampleIntervalMs: 1000, sensors: ["sht3x", "bme280", "max31865", "adxl345"], flushIntervalMs: 5000, heartbeatMs: 60000, maxBatchBytes: 5120 }`;
+  const shadow = await liveSlots(
+    `import { ShadowAgent } from "./src/fleet/shadow.ts";
+const stored = JSON.stringify({ version: 7, document: { flush_ms: 2000, channels: { "max31865.temperature": { interval_s: 5, stats: ["min", "max"] }, "sht3x.temperature": { interval_s: 1 } } } });`,
+    `new ShadowAgent({ thing: "press-7", base: ${base}, store: { load: () => stored, save() {} }, apply() {}, publish() {} })`,
+    "[ShadowAgent, stored]",
+  );
+  const commands = await liveSlots(
+    `import { CommandDispatcher } from "./src/fleet/commands.ts";
+const ids = Array.from({ length: 16 }, (_, i) => "request-" + i).join(" ");
+const handlers = { flush() {}, resend() {}, reboot() {}, identify() {}, acknowledgeAlarm() {}, diagnostics() {}, rotate() {} };`,
+    `new CommandDispatcher({ topicRoot: "factory/chicago/building-a/line-3/press-7/", handlers, now: () => 0, clockValid: () => true, memory: { load: () => ids, save() {} } })`,
+    "[CommandDispatcher, ids, handlers]",
+  );
+  const pipeline = await liveSlots(
+    `import { parsePipelineConfig } from "./src/pipeline/channel-config.ts";
+import { ReportWindows } from "./src/pipeline/windows.ts";
+import { AlarmMonitor } from "./src/pipeline/alarms.ts";`,
+    `(() => { const c = parsePipelineConfig({}, 1000, ["sht3x", "bme280", "max31865", "adxl345"]); return [c, new ReportWindows(c, 1000), new AlarmMonitor(c.alarms)]; })()`,
+    "[parsePipelineConfig, ReportWindows, AlarmMonitor]",
+  );
   return [
+    { name: "memory.shadow_agent_slots", value: shadow, unit: "slots", note: "the named-shadow agent with a stored configuration applied (the document, its validated settings, the five topics)" },
+    { name: "memory.command_dispatcher_slots", value: commands, unit: "slots", note: "the command dispatcher with 16 remembered request ids" },
+    { name: "memory.pipeline_slots", value: pipeline, unit: "slots", note: "the reference device's validated channels and alarms, its report windows and alarm states" },
     { name: "memory.sim_board_slots", value: board, unit: "slots", note: "the simulated reference board (four chips, buses, GPIO) kept by the simulator build and the host target; none of it exists on a device" },
     { name: "memory.flash_log_full_slots", value: fullLog, unit: "slots", note: "a FlashLog mounted on a 2 MiB partition full of unacknowledged records (512 sectors, about 14 h of the reference device): per-sector state is in typed arrays (4.5 KiB of chunk), not objects; the count varies by a few tens of slots with the program's own bookkeeping" },
   ];
