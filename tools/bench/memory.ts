@@ -57,13 +57,13 @@ const handlers = { flush() {}, resend() {}, reboot() {}, identify() {}, acknowle
     `import { parsePipelineConfig } from "./src/pipeline/channel-config.ts";
 import { ReportWindows } from "./src/pipeline/windows.ts";
 import { AlarmMonitor } from "./src/pipeline/alarms.ts";`,
-    `(() => { const c = parsePipelineConfig({}, 1000, ["sht3x", "bme280", "max31865", "adxl345"]); return [c, new ReportWindows(c, 1000), new AlarmMonitor(c.alarms)]; })()`,
+    `(() => { const c = parsePipelineConfig({}, 1000, ["sht3x", "bme280", "max31865", "adxl345"]); const w = new ReportWindows(c, 1000); return [c, w, new AlarmMonitor(c.alarms, [...new Set([...w.channels, ...c.alarms.channels.keys()])])]; })()`,
     "[parsePipelineConfig, ReportWindows, AlarmMonitor]",
   );
   return [
     { name: "memory.shadow_agent_slots", value: shadow, unit: "slots", note: "the named-shadow agent with a stored configuration applied (the document, its validated settings, the five topics)" },
     { name: "memory.command_dispatcher_slots", value: commands, unit: "slots", note: "the command dispatcher with 16 remembered request ids" },
-    { name: "memory.pipeline_slots", value: pipeline, unit: "slots", note: "the reference device's validated channels and alarms, its report windows and alarm states" },
+    { name: "memory.pipeline_slots", value: pipeline, unit: "slots", note: "the reference device's validated channels and alarms, its report windows and the alarm states of the channels it watches (as src/app.ts builds them): about 15 slots per window and per alarm, the next place to save" },
     { name: "memory.sim_board_slots", value: board, unit: "slots", note: "the simulated reference board (four chips, buses, GPIO) kept by the simulator build and the host target; none of it exists on a device" },
     { name: "memory.flash_log_full_slots", value: fullLog, unit: "slots", note: "a FlashLog mounted on a 2 MiB partition full of unacknowledged records (512 sectors, about 14 h of the reference device): per-sector state is in typed arrays (4.5 KiB of chunk), not objects; the count varies by a few tens of slots with the program's own bookkeeping" },
   ];
