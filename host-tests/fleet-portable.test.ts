@@ -2,15 +2,11 @@
 // vitest result per XS result, exactly the cases registered on Node).
 import { expect, test } from "vitest";
 import { registry, useChecks } from "./portable/api.ts";
+import { VITEST_CHECKS } from "./support/vitest-checks.ts";
 import { runOnXs } from "./xs/harness.ts";
 import "./portable/fleet-suites.ts";
 
-useChecks({
-  equal: (actual, expected, message) => expect(actual, message).toBe(expected),
-  deepEqual: (actual, expected, message) => expect(actual, message).toStrictEqual(expected),
-  near: (actual, expected, tolerance, message) => expect(Math.abs(actual - expected), `${message ?? ""} ${actual} vs ${expected}`).toBeLessThanOrEqual(tolerance),
-  ok: (condition, message) => expect(condition, message).toBeTruthy(),
-});
+useChecks(VITEST_CHECKS);
 
 const cases = [...registry];
 for (const { name, body } of cases) test(`node: ${name}`, body);
