@@ -502,6 +502,47 @@ test("uplink: while telemetry flows it carries the health and no heartbeat goes 
   expect(statuses(sockets[0]).length, "10 s without telemetry: a heartbeat").toBe(2);
 });
 
+test("uplink: a resent batch that no longer fits whole (its head grew, or the batch size shrank) leaves the rest unsent, not acknowledged", async () => {
+  for (const shrink of [false, true]) {
+    const { log, uplink, sockets, append, telemetry, startOnline, online } = rig();
+    /** Batches written whole so far (a packet the socket has not taken all of is left for later). */
+    const complete = (socket: FakeSocket) => telemetry(socket).flatMap((p) => {
+      try {
+        return [{ packetId: p.packetId, seqs: (JSON.parse(p.payload) as { readings: { seq: number }[] }).readings.map((r) => r.seq) }];
+      } catch {
+        return [];
+      }
+    });
+    await startOnline();
+    for (let i = 0; i < 12; i++) append(20 + i);
+    uplink.pump();
+    const first = complete(sockets[0]);
+    expect(first.length).toBeGreaterThan(0);
+    sockets[0].callbacks.onError(); // lost before any PUBACK
+    // While offline the log grows by a digit (log_depth in every batch head), or the batch size shrinks.
+    if (shrink) uplink.reconfigure({ flushIntervalMs: 0, heartbeatMs: 60_000, maxBatchBytes: 300 });
+    else for (let i = 0; i < 100; i++) append(1);
+    await until(() => sockets.length === 2, 1000, "the reconnect");
+    await online(sockets[1]);
+    const delivered = new Set<number>();
+    const acked = new Set<number>();
+    for (let round = 0; round < 100 && log.tailSeq < log.nextSeq; round++) {
+      sockets[1].drain();
+      uplink.pump();
+      for (const p of complete(sockets[1])) {
+        for (const seq of p.seqs) delivered.add(seq);
+        if (!acked.has(p.packetId)) sockets[1].deliver(puback(p.packetId));
+        acked.add(p.packetId);
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const firstSeqs = first.flatMap((p) => p.seqs);
+    expect(firstSeqs.filter((seq) => !delivered.has(seq)), `never resent (shrink: ${shrink})`).toStrictEqual([]);
+    expect(log.tailSeq).toBe(log.nextSeq);
+    uplink.stop();
+  }
+});
+
 test("uplink: its statistics count publishes, resends, acknowledgements and connections", () => {
   const { uplink, sockets, append, connect, advance, telemetry } = manualRig();
   connect();

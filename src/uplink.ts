@@ -345,6 +345,13 @@ export class Uplink {
         return;
       }
       if (!this.#paceOrWait(batch.payload.length)) return;
+      // The same records need not fit the same batch again: the health fields in the head have
+      // grown, or the batch size changed. What did not fit is no longer this entry's: it goes out
+      // as backlog under new packet ids, instead of being taken as acknowledged with this one.
+      if (batch.lastSeq < stale.lastSeq) {
+        stale.lastSeq = batch.lastSeq;
+        stale.count = batch.count;
+      }
       stale.stale = false;
       stale.sentAt = this.#o.now();
       this.stats.resent++;
