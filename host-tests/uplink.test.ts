@@ -543,6 +543,22 @@ test("uplink: a resent batch that no longer fits whole (its head grew, or the ba
   }
 });
 
+test("uplink: a control message (a command's response) whose PUBACK the connection lost goes again after the reconnect; an acknowledged one does not", async () => {
+  const { uplink, sockets, startOnline, online } = rig();
+  await startOnline();
+  const responses = (socket: FakeSocket) => publishes(socket.packets()).filter((p) => p.topic === "t/response");
+  uplink.sendControl("t/response", new TextEncoder().encode('{"id":"a"}'));
+  uplink.sendControl("t/response", new TextEncoder().encode('{"id":"b"}'));
+  await until(() => responses(sockets[0]).length === 2, 1000, "both responses");
+  sockets[0].deliver(puback(responses(sockets[0])[0].packetId)); // "a" acknowledged, "b" not
+  sockets[0].callbacks.onError();
+  await until(() => sockets.length === 2, 1000, "the reconnect");
+  await online(sockets[1]);
+  await until(() => responses(sockets[1]).length === 1, 1000, "the unacknowledged response again");
+  await new Promise((r) => setTimeout(r, 20));
+  expect(responses(sockets[1]).map((p) => p.payload)).toStrictEqual(['{"id":"b"}']);
+});
+
 test("uplink: its statistics count publishes, resends, acknowledgements and connections", () => {
   const { uplink, sockets, append, connect, advance, telemetry } = manualRig();
   connect();

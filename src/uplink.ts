@@ -126,6 +126,8 @@ export class Uplink {
   readonly #control: { topic: string; payload: Uint8Array }[] = [];
   /** Packet ids of control publishes and subscriptions awaiting their PUBACK or SUBACK. */
   readonly #controlIds = new Set<number>();
+  /** Control messages published and not yet acknowledged: queued again if the connection ends first. */
+  readonly #controlSent = new Map<number, { topic: string; payload: Uint8Array }>();
   /** Messages delivered by the broker, handled on the next turn (outside the TLS callback's stack). */
   readonly #inbox: { topic: string; payload: Uint8Array }[] = [];
   #inboxTimer: Timer | undefined;
@@ -603,6 +605,7 @@ export class Uplink {
     this.#control.shift();
     const packetId = this.#takePacketId();
     this.#controlIds.add(packetId);
+    this.#controlSent.set(packetId, next);
     this.#countPublish(next.payload.length);
     client.publish({ topic: next.topic, payload: next.payload, qos: 1, packetId });
     if (this.#client === client && client.connected) this.#pumpAgain = true;
@@ -748,6 +751,12 @@ export class Uplink {
     this.#client = undefined;
     this.#statusIds.clear();
     this.#controlIds.clear();
+    // QoS 1 means at least once: a response or shadow report whose PUBACK never came goes again.
+    if (this.#controlSent.size > 0) {
+      this.#control.unshift(...this.#controlSent.values());
+      this.#controlSent.clear();
+      while (this.#control.length > CONTROL_QUEUE) this.#control.pop();
+    }
     if (this.#stopped) {
       this.#closing = false;
       for (const waiter of this.#closeWaiters.slice()) waiter();
@@ -777,7 +786,10 @@ export class Uplink {
 
   #acknowledged(packetId: number): void {
     if (this.#statusIds.delete(packetId)) return;
-    if (this.#controlIds.delete(packetId)) return;
+    if (this.#controlIds.delete(packetId)) {
+      this.#controlSent.delete(packetId);
+      return;
+    }
     const entry = this.#inFlight.find((f) => f.packetId === packetId && !f.acked);
     if (!entry) {
       this.#o.report(`puback id=${packetId} matches nothing in flight (ignored)`);
