@@ -5,7 +5,7 @@ import { test, expect, onTestFinished } from "vitest";
 import { Uplink, type DeliveryLog, type UplinkOptions } from "../src/uplink.ts";
 import type { LookupResult } from "../src/net/broker-resolver.ts";
 import { FlashLog } from "../src/log/flash-log.ts";
-import { channelNumber, encodeReading } from "../src/telemetry/reading.ts";
+import { CHANNELS, channelNumber, encodeReading, encodeReport } from "../src/telemetry/reading.ts";
 import { encodeAlarm } from "../src/telemetry/alarm-record.ts";
 import { SimNorFlash } from "../sim/nor-flash.ts";
 import { ReconnectSchedule } from "../src/session/reconnect-schedule.ts";
@@ -557,6 +557,24 @@ test("uplink: a control message (a command's response) whose PUBACK the connecti
   await until(() => responses(sockets[1]).length === 1, 1000, "the unacknowledged response again");
   await new Promise((r) => setTimeout(r, 20));
   expect(responses(sockets[1]).map((p) => p.payload)).toStrictEqual(['{"id":"b"}']);
+});
+
+test("uplink: a record too large for any batch of batch_bytes still goes, alone, and delivery goes on after it", async () => {
+  const { log, uplink, sockets, append, telemetry, seqs, startOnline } = rig(); // batches of 512 bytes
+  await startOnline();
+  const wide = { quality: "uncertain" as const, reason: "open-circuit", value: -99_999.99, min: -99_999.99, max: 99_999.99, count: 100 };
+  log.append(encodeReport(Date.now(), new Map(CHANNELS.map((_, n) => [n, wide] as [number, typeof wide]))));
+  append(21);
+  for (let i = 0; i < 20 && log.tailSeq < 2; i++) {
+    sockets[0].drain();
+    uplink.pump();
+    for (const p of telemetry(sockets[0])) sockets[0].deliver(puback(p.packetId));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const sent = telemetry(sockets[0]);
+  expect(sent[0].payload.length, "over the 512-byte batch size, alone").toBeGreaterThan(512);
+  expect(sent.map(seqs).slice(0, 2)).toStrictEqual([[0], [1]]);
+  expect(log.tailSeq).toBe(2);
 });
 
 test("uplink: its statistics count publishes, resends, acknowledgements and connections", () => {

@@ -504,6 +504,7 @@ export class Uplink {
         newest = reading.ts;
         const closed = encoder.add(reading);
         if (closed) return { batch: { ...closed, alarm: false }, due: true };
+        if (encoder.oversize) return this.#finish(encoder, oldest, start, true, newest);
         from = record.seq + 1;
       }
     }

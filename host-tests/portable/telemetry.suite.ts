@@ -103,9 +103,19 @@ test("batch: a sensor that is not good carries its quality and reason, and no va
   equal(encoder.flush(), undefined, "nothing pending after a flush");
 });
 
-test("batch: a reading that cannot fit even alone is refused", () => {
+test("batch: a reading that cannot fit even alone goes in a batch of its own, over the limit, and closes it (delivery never stops at it)", () => {
   const encoder = new BatchEncoder({ device: "d".repeat(600), boot: 1, maxBytes: 512 });
-  throws(() => encoder.add(reading(1)), RangeError, /exceeds 512 bytes/);
+  equal(encoder.add(reading(1)), undefined);
+  equal(encoder.oversize, true);
+  const closed = encoder.add(reading(2))!;
+  deepEqual([closed.firstSeq, closed.lastSeq, closed.count], [1, 1, 1]);
+  assert(closed.payload.length > 512, "over the limit, alone");
+  deepEqual([encoder.oversize, encoder.pendingReadings], [true, 1]);
+  const small = new BatchEncoder({ device: "d", boot: 1, maxBytes: 5120 });
+  small.add(reading(1));
+  const big = new BatchEncoder({ device: "d", boot: 1, maxBytes: small.flush()!.payload.length - 1 });
+  equal(big.add(reading(1)), undefined);
+  equal(big.add(reading(2))?.count, 1, "a batch before it is closed first");
 });
 
 const good = {
@@ -272,7 +282,9 @@ test("batch: a reading exactly as large as the limit allows is accepted alone", 
   const exact = new BatchEncoder({ device: "d", boot: 1, maxBytes: size });
   equal(exact.add(r), undefined);
   equal(exact.flush()!.payload.length, size);
-  throws(() => new BatchEncoder({ device: "d", boot: 1, maxBytes: size - 1 }).add(r), RangeError, new RegExp(`reading 1 alone exceeds ${size - 1} bytes`));
+  const under = new BatchEncoder({ device: "d", boot: 1, maxBytes: size - 1 });
+  equal(under.add(r), undefined);
+  equal(under.oversize, true, "one byte less: alone, and marked oversize");
 });
 
 test("records: an uncertain sample keeps its value (bit 5 of the quality byte), a bad one never has one", () => {

@@ -176,6 +176,9 @@ export class BatchEncoder {
     return this.#parts.length;
   }
 
+  /** The batch holds one reading larger than maxBytes allows: it can take no other, and is due. */
+  oversize = false;
+
   /** The head's size if the batch held its readings up to one ending at seq/ts, count in all. */
   #headBytes(legend: Legend, estimated: boolean, firstSeq: number, firstTs: number, lastSeq: number, lastTs: number, count: number): number {
     return this.#fixedBytes + legend.json.length + (estimated ? ',"ts_estimated":true'.length : 0) +
@@ -191,10 +194,11 @@ export class BatchEncoder {
     const legend = this.#parts.length === 0 ? (this.#configured.covers(masks) ? this.#configured : this.#configured.union(masks)) : this.#legend;
     const json = readingJson(reading, legend);
     const size = utf8Length(json);
-    if (this.#headBytes(legend, estimated, reading.seq, reading.ts, reading.seq, reading.ts, 1) + size > this.maxBytes)
-      throw new RangeError(`reading ${reading.seq} alone exceeds ${this.maxBytes} bytes`);
     const n = this.#parts.length;
-    if (n > 0 && this.#headBytes(legend, estimated, this.#firstSeq, this.#firstTs, reading.seq, reading.ts, n + 1) + this.#bytes + 1 + size > this.maxBytes) {
+    // A reading too large for any batch of maxBytes (a small batch_bytes, many columns) still goes,
+    // in a batch of its own: refusing it would stop delivery at it for good.
+    const alone = this.#headBytes(legend, estimated, reading.seq, reading.ts, reading.seq, reading.ts, 1) + size > this.maxBytes;
+    if (n > 0 && (this.oversize || alone || this.#headBytes(legend, estimated, this.#firstSeq, this.#firstTs, reading.seq, reading.ts, n + 1) + this.#bytes + 1 + size > this.maxBytes)) {
       if (closed) throw new Error("unreachable: two batches closed by one reading");
       closed = this.flush();
     }
@@ -206,6 +210,7 @@ export class BatchEncoder {
     }
     this.#bytes += size + (this.#parts.length > 0 ? 1 : 0);
     this.#parts.push(json);
+    this.oversize = alone;
     this.#lastSeq = reading.seq;
     this.#lastTs = reading.ts;
     return closed;
@@ -218,6 +223,7 @@ export class BatchEncoder {
       `${this.#estimated ? ',"ts_estimated":true' : ""},"channels":${this.#legend.json},"readings":[`;
     const payload = utf8Encode(head + this.#parts.join(",") + "]}");
     const batch = { firstSeq: this.#firstSeq, lastSeq: this.#lastSeq, count, payload };
+    this.oversize = false;
     this.#parts = [];
     this.#bytes = 0;
     return batch;
