@@ -32,15 +32,19 @@ test("settings applied to the running node: a 3 s window from then on, and a rem
   const before = new FlashLog(flash).nextSeq;
   const base = { sampleIntervalMs: 1000, sensors: config.sensors, flushIntervalMs: 5000, heartbeatMs: 60_000, maxBatchBytes: 5120 };
   expect(() => parseRuntimeSettings({ channels: { "max31865.temperature": { interval_s: "3" } } }, base)).toThrow(RuntimeSettingsError);
-  node.applySettings(parseRuntimeSettings({ channels: { "max31865.temperature": { interval_s: 3, stats: ["max"] } }, alarms: { fault_after_s: 30 } }, base));
+  const change = { channels: { "max31865.temperature": { interval_s: 3, stats: ["max"] } }, alarms: { fault_after_s: 30 } };
+  node.applySettings(parseRuntimeSettings(change, base));
   // Still 90 C: only the removed limit can clear the alarm.
-  firmwareClock.advance(9_000);
+  firmwareClock.advance(2_000);
+  // A change that leaves the channels alone keeps the window under way (two samples in it now).
+  node.applySettings(parseRuntimeSettings({ ...change, heartbeat_s: 30 }, base));
+  firmwareClock.advance(7_000);
   await node.stop(0);
   const records = new FlashLog(flash).read(before, 100);
   const alarms = records.filter((r) => recordType(r.payload) === RECORD_ALARM).map((r) => decodeAlarm(r.seq, r.payload));
   expect(alarms.map((a) => [a.kind, a.state])).toStrictEqual([["high", "cleared"]]);
   const reports = records.filter((r) => recordType(r.payload) !== RECORD_ALARM).map((r) => decodeReading(r.seq, r.payload));
-  expect(reports.length, "one report per 3 s window over 9 s").toBe(3);
+  expect(reports.length, "one report per 3 s window over 9 s, the heartbeat change notwithstanding").toBe(3);
   expect(reports.every((r) => r.channels.get(5)?.max !== undefined)).toBe(true);
   expect(lines.join("\n")).toMatch(/settings applied: 1 channels reported, 0 with limits, flush 5000 ms/);
 });

@@ -337,6 +337,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
     },
   });
   let windows = new ReportWindows(config.pipeline, config.sampleIntervalMs);
+  let currentChannels: PipelineConfig = config.pipeline;
   // Sensor faults are watched on the channels the node reports or has limits for.
   const watched = (p: PipelineConfig, w: ReportWindows) => [...new Set([...w.channels, ...p.alarms.channels.keys()])];
   const alarms = new AlarmMonitor(config.pipeline.alarms, watched(config.pipeline, windows));
@@ -430,7 +431,10 @@ export function startNode(deps: NodeDependencies): RunningNode {
       return stats();
     },
     applySettings(settings: RuntimeSettings) {
-      windows = new ReportWindows(settings.pipeline, config.sampleIntervalMs);
+      // Windows under way are kept unless the channels' reporting changed (a long window's samples
+      // would otherwise be thrown away by a change to, say, the heartbeat).
+      if (!sameReporting(currentChannels, settings.pipeline)) windows = new ReportWindows(settings.pipeline, config.sampleIntervalMs);
+      currentChannels = settings.pipeline;
       for (const event of alarms.reconfigure(settings.pipeline.alarms, watched(settings.pipeline, windows), clock.now())) storeAlarm(event);
       uplink.reconfigure({
         flushIntervalMs: settings.flushIntervalMs, heartbeatMs: settings.heartbeatMs, maxBatchBytes: settings.maxBatchBytes,
@@ -466,6 +470,16 @@ function reportColumns(pipeline: PipelineConfig): [number, number, number] {
     if (r.max) masks[2] |= 1 << n;
   }
   return masks;
+}
+
+/** Whether two configurations report the same channels the same way. */
+function sameReporting(a: PipelineConfig, b: PipelineConfig): boolean {
+  if (a.channels.size !== b.channels.size) return false;
+  for (const [n, r] of a.channels) {
+    const o = b.channels.get(n);
+    if (!o || o.intervalMs !== r.intervalMs || o.min !== r.min || o.max !== r.max || o.deadband !== r.deadband || o.deadbandPct !== r.deadbandPct || o.maxSilentMs !== r.maxSilentMs) return false;
+  }
+  return true;
 }
 
 /**

@@ -283,9 +283,16 @@ function runProvisioning(
     host: settings.broker.host, fixedAddress: settings.broker.address, timeoutMs: settings.broker.dnsTimeoutMs,
     resolve: (host, callback) => Net.resolve(host, callback), timers, lastGood: brokerMemory.recall(settings.broker.host),
   });
+  let lookups = 0;
   const begin = () => resolver.lookup((result) => {
     if (stopped) return;
     if ("error" in result) {
+      // A rotation holds the uplink closed: it gives up after a few tries and the node goes on as it was.
+      if (mode === "rotate" && ++lookups >= 5) {
+        stopped = true;
+        failed?.(`the broker's address: ${result.error}`);
+        return;
+      }
       log(`provisioning: ${result.error}; retrying in 5 s`);
       Timer.set(begin, 5000);
       return;
@@ -373,19 +380,24 @@ function rotation(settings: Settings, store: IdentityStore, use: (identity: Clie
     // AWS IoT names a certificate by the SHA-256 of its DER: the id the cloud deactivates.
     const old = store.active();
     const previous = old ? toHex(sha256(old.certificate)) : null;
+    const giveUp = (why: string) => {
+      rotating = false;
+      log(`rotation: failed (${why}); the node keeps its certificate`);
+      session.resume();
+      session.report(false, { code: "failed", message: `rotation failed: ${why}`.slice(0, 200) });
+    };
     void session.pause().then(() => {
-      runProvisioning(settings, store, "rotate", (identity, certificateId) => {
-        rotating = false;
-        use({ certificate: bytes(identity.certificate), key: bytes(identity.key) });
-        log(`rotation: done; the node uses its new certificate ${certificateId}`);
-        session.resume();
-        session.report(true, { event: "identity-rotated", certificate: certificateId || toHex(sha256(identity.certificate)), replaced: previous });
-      }, (why) => {
-        rotating = false;
-        log(`rotation: failed (${why}); the node keeps its certificate`);
-        session.resume();
-        session.report(false, { code: "failed", message: `rotation failed: ${why}`.slice(0, 200) });
-      });
+      try {
+        runProvisioning(settings, store, "rotate", (identity, certificateId) => {
+          rotating = false;
+          use({ certificate: bytes(identity.certificate), key: bytes(identity.key) });
+          log(`rotation: done; the node uses its new certificate ${certificateId}`);
+          session.resume();
+          session.report(true, { event: "identity-rotated", certificate: certificateId || toHex(sha256(identity.certificate)), replaced: previous });
+        }, giveUp);
+      } catch (error) {
+        giveUp(error instanceof Error ? error.message : String(error));
+      }
     });
     return { started: true };
   };

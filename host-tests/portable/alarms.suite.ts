@@ -127,3 +127,16 @@ test("alarms: new limits keep a raised alarm raised where its limit remains, and
   deepEqual(faulty.reconfigure(parseAlarmConfig({}), [], 2000), [{ channel: RTD, kind: "sensor-fault", state: "cleared", ts: 2000 }]);
   deepEqual(faulty.raised(), []);
 });
+
+test("alarms: a delay under way goes on through a configuration change that leaves its limits alone", () => {
+  const config = parseAlarmConfig({ "max31865.temperature": { high: 85, clear_high: 83, on_delay_s: 300 } });
+  const monitor = new AlarmMonitor(config, [RTD]);
+  equal(monitor.update(RTD, true, 90, 0), undefined);
+  monitor.reconfigure(parseAlarmConfig({ "max31865.temperature": { high: 85, clear_high: 83, on_delay_s: 300 }, fault_after_s: 60 }), [RTD], 290_000);
+  equal(monitor.update(RTD, true, 90, 300_000)?.state, "raised", "300 s after the first sample above, not 300 s after the change");
+  // A changed limit starts its delay again.
+  const moved = new AlarmMonitor(config, [RTD]);
+  moved.update(RTD, true, 90, 0);
+  moved.reconfigure(parseAlarmConfig({ "max31865.temperature": { high: 86, clear_high: 83, on_delay_s: 300 } }), [RTD], 290_000);
+  equal(moved.update(RTD, true, 90, 300_000), undefined);
+});

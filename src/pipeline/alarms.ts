@@ -172,8 +172,13 @@ export class ChannelAlarm {
     this.#badSince = old.#badSince;
     this.#faulted = old.#faulted;
     const events: AlarmEvent[] = [];
-    const sides: [Side, Side, "high" | "low", number | undefined][] = [[this.#high, old.#high, "high", this.#limits?.high], [this.#low, old.#low, "low", this.#limits?.low]];
-    for (const [side, before, kind, limit] of sides) {
+    const sides: [Side, Side, "high" | "low", number | undefined, boolean][] = [
+      [this.#high, old.#high, "high", this.#limits?.high, sameSide(this.#limits, old.#limits, "high")],
+      [this.#low, old.#low, "low", this.#limits?.low, sameSide(this.#limits, old.#limits, "low")],
+    ];
+    for (const [side, before, kind, limit, same] of sides) {
+      // A delay under way goes on where that side's limits did not change (repeated changes elsewhere must not hold an alarm off).
+      if (same) side.pendingSince = before.pendingSince;
       if (!before.raised) continue;
       if (limit !== undefined) side.raised = true;
       else events.push({ channel: this.#channel, kind, state: "cleared", ts: now });
@@ -228,6 +233,13 @@ export class ChannelAlarm {
     side.pendingSince = -1;
     return { channel: this.#channel, kind, state: side.raised ? "raised" : "cleared", value, limit: side.raised ? limit : clear, ts: now };
   }
+}
+
+function sameSide(a: Readonly<ChannelLimits> | undefined, b: Readonly<ChannelLimits> | undefined, side: "high" | "low"): boolean {
+  if (!a || !b) return false;
+  return side === "high"
+    ? a.high === b.high && a.clearHigh === b.clearHigh && a.onDelayMs === b.onDelayMs && a.offDelayMs === b.offDelayMs
+    : a.low === b.low && a.clearLow === b.clearLow && a.onDelayMs === b.onDelayMs && a.offDelayMs === b.offDelayMs;
 }
 
 /**
