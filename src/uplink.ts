@@ -8,7 +8,7 @@
 import Timer from "timer";
 import { MqttClient, type SocketCallbacks, type StreamSocket } from "./mqtt/client";
 import { utf8, type ConnectOptions } from "./mqtt/codec";
-import { BatchEncoder, PAYLOAD_SCHEMA, alarmJson, type Batch } from "./telemetry/batch";
+import { BatchEncoder, Legend, PAYLOAD_SCHEMA, alarmJson, type Batch } from "./telemetry/batch";
 import { RECORD_ALARM, decodeAlarm, recordType } from "./telemetry/alarm-record";
 import { decodeReading, RecordFormatError, type BootTime, type Reading } from "./telemetry/reading";
 import type { ResolvedTime } from "./pipeline/time-base";
@@ -143,6 +143,8 @@ export class Uplink {
   #draining = false;
   /** The flush command: the next live batch goes whether due or not. */
   #flushRequested = false;
+  /** The configured columns' legend, built once (not per batch: garbage on a small heap during a replay). */
+  #legend: Legend;
   #paused = false;
   readonly #pauseWaiters: ((ok?: boolean) => void)[] = [];
   #pumping = false;
@@ -167,6 +169,7 @@ export class Uplink {
 
   constructor(options: UplinkOptions) {
     this.#o = { ...options };
+    this.#legend = new Legend(options.columns ?? [0, 0, 0]);
     this.#startedAt = options.now();
   }
 
@@ -181,6 +184,7 @@ export class Uplink {
   reconfigure(settings: Pick<UplinkOptions, "flushIntervalMs" | "heartbeatMs" | "maxBatchBytes" | "columns">): void {
     const tickBefore = this.#tickMs;
     this.#o = { ...this.#o, ...settings };
+    this.#legend = new Legend(this.#o.columns ?? [0, 0, 0]);
     this.#waiting.from = -1;
     if (this.#ticker && !this.#stopped && this.#tickMs !== tickBefore) {
       Timer.clear(this.#ticker);
@@ -553,7 +557,7 @@ export class Uplink {
     const o = this.#o;
     // While batches flow they carry the node's health, and no heartbeat of its own is needed.
     const health = `"log_depth":${o.log.nextSeq - o.log.tailSeq},"dropped":${o.log.dropped}`;
-    return new BatchEncoder({ device: o.device, boot: o.boot, maxBytes: o.maxBatchBytes, columns: o.columns, health });
+    return new BatchEncoder({ device: o.device, boot: o.boot, maxBytes: o.maxBatchBytes, columns: this.#legend, health });
   }
 
   /** UTC for a time kept since boot; should the boot be unknown, now, marked estimated (never 1970). */

@@ -165,11 +165,13 @@ export class BatchEncoder {
   #lastTs = 0;
   readonly maxBytes: number;
 
-  constructor(options: { device: string; boot: number; maxBytes: number; columns?: readonly [number, number, number]; health?: string }) {
+  /** columns: the configured report columns, or their Legend already built (the uplink keeps one rather than making one per batch). */
+  constructor(options: { device: string; boot: number; maxBytes: number; columns?: readonly [number, number, number] | Legend; health?: string }) {
     this.#head = `{"schema":${PAYLOAD_SCHEMA},"device":${JSON.stringify(options.device)},"boot":${options.boot}${options.health ? `,${options.health}` : ""}`;
     this.#fixedBytes = utf8Length(this.#head) + ',"first_seq":,"last_seq":,"count":,"first_ts":,"last_ts":,"channels":,"readings":['.length + 2;
     this.maxBytes = options.maxBytes;
-    this.#configured = this.#legend = new Legend(options.columns ?? NO_COLUMNS);
+    const columns = options.columns ?? NO_COLUMNS;
+    this.#configured = this.#legend = columns instanceof Legend ? columns : new Legend(columns);
   }
 
   get pendingReadings(): number {
@@ -198,10 +200,8 @@ export class BatchEncoder {
     // A reading too large for any batch of maxBytes (a small batch_bytes, many columns) still goes,
     // in a batch of its own: refusing it would stop delivery at it for good.
     const alone = this.#headBytes(legend, estimated, reading.seq, reading.ts, reading.seq, reading.ts, 1) + size > this.maxBytes;
-    if (n > 0 && (this.oversize || alone || this.#headBytes(legend, estimated, this.#firstSeq, this.#firstTs, reading.seq, reading.ts, n + 1) + this.#bytes + 1 + size > this.maxBytes)) {
-      if (closed) throw new Error("unreachable: two batches closed by one reading");
-      closed = this.flush();
-    }
+    // (n > 0 means no batch was closed above: at most one closes per reading.)
+    if (n > 0 && (this.oversize || alone || this.#headBytes(legend, estimated, this.#firstSeq, this.#firstTs, reading.seq, reading.ts, n + 1) + this.#bytes + 1 + size > this.maxBytes)) closed = this.flush();
     if (this.#parts.length === 0) {
       this.#firstSeq = reading.seq;
       this.#firstTs = reading.ts;
