@@ -4,3 +4,4 @@ import "./ota-crypto.suite";
 import "./ota-jobs.suite";
 import "./ota-record.suite";
 import "./ota-update.suite";
+import "./ota-stream.suite";
