@@ -80,6 +80,8 @@ export class JobsClient {
   /** A start-next to send (after a rejection or when the previous job ended) at or after this time. */
   #startAt = -1;
   #tokens = 0;
+  /** start-next requests in a row that went unanswered. */
+  #unanswered = 0;
 
   constructor(options: JobsClientOptions) {
     if (!/^[a-zA-Z0-9:_-]{1,128}$/.test(options.thing)) throw new RangeError("jobs: thing name not usable in a topic");
@@ -124,8 +126,12 @@ export class JobsClient {
     if (!this.#online) return;
     const now = this.#options.now();
     const o = this.#outstanding;
-    if (o && now - o.sentAt >= this.#timeout) {
-      this.#log(`jobs: no answer to ${o.kind} in ${this.#timeout} ms; asking again`);
+    // Unanswered start-nexts are asked again less and less often (up to 32 times the timeout): a
+    // broker with no Jobs service behind it (a local Mosquitto) never answers.
+    const wait = o?.kind === "start-next" ? this.#timeout * 2 ** Math.min(this.#unanswered, 5) : this.#timeout;
+    if (o && now - o.sentAt >= wait) {
+      if (o.kind !== "start-next" || this.#unanswered === 0) this.#log(`jobs: no answer to ${o.kind} in ${wait} ms; asking again${o.kind === "start-next" ? ", less often while none comes" : ""}`);
+      if (o.kind === "start-next") this.#unanswered++;
       this.#outstanding = undefined;
       if (o.kind === "start-next") this.#startNext();
       else {
@@ -270,7 +276,9 @@ export class JobsClient {
 
   #matches(kind: Outstanding["kind"], message: Record<string, unknown>): boolean {
     const o = this.#outstanding;
-    return o !== undefined && o.kind === kind && message.clientToken === o.token;
+    const matches = o !== undefined && o.kind === kind && message.clientToken === o.token;
+    if (matches) this.#unanswered = 0;
+    return matches;
   }
 
   #token(): string {
