@@ -1,16 +1,23 @@
 // The local stand-in for AWS IoT Jobs and MQTT-based file delivery (cloud/local/jobs-service.ts),
 // driven by the firmware's own device side: a real JobsClient (src/ota/jobs-client.ts) and
 // streamRequest (src/ota/download.ts) over an mqtt.js connection with a device certificate, on the
-// embedded broker (Aedes, mutual TLS). A job started, reported in progress and SUCCEEDED; a second
+// embedded broker (Aedes, mutual TLS) and on Mosquitto with the local mirror's configuration (mutual
+// TLS, the per-device ACL, the jobs service's own entry). A job started, reported in progress and SUCCEEDED; a second
 // job after it; a cancelled job; a version mismatch and an update of a finished job refused with
 // AWS's codes; stream blocks byte-exact, and GetStream errors.
 
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../host/broker.ts";
-import { LocalJobs } from "../cloud/local/jobs-service.ts";
+import { JOBS_SERVICE_IDENTITY, LocalJobs } from "../cloud/local/jobs-service.ts";
+import { startMosquitto, type MosquittoProcess } from "../cloud/local/mosquitto-process.ts";
+import { ruleDefinitions } from "../cloud/rules.ts";
+import { DEFAULT_LAYOUT } from "../cloud/topics.ts";
+import { freePort } from "./support/mosquitto.ts";
 import { JobExecutions } from "../cloud/local/job-executions.ts";
 import { getStream } from "../cloud/local/stream-delivery.ts";
 import { JobsClient, type JobExecution } from "../src/ota/jobs-client.ts";
@@ -20,7 +27,7 @@ import { roguePki, type Pki } from "./support/pki.ts";
 import { until } from "./support/until.ts";
 
 const THING = "press-7";
-const SERVICE = "iiot-jobs";
+const SERVICE = JOBS_SERVICE_IDENTITY;
 const DOCUMENT = {
   operation: "iiot.firmware-update",
   version: "0.4.0",
@@ -219,6 +226,75 @@ describe("on the embedded broker", () => {
       ["past", "ResourceNotFound"],
       ["version", "VersionMismatch"],
     ]);
+  });
+});
+
+describe("on Mosquitto with TLS and the per-device ACL", () => {
+  let pki: Pki;
+  let broker: MosquittoProcess;
+  let service: LocalJobs;
+  const devices: Device[] = [];
+  const url = () => `mqtts://127.0.0.1:${broker.port}`;
+
+  beforeAll(async () => {
+    pki = roguePki(THING, "press-8", SERVICE);
+    broker = await startMosquitto({
+      port: await freePort(),
+      certsDir: pki.dir,
+      dataDir: mkdtempSync(join(tmpdir(), "iiot-jobs-mosquitto-")),
+      layout: DEFAULT_LAYOUT,
+      rules: ruleDefinitions(),
+      rulesRunner: "iiot-rules",
+    });
+    service = await LocalJobs.start({ url: url(), ...pki.tlsOptions(SERVICE), servername: "localhost" });
+  });
+  afterEach(async () => {
+    for (const d of devices.splice(0)) await d.client.endAsync(true);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await broker?.stop();
+    if (pki) rmSync(pki.dir, { recursive: true, force: true });
+  });
+
+  test("an update job from start to SUCCEEDED with its image streamed, as the device's own identity", async () => {
+    const image = new Uint8Array(randomBytes(9000));
+    service.addStream("fw-0-4-0", new Map([[0, image]]));
+    const base = `$aws/things/${THING}/streams/fw-0-4-0`;
+    const device = await connectDevice(url(), pki.tlsOptions(THING), THING, [`${base}/data/json`, `${base}/rejected/json`]);
+    devices.push(device);
+    service.createJob(THING, "update-m", { ...DOCUMENT, image: { ...DOCUMENT.image, size: image.length } });
+    await until(() => device.started.length === 1, "the device to start update-m", 5000);
+    device.jobs.report("IN_PROGRESS", { phase: "downloading" });
+    expect(Buffer.from(await downloadStream(device, THING, "fw-0-4-0", 0, image.length, 4096)).equals(Buffer.from(image))).toBe(true);
+    device.jobs.report("SUCCEEDED", { phase: "done" });
+    expect(await service.waitFor(THING, "update-m", ["SUCCEEDED", "FAILED"], 5000)).toStrictEqual({ status: "SUCCEEDED", statusDetails: { phase: "done" } });
+    expect(service.history.filter((h) => h.jobId === "update-m").map((h) => h.status)).toStrictEqual(["IN_PROGRESS", "IN_PROGRESS", "SUCCEEDED"]);
+  });
+
+  test("another device neither reads a thing's job and stream answers nor reaches the service as that thing", async () => {
+    const image = new Uint8Array(randomBytes(5000));
+    service.addStream("fw-other", new Map([[0, image]]));
+    const other = await connectDevice(url(), pki.tlsOptions("press-8"), "press-8", [`$aws/things/${THING}/jobs/#`, `$aws/things/${THING}/streams/+/data/json`, "$aws/things/+/streams/#"]);
+    devices.push(other);
+    const device = await connectDevice(url(), pki.tlsOptions(THING), THING, [`$aws/things/${THING}/streams/fw-other/data/json`]);
+    devices.push(device);
+    service.createJob(THING, "update-x", DOCUMENT);
+    await until(() => device.started.length === 1, "the device to start update-x", 5000);
+    // Forged by press-8 as press-7: a terminal report and a block request. Mosquitto acknowledges and drops them.
+    await other.client.publishAsync(`$aws/things/${THING}/jobs/update-x/update`, JSON.stringify({ status: "SUCCEEDED", clientToken: "forged" }), { qos: 1 });
+    await other.client.publishAsync(`$aws/things/${THING}/streams/fw-other/get/json`, JSON.stringify({ c: "forged", f: 0, l: 4096, o: 0, n: 1 }), { qos: 1 });
+    // Mosquitto is one loop: press-7's messages, sent after those PUBACKs, reach the service after anything forged would have.
+    expect(Buffer.from(await downloadStream(device, THING, "fw-other", 0, image.length, 4096)).equals(Buffer.from(image))).toBe(true);
+    device.jobs.report("FAILED", { reason: "test" });
+    await service.waitFor(THING, "update-x", ["FAILED", "SUCCEEDED"], 5000);
+    expect(service.execution(THING, "update-x")!.status).toBe("FAILED");
+    expect(device.received.some((m) => m.body.c === "forged")).toBe(false);
+    // A round trip on press-8's own connection comes after anything the broker queued for it.
+    await other.client.subscribeAsync("settle/round-trip", { qos: 1 });
+    expect(other.received.filter((m) => m.topic.startsWith(`$aws/things/${THING}/`))).toStrictEqual([]);
+    // Its own start-next was answered, so the service does hear press-8 on its own topics.
+    expect(other.received.some((m) => m.topic === "$aws/things/press-8/jobs/start-next/accepted")).toBe(true);
   });
 });
 

@@ -95,7 +95,16 @@ test("the device policy uses the thing-name variables and grants no wildcard ove
   expect(retained).toStrictEqual([`${ARN}topic/\${iot:Connection.Thing.Attributes[topicRoot]}status`]);
   const subscribed = statements.find((s) => s.Action.includes("iot:Subscribe"))!.Resource;
   expect(subscribed.length).toBe(DEVICE_GRANTS.filter((g) => g.action === "subscribe").length);
-  expect(subscribed).toContain(`${ARN}topicfilter/\${iot:Connection.Thing.Attributes[topicRoot]}command/#`);
+  // In a policy + and # are literal: * stands for them, so a filter naming one stream id or keeping `+` both match.
+  expect(subscribed).toContain(`${ARN}topicfilter/\${iot:Connection.Thing.Attributes[topicRoot]}command/*`);
+  const thing = "$aws/things/${iot:Connection.Thing.ThingName}";
+  expect(subscribed).toContain(`${ARN}topicfilter/${thing}/jobs/*`);
+  expect(subscribed).toContain(`${ARN}topicfilter/${thing}/streams/*/data/json`);
+  expect(subscribed).toContain(`${ARN}topicfilter/${thing}/streams/*/rejected/json`);
+  const received = statements.find((s) => s.Action.includes("iot:Receive"))!.Resource;
+  expect(received).toStrictEqual(subscribed.map((r) => r.replace("topicfilter/", "topic/")));
+  // What src/ota/jobs-client.ts and download.ts publish.
+  for (const topic of ["jobs/start-next", "jobs/*/update", "streams/*/get/json"]) expect(published).toContain(`${ARN}topic/${thing}/${topic}`);
 });
 
 test("the claim policy reaches only the certificate and provisioning topics, from claim client ids", () => {

@@ -9,6 +9,7 @@
 import mqtt, { type MqttClient } from "mqtt";
 import { JobExecutions, type Accepted, type Outgoing } from "./job-executions.ts";
 import { getStream, type Stream } from "./stream-delivery.ts";
+import { JOBS_SERVICE_GRANTS } from "../topics.ts";
 
 export interface LocalJobsOptions {
   /** mqtts://host:port (or mqtt:// for a broker without TLS). */
@@ -17,7 +18,7 @@ export interface LocalJobsOptions {
   cert?: Buffer;
   key?: Buffer;
   servername?: string;
-  /** Default "iiot-jobs". */
+  /** Default JOBS_SERVICE_IDENTITY. */
   clientId?: string;
 }
 
@@ -26,8 +27,11 @@ export interface HistoryEntry extends Accepted {
   at: number;
 }
 
+/** The service's certificate CN and client id in the local mirror (its ACL entry: JOBS_SERVICE_GRANTS). */
+export const JOBS_SERVICE_IDENTITY = "iiot-jobs";
+
 /** The requests this service answers, for every thing. */
-export const JOBS_SERVICE_SUBSCRIPTIONS = ["$aws/things/+/jobs/start-next", "$aws/things/+/jobs/+/update", "$aws/things/+/streams/+/get/json"];
+export const JOBS_SERVICE_SUBSCRIPTIONS = JOBS_SERVICE_GRANTS.filter((g) => g.action === "subscribe").map((g) => g.topic.replaceAll("{thing}", "+"));
 
 const START_NEXT = /^\$aws\/things\/([^/]+)\/jobs\/start-next$/;
 const UPDATE = /^\$aws\/things\/([^/]+)\/jobs\/([^/]+)\/update$/;
@@ -50,7 +54,7 @@ export class LocalJobs {
   /** Connects, subscribes to every thing's job and stream requests, and resolves once subscribed. */
   static async start(options: LocalJobsOptions): Promise<LocalJobs> {
     const client = await mqtt.connectAsync(options.url, {
-      clientId: options.clientId ?? "iiot-jobs",
+      clientId: options.clientId ?? JOBS_SERVICE_IDENTITY,
       ca: options.ca,
       cert: options.cert,
       key: options.key,
