@@ -184,3 +184,64 @@ test("ota: a new image whose sensors do not start fails its self-test, the previ
   expect(lines.join("")).toMatch(/the bootloader went back to slot 0 \(0\.3\.0\)/);
   await everyReadingArrived(run);
 }, 120_000);
+
+test("ota: a power cut in the middle of the download (kill -9) resumes at the last persisted block after the restart, completes, and loses no reading", async () => {
+  const { spawn } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const { manifestConfig } = await import("../host/firmware.ts");
+  const root = fileURLToPath(new URL("../", import.meta.url));
+  const topicRoot = String(manifestConfig().topic_root);
+  const state = mkdtempSync(join(tmpdir(), "iiot-ota-cut-"));
+  const identity = resources();
+  const seqs = new Set<number>();
+  const streamRequests: { o: number; n: number }[] = [];
+  const statuses: Record<string, unknown>[] = [];
+  const onPublish = (packet: { topic: string; payload: Buffer | string }, client: unknown) => {
+    if (!client) return;
+    const text = packet.payload.toString();
+    if (packet.topic === `${topicRoot}telemetry`) for (const r of JSON.parse(text).readings as { seq: number }[]) seqs.add(r.seq);
+    else if (packet.topic === `${topicRoot}alarm`) seqs.add(JSON.parse(text).seq);
+    else if (packet.topic === `${topicRoot}status`) statuses.push(JSON.parse(text));
+    else if (/^\$aws\/things\/press-7\/streams\/[^/]+\/get\/json$/.test(packet.topic)) streamRequests.push(JSON.parse(text));
+  };
+  broker.aedes.on("publish", onPublish);
+  onTestFinished(() => void broker.aedes.removeListener("publish", onPublish));
+  const output: string[] = [];
+  const start = () => {
+    const child = spawn(process.execPath, [
+      "--import", "tsx", "--import", "./host/register.mjs", "host/run.ts",
+      "--broker", `mqtts://localhost:${broker.port}`, "--device-only", "--identity", identity, "--state", state,
+    ], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout!.on("data", (d) => output.push(String(d)));
+    child.stderr!.on("data", (d) => output.push(String(d)));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    onTestFinished(() => void child.kill("SIGKILL"));
+    return { child, exited };
+  };
+  const first = start();
+  await until(() => statuses.some((s) => s.state === "online"), `the node online\n${output.join("")}`, 30_000);
+  // 50 blocks of 4 KB: progress is persisted every 8 blocks.
+  const image = buildSimImage(NEW, 200_000, 14);
+  const jobId = createJob(image, { image, signature: signed(image) });
+  await until(() => streamRequests.length >= 20, "20 blocks asked for", 30_000);
+  first.child.kill("SIGKILL");
+  await first.exited;
+  const before = streamRequests.length;
+  const second = start();
+  const done = await jobs.waitFor(THING, jobId, ["SUCCEEDED", "FAILED", "REJECTED"], 90_000);
+  expect(done.status, output.join("").slice(-3000)).toBe("SUCCEEDED");
+  const resumedAt = streamRequests[before].o;
+  expect(resumedAt, "the first block asked for after the cut").toBeGreaterThan(0);
+  expect(resumedAt % (8 * 4), "a persisted block (8 blocks of four 1 KB stream blocks)").toBe(0);
+  expect(resumedAt).toBeLessThanOrEqual(streamRequests[before - 1].o);
+  expect(output.join("")).toMatch(/resuming at block \d+ of 49/);
+  expect(output.join("")).toMatch(/host: the firmware restarted/);
+  await until(() => statuses.some((s) => s.state === "online" && s.firmware === NEW), "the new image online", 15_000);
+  second.child.kill("SIGTERM");
+  expect(await second.exited, output.join("").slice(-2000)).toBe(0);
+  const max = Math.max(...seqs);
+  const missing = [];
+  for (let s = 0; s <= max; s++) if (!seqs.has(s)) missing.push(s);
+  expect(missing, "seqs the broker never got").toStrictEqual([]);
+  expect(output.join("")).toMatch(/summary published=\d+ acknowledged=\d+ lost=0/);
+}, 150_000);
