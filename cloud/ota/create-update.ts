@@ -12,12 +12,11 @@
 //     --local [--broker mqtts://localhost:8883] [--certs DIR] [--timeout SECONDS]
 //     | --bucket NAME --role-arn ARN --template-arn ARN [--presigned]
 
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { command } from "../../host/cli.ts";
-import { JOBS_SERVICE_IDENTITY, LocalJobs } from "../local/jobs-service.ts";
+import { JOBS_SERVICE_IDENTITY, LocalJobs, jobsServiceTls } from "../local/jobs-service.ts";
 import { awsCommands, imageKey, presignedPlaceholder } from "./aws-commands.ts";
 import { signImage, signingKey } from "./sign-image.ts";
 import { DEFAULT_BLOCK_SIZE, updateDocument, type ImageLocation } from "./update-document.ts";
@@ -105,23 +104,18 @@ if (!local) {
 // --local: this process is the jobs service until the job ends.
 if (thing === undefined) fail("--local takes --thing (the local jobs service has no thing groups)");
 const certsDir = resolve(text("certs") ?? join(root, "certs/out"));
+let tls: ReturnType<typeof jobsServiceTls>;
 try {
-  execFileSync(join(root, "certs/generate.sh"), ["--out", certsDir, "--no-stage", JOBS_SERVICE_IDENTITY], { stdio: "ignore" });
-} catch {
-  fail(`could not generate the jobs service's certificate in ${certsDir} (certs/generate.sh; is openssl installed?)`);
+  tls = jobsServiceTls(certsDir);
+} catch (error) {
+  fail((error as Error).message);
 }
 const brokerUrl = text("broker") ?? "mqtts://localhost:8883";
 const timeoutS = Number(text("timeout") ?? 1800);
 if (!(timeoutS > 0)) fail("--timeout needs a positive number of seconds");
 let service: LocalJobs;
 try {
-  service = await LocalJobs.start({
-    url: brokerUrl,
-    ca: readFileSync(join(certsDir, "ca.pem")),
-    cert: readFileSync(join(certsDir, "devices", JOBS_SERVICE_IDENTITY, "device.pem")),
-    key: readFileSync(join(certsDir, "devices", JOBS_SERVICE_IDENTITY, "device.key")),
-    servername: "localhost",
-  });
+  service = await LocalJobs.start({ url: brokerUrl, ...tls!, servername: "localhost" });
 } catch (error) {
   fail(`cannot reach ${brokerUrl} as ${JOBS_SERVICE_IDENTITY}: ${(error as Error).message} (is npm run cloud:local running?)`);
 }
