@@ -5,6 +5,9 @@
 #   devices/<thing>/device.pem device.key    device certificate (RSA-2048, CN = thing name), PEM for Node
 #   devices/<thing>/device.der device-key.der ca.der  DER and PKCS#8 DER: a device's Moddable resources
 #   moddable/                                the first thing's DER files, which manifest.json embeds
+#   ota/signing-key.pem                      firmware signing key (ECDSA P-256, PKCS#8 PEM): npm run ota:job signs with it
+#   ota/ota-key.der ota/ota-key.pem          its public key, DER SubjectPublicKeyInfo (91 bytes, what
+#                                            src/ota/p256.ts parsePublicKey takes; the firmware embeds it) and PEM
 # Usage: certs/generate.sh [--out DIR] [--no-stage] [thing ...]   (default thing: press-7)
 #   --no-stage leaves moddable/ as it is (tests add their own identities this way).
 # Existing files are kept, so a CA and the certificates it signed stay consistent; delete DIR to start over.
@@ -54,6 +57,16 @@ if [[ ! -f broker.pem ]]; then
   rm -f broker.ext
   echo "certs: created broker certificate (localhost, 127.0.0.1)"
 fi
+
+# The firmware signing key: a device accepts only images signed by it. Not the CA: a leaked device
+# or broker credential must not be able to sign firmware.
+mkdir -p ota
+if [[ ! -f ota/signing-key.pem ]]; then
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ota/signing-key.pem 2>/dev/null
+  echo "certs: created firmware signing key (ota/signing-key.pem)"
+fi
+openssl pkey -in ota/signing-key.pem -pubout -outform DER -out ota/ota-key.der 2>/dev/null
+openssl pkey -in ota/signing-key.pem -pubout -out ota/ota-key.pem 2>/dev/null
 
 for thing in "${things[@]}"; do
   # AWS IoT thing-name characters; 64 at most because the name is the certificate's CN (X.509 ub-common-name).

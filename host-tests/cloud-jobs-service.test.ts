@@ -13,7 +13,7 @@ import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../host/broker.ts";
-import { JOBS_SERVICE_IDENTITY, LocalJobs } from "../cloud/local/jobs-service.ts";
+import { JOBS_SERVICE_IDENTITY, LocalJobs, jobsServiceTls } from "../cloud/local/jobs-service.ts";
 import { startMosquitto, type MosquittoProcess } from "../cloud/local/mosquitto-process.ts";
 import { ruleDefinitions } from "../cloud/rules.ts";
 import { DEFAULT_LAYOUT } from "../cloud/topics.ts";
@@ -229,6 +229,21 @@ describe("on the embedded broker", () => {
   });
 });
 
+test("stop() rejects a waitFor still pending, at once", { timeout: 10_000 }, async () => {
+  const pki = roguePki("press-9", SERVICE);
+  const broker = await startEmbeddedBroker({ certsDir: pki.dir });
+  try {
+    const service = await LocalJobs.start({ url: `mqtts://127.0.0.1:${broker.port}`, ...pki.tlsOptions(SERVICE), servername: "localhost" });
+    service.createJob("press-9", "never", DOCUMENT);
+    const rejected = expect(service.waitFor("press-9", "never", ["SUCCEEDED"], 60_000)).rejects.toThrow(/stopped before never on press-9 reached SUCCEEDED/);
+    await service.stop();
+    await rejected;
+  } finally {
+    await broker.close();
+    rmSync(pki.dir, { recursive: true, force: true });
+  }
+});
+
 describe("on Mosquitto with TLS and the per-device ACL", () => {
   let pki: Pki;
   let broker: MosquittoProcess;
@@ -237,7 +252,7 @@ describe("on Mosquitto with TLS and the per-device ACL", () => {
   const url = () => `mqtts://127.0.0.1:${broker.port}`;
 
   beforeAll(async () => {
-    pki = roguePki(THING, "press-8", SERVICE);
+    pki = roguePki(THING, "press-8");
     broker = await startMosquitto({
       port: await freePort(),
       certsDir: pki.dir,
@@ -246,7 +261,8 @@ describe("on Mosquitto with TLS and the per-device ACL", () => {
       rules: ruleDefinitions(),
       rulesRunner: "iiot-rules",
     });
-    service = await LocalJobs.start({ url: url(), ...pki.tlsOptions(SERVICE), servername: "localhost" });
+    // The identity made on first use, as npm run ota:job makes it.
+    service = await LocalJobs.start({ url: url(), ...jobsServiceTls(pki.dir), servername: "localhost" });
   });
   afterEach(async () => {
     for (const d of devices.splice(0)) await d.client.endAsync(true);

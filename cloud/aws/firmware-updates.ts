@@ -1,4 +1,4 @@
-// What an over-the-air update needs in AWS (issue 15; the device side is src/ota/): a bucket for
+// What an over-the-air update needs in AWS (the device side is src/ota/): a bucket for
 // signed images and job documents, the role AWS IoT assumes to read images (for MQTT-based file
 // delivery streams, and for S3 presigned URLs in job documents), a job template with the rollout,
 // abort, timeout and retry settings of a firmware update, and a managed policy for whoever releases

@@ -6,6 +6,10 @@
 // broker itself answers and the replies reach only the requesting client; here they go to the
 // thing's reply topics, which the Mosquitto ACL (mosquitto-config.ts) lets only that thing read.
 
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import mqtt, { type MqttClient } from "mqtt";
 import { JobExecutions, type Accepted, type Outgoing } from "./job-executions.ts";
 import { getStream, type Stream } from "./stream-delivery.ts";
@@ -37,7 +41,22 @@ const START_NEXT = /^\$aws\/things\/([^/]+)\/jobs\/start-next$/;
 const UPDATE = /^\$aws\/things\/([^/]+)\/jobs\/([^/]+)\/update$/;
 const GET_STREAM = /^\$aws\/things\/([^/]+)\/streams\/([^/]+)\/get\/json$/;
 
-type Waiter = { thing: string; jobId: string; statuses: readonly string[]; resolve: () => void };
+type Waiter = { thing: string; jobId: string; statuses: readonly string[]; resolve: () => void; reject: (error: Error) => void };
+
+/**
+ * The service's TLS identity from a dev PKI folder (certs/generate.sh's layout), its certificate
+ * made on first use, as the rules runner's is.
+ */
+export function jobsServiceTls(certsDir: string): { ca: Buffer; cert: Buffer; key: Buffer } {
+  const generate = fileURLToPath(new URL("../../certs/generate.sh", import.meta.url));
+  try {
+    execFileSync(generate, ["--out", certsDir, "--no-stage", JOBS_SERVICE_IDENTITY], { stdio: "ignore" });
+  } catch {
+    throw new Error(`could not generate the jobs service's certificate in ${certsDir} (certs/generate.sh; is openssl installed?)`);
+  }
+  const dir = join(certsDir, "devices", JOBS_SERVICE_IDENTITY);
+  return { ca: readFileSync(join(certsDir, "ca.pem")), cert: readFileSync(join(dir, "device.pem")), key: readFileSync(join(dir, "device.key")) };
+}
 
 export class LocalJobs {
   readonly #client: MqttClient;
@@ -119,6 +138,10 @@ export class LocalJobs {
           clearTimeout(timer);
           resolve(current()!);
         },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       };
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
@@ -137,7 +160,9 @@ export class LocalJobs {
     return this.#history;
   }
 
+  /** Disconnects; a waitFor still pending rejects at once. */
   async stop(): Promise<void> {
+    for (const w of this.#waiters.splice(0)) w.reject(new Error(`jobs: the service stopped before ${w.jobId} on ${w.thing} reached ${w.statuses.join(" or ")}`));
     await this.#client.endAsync();
   }
 
