@@ -4,7 +4,8 @@
 #   broker.pem broker.key                    broker certificate, SAN localhost and 127.0.0.1
 #   devices/<thing>/device.pem device.key    device certificate (RSA-2048, CN = thing name), PEM for Node
 #   devices/<thing>/device.der device-key.der ca.der  DER and PKCS#8 DER: a device's Moddable resources
-#   moddable/                                the first thing's DER files, which manifest.json embeds
+#   devices/<thing>/ota-key.der             the firmware's update key (a copy of ota/ota-key.der)
+#   moddable/                                the first thing's DER files and the update key, which manifest.json embeds
 #   ota/signing-key.pem                      firmware signing key (ECDSA P-256, PKCS#8 PEM): npm run ota:job signs with it
 #   ota/ota-key.der ota/ota-key.pem          its public key, DER SubjectPublicKeyInfo (91 bytes, what
 #                                            src/ota/p256.ts parsePublicKey takes; the firmware embeds it) and PEM
@@ -83,8 +84,10 @@ for thing in "${things[@]}"; do
   openssl x509 -in "$dir/device.pem" -outform DER -out "$dir/device.der"
   openssl pkcs8 -topk8 -nocrypt -in "$dir/device.key" -outform DER -out "$dir/device-key.der"
   cp ca.der "$dir/ca.der"
+  # The update key is built into every device's firmware (a Moddable resource beside its identity).
+  cp ota/ota-key.der "$dir/ota-key.der"
 done
 
 [[ $stage == 1 ]] || exit 0
-cp "devices/${things[0]}/ca.der" "devices/${things[0]}/device.der" "devices/${things[0]}/device-key.der" moddable/
+cp "devices/${things[0]}/ca.der" "devices/${things[0]}/device.der" "devices/${things[0]}/device-key.der" "devices/${things[0]}/ota-key.der" moddable/
 echo "${things[0]}" > moddable/THING
