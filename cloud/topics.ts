@@ -97,12 +97,18 @@ export const DEVICE_GRANTS: readonly TopicGrant[] = [
 export const JOBS_SERVICE_GRANTS: readonly TopicGrant[] = [
   { action: "subscribe", topic: "$aws/things/{thing}/jobs/start-next" },
   { action: "subscribe", topic: "$aws/things/{thing}/jobs/+/update" },
+  { action: "subscribe", topic: "$aws/things/{thing}/jobs/get" },
+  { action: "subscribe", topic: "$aws/things/{thing}/jobs/+/get" },
   { action: "subscribe", topic: "$aws/things/{thing}/streams/+/get/json" },
   { action: "publish", topic: "$aws/things/{thing}/jobs/notify-next" },
   { action: "publish", topic: "$aws/things/{thing}/jobs/start-next/accepted" },
   { action: "publish", topic: "$aws/things/{thing}/jobs/start-next/rejected" },
   { action: "publish", topic: "$aws/things/{thing}/jobs/+/update/accepted" },
   { action: "publish", topic: "$aws/things/{thing}/jobs/+/update/rejected" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/get/accepted" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/get/rejected" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/+/get/accepted" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/+/get/rejected" },
   { action: "publish", topic: "$aws/things/{thing}/streams/+/data/json" },
   { action: "publish", topic: "$aws/things/{thing}/streams/+/rejected/json" },
 ];

@@ -20,6 +20,7 @@ import { DEFAULT_LAYOUT } from "../cloud/topics.ts";
 import { freePort } from "./support/mosquitto.ts";
 import { JobExecutions } from "../cloud/local/job-executions.ts";
 import { getStream } from "../cloud/local/stream-delivery.ts";
+import { DEVICE_MAX_PACKET_BYTES, streamBlockPacketBytes } from "../cloud/ota/update-document.ts";
 import { JobsClient, type JobExecution } from "../src/ota/jobs-client.ts";
 import { DownloadTracker, streamDataTopic, streamRequest } from "../src/ota/download.ts";
 import { parseUpdateDocument } from "../src/ota/job-document.ts";
@@ -182,8 +183,9 @@ describe("on the embedded broker", () => {
     });
   });
 
-  test("an update with a stale expectedVersion is rejected with VersionMismatch and the current state; an unknown job with ResourceNotFound", async () => {
-    const device = await connectDevice(url(), pki.tlsOptions(THING), THING);
+  test("an update with a stale expectedVersion is rejected with VersionMismatch and the current state; an unknown job with ResourceNotFound; describe and get-pending answered", async () => {
+    // The jobs client does not use describe and get-pending: their answers need subscriptions of their own.
+    const device = await connectDevice(url(), pki.tlsOptions(THING), THING, [`$aws/things/${THING}/jobs/get/+`, `$aws/things/${THING}/jobs/+/get/+`]);
     devices.push(device);
     const before = device.started.length;
     service.createJob(THING, "update-v", DOCUMENT);
@@ -193,7 +195,9 @@ describe("on the embedded broker", () => {
     send("update-v", { status: "IN_PROGRESS", expectedVersion: versionNumber - 1, clientToken: "stale" });
     send("update-v", { status: "IN_PROGRESS", expectedVersion: versionNumber, statusDetails: { step: "ok" }, includeJobExecutionState: true, clientToken: "fresh" });
     send("no-such-job", { status: "IN_PROGRESS", clientToken: "missing" });
-    await until(() => device.received.some((m) => m.body.clientToken === "missing"), "the three answers", 5000);
+    device.client.publish(`$aws/things/${THING}/jobs/$next/get`, JSON.stringify({ clientToken: "describe" }), { qos: 1 });
+    device.client.publish(`$aws/things/${THING}/jobs/get`, JSON.stringify({ clientToken: "pending" }), { qos: 1 });
+    await until(() => device.received.some((m) => m.body.clientToken === "pending"), "the five answers", 5000);
     const answer = (token: string) => device.received.find((m) => m.body.clientToken === token)!;
     expect(answer("stale").topic).toBe(`$aws/things/${THING}/jobs/update-v/update/rejected`);
     expect(answer("stale").body).toMatchObject({ code: "VersionMismatch", executionState: { status: "IN_PROGRESS", versionNumber } });
@@ -201,6 +205,10 @@ describe("on the embedded broker", () => {
     expect(answer("fresh").body).toMatchObject({ executionState: { status: "IN_PROGRESS", statusDetails: { step: "ok" }, versionNumber: versionNumber + 1 } });
     expect(answer("missing").topic).toBe(`$aws/things/${THING}/jobs/no-such-job/update/rejected`);
     expect(answer("missing").body).toMatchObject({ code: "ResourceNotFound" });
+    expect(answer("describe").topic).toBe(`$aws/things/${THING}/jobs/$next/get/accepted`);
+    expect(answer("describe").body).toMatchObject({ execution: { jobId: "update-v", versionNumber: versionNumber + 1, jobDocument: DOCUMENT } });
+    expect(answer("pending").topic).toBe(`$aws/things/${THING}/jobs/get/accepted`);
+    expect(answer("pending").body).toMatchObject({ inProgressJobs: [{ jobId: "update-v" }], queuedJobs: [] });
     device.jobs.report("FAILED", { reason: "test over" });
     await service.waitFor(THING, "update-v", ["FAILED"], 5000);
   });
@@ -334,6 +342,34 @@ describe("the rules alone", () => {
     expect(jobs.startNext("t", "{}").out).toStrictEqual([{ suffix: "start-next/accepted", body: { timestamp: 1_700_000_001 } }]);
   });
 
+  test("DescribeJobExecution ($next too) and GetPendingJobExecutions: the pending executions, oldest first; a finished one is TerminalStateReached", () => {
+    let now = 1_700_000_000_000;
+    const jobs = new JobExecutions(() => now);
+    jobs.create("t", "a", { n: 1 });
+    now += 2000;
+    jobs.create("t", "b", { n: 2 });
+    jobs.update("t", "b", JSON.stringify({ status: "IN_PROGRESS" }));
+    expect(jobs.getPending("t", JSON.stringify({ clientToken: "p" }))).toStrictEqual([
+      {
+        suffix: "get/accepted",
+        body: {
+          inProgressJobs: [{ jobId: "b", queuedAt: 1_700_000_002, startedAt: 1_700_000_002, lastUpdatedAt: 1_700_000_002, versionNumber: 2, executionNumber: 1 }],
+          queuedJobs: [{ jobId: "a", queuedAt: 1_700_000_000, lastUpdatedAt: 1_700_000_000, versionNumber: 1, executionNumber: 1 }],
+          timestamp: 1_700_000_002,
+          clientToken: "p",
+        },
+      },
+    ]);
+    expect(jobs.describe("t", "$next", "{}")[0]).toMatchObject({ suffix: "$next/get/accepted", body: { execution: { jobId: "b", status: "IN_PROGRESS", jobDocument: { n: 2 } } } });
+    expect(jobs.describe("t", "a", JSON.stringify({ includeJobDocument: false }))[0].body.execution).not.toHaveProperty("jobDocument");
+    jobs.update("t", "b", JSON.stringify({ status: "SUCCEEDED" }));
+    expect(jobs.describe("t", "b", JSON.stringify({ clientToken: "d" }))[0]).toMatchObject({ suffix: "b/get/rejected", body: { code: "TerminalStateReached", clientToken: "d" } });
+    expect(jobs.describe("t", "zz", "{}")[0]).toMatchObject({ suffix: "zz/get/rejected", body: { code: "ResourceNotFound" } });
+    jobs.update("t", "a", JSON.stringify({ status: "REJECTED" }));
+    expect(jobs.describe("t", "$next", JSON.stringify({ clientToken: "n" }))).toStrictEqual([{ suffix: "$next/get/accepted", body: { timestamp: 1_700_000_002, clientToken: "n" } }]);
+    expect(jobs.getPending("t", "{}")[0].body).toMatchObject({ inProgressJobs: [], queuedJobs: [] });
+  });
+
   test("requests AWS refuses: not JSON, a status the device may not set, bad statusDetails, a long client token", () => {
     const jobs = new JobExecutions(() => 0);
     jobs.create("t", "a", {});
@@ -371,6 +407,11 @@ describe("the rules alone", () => {
     expect(answer({ f: 0, l: 256, o: 98_305 })).toStrictEqual({ rejected: { o: "OffsetOutOfBounds", m: expect.any(String) } });
     expect(answer({ f: 0, l: 256, n: 98_305 })).toMatchObject({ rejected: { o: "BlockCountLimitExceeded" } });
     expect(answer({ f: 0, l: 262_144 })).toMatchObject({ rejected: { o: "BlockSizeOutOfBounds" } });
+    // The bound the update script holds stream blocks to (the firmware's 16 KB packets) is above a real block message.
+    const big = data({ c: "x".repeat(64), f: 0, l: 8192, o: 1, n: 1 })[0];
+    expect(big.l).toBe(8192);
+    expect(JSON.stringify(big).length + `$aws/things/${"t".repeat(128)}/streams/${"s".repeat(128)}/data/json`.length + 2 + 2 + 5).toBeLessThanOrEqual(streamBlockPacketBytes(8192));
+    expect(streamBlockPacketBytes(8192)).toBeLessThanOrEqual(DEVICE_MAX_PACKET_BYTES);
     expect(getStream(undefined, JSON.stringify({ c: "t", f: 0, l: 256 }))).toMatchObject({ rejected: { o: "ResourceNotFound", c: "t" } });
     expect(getStream(stream, "not json")).toMatchObject({ rejected: { o: "InvalidJson" } });
     expect(answer({ c: "x".repeat(65), f: 0, l: 256 })).toStrictEqual({ rejected: { o: "InvalidRequest", m: expect.any(String) } });

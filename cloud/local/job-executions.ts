@@ -1,5 +1,6 @@
 // The job executions of a local stand-in for AWS IoT Jobs, pure: what the device-facing MQTT API
-// (StartNextPendingJobExecution, UpdateJobExecution, NextJobExecutionChanged) does to them, as the
+// (StartNextPendingJobExecution, UpdateJobExecution, DescribeJobExecution, GetPendingJobExecutions,
+// NextJobExecutionChanged) does to them, as the
 // AWS IoT developer guide describes it ("Jobs device MQTT API", "Jobs notifications", "Jobs and job
 // execution states"). Each operation returns the messages to publish, topic suffixes relative to
 // `$aws/things/<thing>/jobs/`; jobs-service.ts puts them on a broker. Timestamps are seconds since
@@ -40,7 +41,7 @@ export interface Accepted {
   statusDetails: Record<string, string>;
 }
 
-export type ErrorCode = "InvalidJson" | "InvalidRequest" | "InvalidStateTransition" | "ResourceNotFound" | "VersionMismatch";
+export type ErrorCode = "InvalidJson" | "InvalidRequest" | "InvalidStateTransition" | "ResourceNotFound" | "VersionMismatch" | "TerminalStateReached";
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -175,6 +176,34 @@ export class JobExecutions {
     return { out: [{ suffix: `${stub}/accepted`, body: reply }, ...out], accepted: { thing, jobId, status, statusDetails: { ...execution.statusDetails } } };
   }
 
+  /** `$aws/things/<thing>/jobs/get` (GetPendingJobExecutions): IN_PROGRESS and QUEUED executions, oldest first. */
+  getPending(thing: string, payload: string): Outgoing[] {
+    const request = this.#parse(payload);
+    if ("error" in request) return [this.#rejected("get", request.error, request.message)];
+    const all = this.#byThing.get(thing) ?? [];
+    const summaries = (status: string) => all.filter((e) => e.status === status).map((e) => this.#summary(e));
+    return [{ suffix: "get/accepted", body: { inProgressJobs: summaries("IN_PROGRESS"), queuedJobs: summaries("QUEUED"), timestamp: this.#seconds(), ...request.token } }];
+  }
+
+  /** `$aws/things/<thing>/jobs/<jobId>/get` (DescribeJobExecution); jobId `$next` is the next pending execution. */
+  describe(thing: string, jobId: string, payload: string): Outgoing[] {
+    const stub = `${jobId}/get`;
+    const request = this.#parse(payload);
+    if ("error" in request) return [this.#rejected(stub, request.error, request.message)];
+    const { body, token } = request;
+    const execution = jobId === "$next" ? this.next(thing) : this.get(thing, jobId);
+    if (!execution) {
+      // Nothing pending: the answer has no execution field, as for start-next.
+      if (jobId === "$next") return [{ suffix: `${stub}/accepted`, body: { timestamp: this.#seconds(), ...token } }];
+      return [this.#rejected(stub, "ResourceNotFound", `Job execution ${jobId} for thing ${thing} not found`, token)];
+    }
+    if (TERMINAL_STATUSES.has(execution.status)) return [this.#rejected(stub, "TerminalStateReached", `Job execution ${jobId} is ${execution.status}`, token)];
+    const described = this.#describe(execution);
+    // The job document comes unless includeJobDocument is false.
+    if (body.includeJobDocument === false) delete described.jobDocument;
+    return [{ suffix: `${stub}/accepted`, body: { execution: described, timestamp: this.#seconds(), ...token } }];
+  }
+
   /** Runs a change and adds notify-next when it changed which execution is next (NextJobExecutionChanged). */
   #changingNext(thing: string, change: () => void): Outgoing[] {
     const before = this.next(thing);
@@ -206,6 +235,11 @@ export class JobExecutions {
   /** JobExecutionState. */
   #state(e: Execution): Record<string, unknown> {
     return { status: e.status, statusDetails: { ...e.statusDetails }, versionNumber: e.versionNumber };
+  }
+
+  /** JobExecutionSummary. */
+  #summary(e: Execution): Record<string, unknown> {
+    return { jobId: e.jobId, queuedAt: e.queuedAt, ...(e.startedAt !== undefined && { startedAt: e.startedAt }), lastUpdatedAt: e.lastUpdatedAt, versionNumber: e.versionNumber, executionNumber: e.executionNumber };
   }
 
   /** JobExecution, with the job document. */

@@ -1,7 +1,7 @@
 // A local stand-in for the device-facing side of AWS IoT Jobs and of MQTT-based file delivery: an
 // MQTT client (its own identity, e.g. iiot-jobs) on the local broker that answers what devices
-// publish on `$aws/things/<thing>/jobs/start-next`, `.../jobs/<jobId>/update` and
-// `.../streams/<streamId>/get/json`, and publishes notify-next when a thing's next job changes. The
+// publish on `$aws/things/<thing>/jobs/start-next`, `.../jobs/<jobId>/update`, `.../jobs/get`,
+// `.../jobs/<jobId>/get` and `.../streams/<streamId>/get/json`, and publishes notify-next when a thing's next job changes. The
 // rules live in job-executions.ts and stream-delivery.ts; this file only moves messages. On AWS the
 // broker itself answers and the replies reach only the requesting client; here they go to the
 // thing's reply topics, which the Mosquitto ACL (mosquitto-config.ts) lets only that thing read.
@@ -39,6 +39,8 @@ export const JOBS_SERVICE_SUBSCRIPTIONS = JOBS_SERVICE_GRANTS.filter((g) => g.ac
 
 const START_NEXT = /^\$aws\/things\/([^/]+)\/jobs\/start-next$/;
 const UPDATE = /^\$aws\/things\/([^/]+)\/jobs\/([^/]+)\/update$/;
+const GET_PENDING = /^\$aws\/things\/([^/]+)\/jobs\/get$/;
+const DESCRIBE = /^\$aws\/things\/([^/]+)\/jobs\/([^/]+)\/get$/;
 const GET_STREAM = /^\$aws\/things\/([^/]+)\/streams\/([^/]+)\/get\/json$/;
 
 type Waiter = { thing: string; jobId: string; statuses: readonly string[]; resolve: () => void; reject: (error: Error) => void };
@@ -176,6 +178,10 @@ export class LocalJobs {
       const { out, accepted } = this.#executions.update(m[1], m[2], payload);
       this.#record(accepted);
       this.#send(m[1], out);
+    } else if ((m = GET_PENDING.exec(topic))) {
+      this.#send(m[1], this.#executions.getPending(m[1], payload));
+    } else if ((m = DESCRIBE.exec(topic))) {
+      this.#send(m[1], this.#executions.describe(m[1], m[2], payload));
     } else if ((m = GET_STREAM.exec(topic))) {
       const base = `$aws/things/${m[1]}/streams/${m[2]}`;
       const answer = getStream(this.#streams.get(m[2]), payload);
