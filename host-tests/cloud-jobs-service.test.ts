@@ -20,7 +20,6 @@ import { DEFAULT_LAYOUT } from "../cloud/topics.ts";
 import { freePort } from "./support/mosquitto.ts";
 import { JobExecutions } from "../cloud/local/job-executions.ts";
 import { getStream } from "../cloud/local/stream-delivery.ts";
-import { DEVICE_MAX_PACKET_BYTES, streamBlockPacketBytes } from "../cloud/ota/update-document.ts";
 import { JobsClient, type JobExecution } from "../src/ota/jobs-client.ts";
 import { DownloadTracker, streamDataTopic, streamRequest } from "../src/ota/download.ts";
 import { parseUpdateDocument } from "../src/ota/job-document.ts";
@@ -407,11 +406,6 @@ describe("the rules alone", () => {
     expect(answer({ f: 0, l: 256, o: 98_305 })).toStrictEqual({ rejected: { o: "OffsetOutOfBounds", m: expect.any(String) } });
     expect(answer({ f: 0, l: 256, n: 98_305 })).toMatchObject({ rejected: { o: "BlockCountLimitExceeded" } });
     expect(answer({ f: 0, l: 262_144 })).toMatchObject({ rejected: { o: "BlockSizeOutOfBounds" } });
-    // The bound the update script holds stream blocks to (the firmware's 16 KB packets) is above a real block message.
-    const big = data({ c: "x".repeat(64), f: 0, l: 8192, o: 1, n: 1 })[0];
-    expect(big.l).toBe(8192);
-    expect(JSON.stringify(big).length + `$aws/things/${"t".repeat(128)}/streams/${"s".repeat(128)}/data/json`.length + 2 + 2 + 5).toBeLessThanOrEqual(streamBlockPacketBytes(8192));
-    expect(streamBlockPacketBytes(8192)).toBeLessThanOrEqual(DEVICE_MAX_PACKET_BYTES);
     expect(getStream(undefined, JSON.stringify({ c: "t", f: 0, l: 256 }))).toMatchObject({ rejected: { o: "ResourceNotFound", c: "t" } });
     expect(getStream(stream, "not json")).toMatchObject({ rejected: { o: "InvalidJson" } });
     expect(answer({ c: "x".repeat(65), f: 0, l: 256 })).toStrictEqual({ rejected: { o: "InvalidRequest", m: expect.any(String) } });

@@ -19,7 +19,7 @@ import { command } from "../../host/cli.ts";
 import { JOBS_SERVICE_IDENTITY, LocalJobs, jobsServiceTls } from "../local/jobs-service.ts";
 import { awsCommands, imageKey, presignedPlaceholder } from "./aws-commands.ts";
 import { signImage, signingKey } from "./sign-image.ts";
-import { DEFAULT_BLOCK_SIZE, DEVICE_MAX_PACKET_BYTES, streamBlockPacketBytes, updateDocument, type ImageLocation } from "./update-document.ts";
+import { DEFAULT_BLOCK_SIZE, updateDocument, type ImageLocation } from "./update-document.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const usage = `usage: npm run ota:job -- --image FILE --version X.Y.Z (--thing NAME | --thing-group NAME) [--key PEM] [--job-id ID] [--stream-id ID] [--out FILE] [--block-size 4096] [--allow-downgrade]
@@ -77,8 +77,6 @@ const bucket = text("bucket");
 let location: ImageLocation;
 if (!local && values.presigned === true) location = { url: presignedPlaceholder(bucket ?? fail("--presigned needs --bucket"), imageKey(version, imagePath)) };
 else location = { stream: { id: streamId, fileId: 0 } };
-if ("stream" in location && streamBlockPacketBytes(blockSize) > DEVICE_MAX_PACKET_BYTES)
-  fail(`--block-size ${blockSize}: a stream block would arrive in a packet of up to ${streamBlockPacketBytes(blockSize)} bytes, over the firmware MQTT client's ${DEVICE_MAX_PACKET_BYTES} (4096 and 8192 fit)`);
 const document = updateDocument(version, location, { ...signed!, blockSize }, values["allow-downgrade"] === true);
 const out = resolve(text("out") ?? join(root, ".state/ota", `${jobId}.json`));
 mkdirSync(dirname(out), { recursive: true });

@@ -7,23 +7,6 @@ export const UPDATE_OPERATION = "iiot.firmware-update";
 /** One flash sector: the device's download block. */
 export const DEFAULT_BLOCK_SIZE = 4096;
 
-/**
- * The largest MQTT packet the firmware's client takes (src/mqtt/client.ts, maxIncomingPacketBytes'
- * default): a stream block arrives as one PUBLISH, its bytes in base64 inside JSON.
- */
-export const DEVICE_MAX_PACKET_BYTES = 16_384;
-
-/**
- * An upper bound of the PUBLISH that carries one stream block of blockSize bytes: base64 of the
- * block, the JSON around it (a 64-byte client token, the largest f, l and i), the longest topic
- * (thing name and stream id of 128) and the MQTT header with its packet id.
- */
-export function streamBlockPacketBytes(blockSize: number): number {
-  const json = `{"c":"${"x".repeat(64)}","f":255,"l":131072,"i":98304,"p":""}`.length;
-  const topic = "$aws/things//streams//data/json".length + 128 + 128;
-  return 4 * Math.ceil(blockSize / 3) + json + 2 + topic + 2 + 5;
-}
-
 export type ImageLocation = { stream: { id: string; fileId: number } } | { url: string };
 
 export interface UpdateImage {

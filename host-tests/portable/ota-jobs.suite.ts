@@ -278,3 +278,19 @@ test("ota jobs: an unanswered start-next is asked again less and less often, log
   equal(b.sent.length, 9, "asked again after the plain timeout once answers came");
   assert(b.time - at === 5000);
 });
+
+test("ota jobs: notify-next while a start-next waits unanswered asks again at once, with a fresh token", () => {
+  const b = new FakeJobsBroker();
+  b.client.connected();
+  for (let s = 0; s < 100; s++) {
+    b.time += 1000;
+    b.client.tick();
+  }
+  const sent = b.sent.length;
+  const stale = b.last().payload.clientToken;
+  b.deliver("notify-next", { timestamp: 3, execution: { jobId: "job-7" } });
+  equal(b.sent.length, sent + 1, "asked at once");
+  assert(b.last().payload.clientToken !== stale, "a fresh token");
+  b.startAccepted(execution("job-7"));
+  equal(b.jobs.map((j) => j.jobId).join(), "job-7");
+});

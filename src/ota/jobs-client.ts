@@ -178,8 +178,14 @@ export class JobsClient {
   #onNotifyNext(message: Record<string, unknown>): void {
     const execution = message.execution as Record<string, unknown> | undefined;
     const nextId = typeof execution?.jobId === "string" ? execution.jobId : undefined;
-    if (this.#state === "idle") {
-      if (nextId !== undefined && !this.#outstanding) this.#startNext();
+    if (this.#state === "idle" || this.#state === "starting") {
+      // A job is waiting: ask now. A start-next still unanswered (backed off, or lost) is given up
+      // for a fresh one, whose answer carries the job.
+      if (nextId !== undefined && (!this.#outstanding || this.#outstanding.kind === "start-next")) {
+        this.#outstanding = undefined;
+        this.#unanswered = 0;
+        this.#startNext();
+      }
     } else if (this.#state === "running" && nextId !== this.#jobId) {
       // The running job is no longer the thing's next pending execution: cancelled or deleted.
       this.#gone(nextId === undefined ? "no pending job any more (cancelled?)" : `the next job is now ${nextId} (cancelled?)`);
