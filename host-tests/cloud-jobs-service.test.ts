@@ -45,7 +45,7 @@ interface Device {
   decide: (job: JobExecution) => string | undefined;
 }
 
-/** A device: JobsClient wired to mqtt.js as src/ota/INTEGRATION.md wires it to the firmware's uplink. */
+/** A device: JobsClient wired to mqtt.js as src/ota/update-service.ts wires it to the node's session. */
 async function connectDevice(url: string, tls: { ca: Buffer; cert: Buffer; key: Buffer }, thing: string, extraSubscriptions: string[] = []): Promise<Device> {
   const client = await mqtt.connectAsync(url, { ...tls, clientId: thing, servername: "localhost", rejectUnauthorized: true, reconnectPeriod: 0, connectTimeout: 5000 });
   const device: Device = {

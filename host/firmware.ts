@@ -9,6 +9,7 @@ import type { RunningNode } from "../src/app.ts";
 import { simBoard, boardClock } from "../sim/board.ts";
 import { firmwareClock } from "./moddable/clock.ts";
 import { setRestartHandler } from "../sim/io/system.ts";
+import Timer from "./moddable/timer.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -50,9 +51,14 @@ export async function bootFirmware(options: BootOptions): Promise<RunningNode> {
   // The board's flash lives in files there (sim/io/flash.ts), written through on every program and erase.
   setConfig({ ...manifestConfig(), flash_dir: `${options.state}/`, ...options.config });
   const main = (await import("../src/main.ts")).default;
+  // The restart boots from a firmware timer, as everything on the device runs: inside a callback the
+  // firmware clock follows the wall clock, so a driver that waits (the SHT3x's 1 ms after BREAK) sees
+  // the time pass. The chips keep their state, as a software reset leaves them powered.
   setRestartHandler(options.onRestart && (() => {
-    releaseFlash();
-    options.onRestart!(main());
+    Timer.set(() => {
+      releaseFlash();
+      options.onRestart!(main());
+    }, 0);
   }));
   return main();
 }
