@@ -26,6 +26,8 @@ let node: RunningNode;
 const responses: Record<string, unknown>[] = [];
 const statuses: Record<string, unknown>[] = [];
 const subscribed: string[] = [];
+/** Filters per SUBSCRIBE packet. */
+const subscribePackets: number[] = [];
 const lines: string[] = [];
 
 beforeAll(async () => {
@@ -34,7 +36,10 @@ beforeAll(async () => {
   broker = await startEmbeddedBroker({ certsDir: pki.dir });
   shadow = attachShadowDouble(broker.aedes, { thing: THING, shadowName: "config" });
   broker.aedes.on("subscribe", (subscriptions, client) => {
-    if (client?.id === THING) subscribed.push(...subscriptions.map((s) => s.topic));
+    if (client?.id === THING) {
+      subscribed.push(...subscriptions.map((s) => s.topic));
+      subscribePackets.push(subscriptions.length);
+    }
   });
   broker.aedes.on("publish", (packet, client) => {
     if (!client) return;
@@ -74,6 +79,8 @@ test("commands: the online status says why the node booted; only its own command
     ...["notify-next", "start-next/accepted", "start-next/rejected", "+/update/accepted", "+/update/rejected"].map((t) => jobs + t),
     `$aws/things/${THING}/streams/+/data/json`, `$aws/things/${THING}/streams/+/rejected/json`,
   ]);
+  // AWS IoT Core takes at most 8 filters in one SUBSCRIBE.
+  expect(subscribePackets).toStrictEqual([8, 5]);
 });
 
 test("commands: diagnostics and flush answer with what the node knows and did", async () => {
