@@ -41,6 +41,7 @@ import "system"; // defines globalThis.System (typings/system.d.ts)
 import getResetReason from "resetReason";
 import openOtaPlatform from "ota-platform";
 import { UpdateService } from "./ota/update-service";
+import { FIRMWARE_VERSION } from "./version";
 
 /** Each TLS write becomes one record: leave room for its header, IV, MAC and padding. */
 const TLS_RECORD_OVERHEAD = 96;
@@ -450,17 +451,18 @@ function shadowAgent(settings: Settings, node: () => RunningNode | undefined, se
 
 /**
  * Firmware updates (src/ota/README.md): the platform's slots and boot control, the update key built
- * in as a resource, and the node's connection for the job and the image. Undefined when this board
- * has no update slots (its partition table predates them): the node runs without updates.
+ * in as a resource, and the node's connection for the job and the image. On a board without update
+ * slots (a partition table without OTA) every update job is rejected with that reason.
  */
 function updateService(settings: Settings, online: () => boolean, send: () => ((topic: string, payload: Uint8Array) => void) | undefined,
-  restart: (why: string) => void): UpdateService | undefined {
+  restart: (why: string) => void): UpdateService {
   let platform;
+  let unavailable: string | undefined;
   try {
     platform = openOtaPlatform();
   } catch (error) {
-    log(`ota: no update slots on this board (${error instanceof Error ? error.message : error}); updates are off`);
-    return undefined;
+    // The node runs on, and says why to every update job (a board flashed with a table without OTA slots).
+    unavailable = `this board has no update slots (${error instanceof Error ? error.message : error})`;
   }
   let key: Uint8Array | undefined;
   try {
@@ -468,11 +470,13 @@ function updateService(settings: Settings, online: () => boolean, send: () => ((
   } catch {
     key = undefined; // the service says so and rejects update jobs
   }
-  const inner = platform.boot;
+  const inner = platform?.boot;
   return new UpdateService({
     thing: settings.thing,
+    version: FIRMWARE_VERSION,
+    unavailable,
     // The reboot into a new image, and a rollback's, go through the node's clean stop first.
-    platform: {
+    platform: platform && inner && {
       ...platform,
       boot: {
         runningState: () => inner.runningState(),
@@ -537,12 +541,12 @@ function startWith(built: Settings, identity: ClientIdentity, store?: IdentitySt
   };
   const updates = updateService(settings, () => running?.online === true, () => send, restartNow);
   // Before the network: on a new image's first boot this starts the self-test.
-  updates?.boot();
+  updates.boot();
   let node: RunningNode;
   try {
     node = startNode({
       config: settings,
-      firmware: updates?.runningVersion,
+      firmware: updates.runningVersion,
       boot: nextBootId(),
       sensors,
       closeBuses,
@@ -558,13 +562,13 @@ function startWith(built: Settings, identity: ClientIdentity, store?: IdentitySt
       restart: canRestart() ? restartNow : undefined,
       certificate: new Uint8Array(identity.certificate as ArrayBuffer),
       rotate: store ? rotation(settings, store, (next) => (current = next)) : undefined,
-      subscriptions: () => [...shadow.subscriptions, ...(updates?.subscriptions ?? [])],
-      onMessage: (topic, payload) => shadow.handle(topic, payload) || (updates?.handle(topic, payload) ?? false),
+      subscriptions: () => [...shadow.subscriptions, ...updates.subscriptions],
+      onMessage: (topic, payload) => shadow.handle(topic, payload) || updates.handle(topic, payload),
       onSession: (sender) => {
         send = sender;
         shadow.subscribed();
-        updates?.connected();
-        updates?.selfTestPassed("broker");
+        updates.connected();
+        updates.selfTestPassed("broker");
       },
       openSocket: (callbacks, address) =>
         new TLSSocket({
@@ -579,13 +583,13 @@ function startWith(built: Settings, identity: ClientIdentity, store?: IdentitySt
     });
   } catch (error) {
     // A new image that cannot mount its log (or start at all) goes back to the previous one.
-    updates?.selfTestFailed("log", error instanceof Error ? error.message : String(error));
+    updates.selfTestFailed("log", error instanceof Error ? error.message : String(error));
     throw error;
   }
-  updates?.selfTestPassed("log");
+  updates.selfTestPassed("log");
   // Once a second: the jobs' and the download's timeouts, and the self-test's wait for the sensors
   // (a sensor that failed to start is retried by its supervisor; the self-test passes when all run).
-  const ticker = updates && Timer.repeat(() => {
+  const ticker = Timer.repeat(() => {
     if (updates.phase === "testing" && sensors.every((sensor) => sensor.started !== false)) updates.selfTestPassed("sensors");
     updates.tick(running?.online === true);
   }, 1000);
@@ -598,7 +602,7 @@ function startWith(built: Settings, identity: ClientIdentity, store?: IdentitySt
     },
     applySettings: (next) => node.applySettings(next),
     stop(drainMs) {
-      if (ticker) Timer.clear(ticker);
+      Timer.clear(ticker);
       return node.stop(drainMs);
     },
   };

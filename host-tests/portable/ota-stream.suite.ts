@@ -150,6 +150,7 @@ class ServiceRig {
     const boot = this.device.bootControl();
     this.service = new UpdateService({
       thing: THING,
+      version: OLD_VERSION,
       platform: {
         runningVersion: booted.version, slot: this.device.updateSlot(), records: this.device.recordFlash,
         boot: { ...boot, reboot: () => this.restarts++, rollback: () => { boot.rollback(); this.restarts++; } },
@@ -231,6 +232,30 @@ test("ota service: an HTTPS document is rejected with the reason; a corrupted st
   assert(/sha256 mismatch/.test(rig.jobs.details.reason ?? ""), JSON.stringify(rig.jobs.details));
   equal(rig.restarts, 0);
   equal(rig.service.runningVersion, OLD_VERSION);
+});
+
+test("ota service: a board without update slots rejects every job with the reason", () => {
+  const jobs = new FakeJobsService(THING, "ota-job-1", streamDocument());
+  const inbox: { topic: string; payload: string }[] = [];
+  const service = new UpdateService({
+    thing: THING, version: "0.3.0", platform: undefined, unavailable: "this board has no update slots (no ota_1 partition)", publicKey: fromHex(TEST_KEY_SPKI),
+    publish: (topic, payload) => {
+      jobs.handle(topic, payload);
+      inbox.push(...jobs.inbox.splice(0));
+      return true;
+    },
+    now: () => 0, log: () => {},
+  });
+  service.boot();
+  service.connected();
+  while (inbox.length > 0) {
+    const m = inbox.shift()!;
+    service.handle(m.topic, utf8Encode(m.payload));
+  }
+  equal(jobs.status, "REJECTED");
+  equal(jobs.details.reason, "this board has no update slots (no ota_1 partition)");
+  equal(service.runningVersion, "0.3.0");
+  equal(service.phase, "disabled");
 });
 
 test("ota service: without an update key every job is rejected with the reason, nothing is written", () => {

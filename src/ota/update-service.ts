@@ -28,7 +28,12 @@ export interface OtaPlatform {
 
 export interface UpdateServiceOptions {
   thing: string;
-  platform: OtaPlatform;
+  /** Undefined on a board without update slots: update jobs are rejected with `unavailable`. */
+  platform: OtaPlatform | undefined;
+  /** Why there is no platform. */
+  unavailable?: string;
+  /** The running version where there is no platform. */
+  version: string;
   /** The public key images must be signed with (SubjectPublicKeyInfo DER or an uncompressed point); none: updates refused. */
   publicKey: Uint8Array | undefined;
   /** Publishes at QoS 1 outside the telemetry; false when not connected. */
@@ -53,15 +58,16 @@ export class UpdateService {
     this.#o = options;
     let key: PublicKey | undefined;
     let keyProblem = "this firmware has no update key built in";
-    if (options.publicKey) {
+    const { platform } = options;
+    if (!platform) keyProblem = options.unavailable ?? "this board has no update slots";
+    else if (options.publicKey) {
       try {
         key = parsePublicKey(options.publicKey);
       } catch (error) {
         keyProblem = `this firmware's update key is unusable (${error instanceof Error ? error.message : String(error)})`;
       }
     }
-    const { platform } = options;
-    this.#agent = key && new OtaAgent({
+    this.#agent = key && platform && new OtaAgent({
       runningVersion: platform.runningVersion,
       slot: platform.slot,
       boot: platform.boot,
@@ -75,7 +81,7 @@ export class UpdateService {
       hash: platform.hash,
       selfTestTimeoutMs: options.selfTestTimeoutMs,
     });
-    if (!key) options.log(`ota: ${keyProblem}; update jobs are rejected`);
+    if (!this.#agent) options.log(`ota: ${keyProblem}; update jobs are rejected`);
     // Without a key, every job is refused with the reason: a fleet operator sees why in the job.
     const events: JobsEvents = this.#agent ?? { onJob: (_job: JobExecution) => keyProblem, onJobGone: () => {} };
     const log = options.log;
@@ -100,7 +106,7 @@ export class UpdateService {
   }
 
   get runningVersion(): string {
-    return this.#o.platform.runningVersion;
+    return this.#o.platform?.runningVersion ?? this.#o.version;
   }
 
   selfTestPassed(check: SelfTestCheck): void {
