@@ -6,7 +6,7 @@ export default {
   testRunner: "vitest",
   vitest: { configFile: "vitest.mutate.config.ts" },
   coverageAnalysis: "perTest",
-  mutate: ["src/log/**/*.ts", "src/mqtt/codec.ts", "src/telemetry/**/*.ts", "src/session/**/*.ts", "src/net/broker-resolver.ts", "src/net/clock-sync.ts"],
+  mutate: ["src/log/**/*.ts", "src/mqtt/codec.ts", "src/telemetry/**/*.ts", "src/session/**/*.ts", "src/net/broker-resolver.ts", "src/net/clock-sync.ts", "src/ota/jobs-client.ts", "src/ota/stream-source.ts", "src/ota/update-service.ts"],
   reporters: ["clear-text", "progress", "html", "json"],
   htmlReporter: { fileName: "reports/mutation/pure.html" },
   jsonReporter: { fileName: "reports/mutation/pure.json" },

@@ -7,6 +7,6 @@ import base from "./vitest.config.ts";
 const uplink = process.env.IIOT_MUTATE === "uplink";
 const config = mergeConfig(base, {});
 // Replaced, not merged: mergeConfig would append to the base's list of every test file.
-config.test!.include = uplink ? ["host-tests/uplink.test.ts"] : ["host-tests/portable.test.ts", "host-tests/mqtt-client.test.ts"];
+config.test!.include = uplink ? ["host-tests/uplink.test.ts"] : ["host-tests/portable.test.ts", "host-tests/ota-portable.test.ts", "host-tests/mqtt-client.test.ts"];
 
 export default config;

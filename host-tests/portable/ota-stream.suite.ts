@@ -290,3 +290,41 @@ test("ota service: a connection lost mid-download resumes the image where it sto
   rig.run();
   equal(rig.jobs.status, "SUCCEEDED");
 });
+
+test("ota stream: stream block sizes AWS takes (256 B to 128 KB), blocks on a stream block's boundary, and junk on its topics ignored", () => {
+  const make = (streamBlockBytes: number) => () => new StreamBlockSource({ thing: THING, streamId: "fw-1", fileId: 0, now: () => 0, publish: () => true, streamBlockBytes });
+  for (const bad of [255, 131_073, 1024.5]) {
+    let threw = false;
+    try {
+      make(bad)();
+    } catch (error) {
+      threw = error instanceof RangeError;
+    }
+    assert(threw, `${bad} refused`);
+  }
+  make(256)();
+  make(131_072)();
+  const sent: { topic: string; payload: string }[] = [];
+  const s = source(sent, () => 0);
+  const results: (string | undefined)[] = [];
+  const buffer = new Uint8Array(4096);
+  s.fetch(1000, 1024, buffer, (error) => results.push(error));
+  assert(/not on a 1024-byte stream block/.test(results[0] ?? ""), results[0]);
+  equal(sent.length, 0);
+  assert(s.receive(DATA, "{}"), "its topic, nothing asked");
+  s.fetch(0, 2048, buffer, (error) => results.push(error));
+  for (const junk of ["null", "7", "[", "{\"c\":1}"]) assert(s.receive(DATA, junk), "its topic");
+  assert(s.receive(REJECTED, "null"), "its topic");
+  equal(results.length, 1, "junk does not end the request");
+  for (const a of new FakeStream(file).answer(sent[0].payload)) s.receive(a.topic, a.payload);
+  deepEqual(results, [results[0], undefined]);
+  const tokens = new Set<string>();
+  for (let i = 0; i < 3; i++) {
+    s.fetch(0, 1024, buffer, () => {});
+    tokens.add(JSON.parse(sent[sent.length - 1].payload).c);
+  }
+  equal(tokens.size, 3, "a token per request");
+  const long = new StreamBlockSource({ thing: THING, streamId: "s".repeat(128), fileId: 0, now: () => 0, publish: (topic, payload) => void sent.push({ topic, payload }) || true });
+  long.fetch(0, 1024, buffer, () => {});
+  assert(JSON.parse(sent[sent.length - 1].payload).c.length <= 64, "a client token AWS takes (64 characters at most)");
+});
