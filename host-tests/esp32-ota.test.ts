@@ -1,0 +1,181 @@
+// The ESP32 half of the OTA update, as far as it can be checked without a board or ESP-IDF: the
+// partition table (format, alignment, overlap, 4 MB, the partitions the firmware opens, app slots
+// at least the image size), the manifest wiring of the native module and the rollback sdkconfig,
+// the natives the TypeScript binds against the C that defines them, and the TypeScript's types.
+
+import { test, expect } from "vitest";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../", import.meta.url));
+const read = (path: string) => readFileSync(join(root, path), "utf8");
+
+const FLASH_BYTES = 4 * 1024 * 1024;
+const SECTOR = 0x1000;
+const APP_ALIGN = 0x10000;
+/** The partition table itself is at 0x8000 and takes one sector. */
+const FIRST_FREE = 0x9000;
+
+/**
+ * What one image is assumed to take until an ESP-IDF build measures xs_esp32.bin (src/ota/README.md,
+ * "Image size"): the XS preload of the esp32 XS stage (0.54 MiB debug), the XS engine compiled for
+ * Xtensa (0.60 MiB), ESP-IDF with Wi-Fi and lwIP (about 0.75 MiB) and the SDK's natives (about
+ * 0.1 MiB). Set ESP32_IMAGE to a built xs_esp32.bin to check the slots against the real thing.
+ */
+const ESTIMATED_IMAGE_BYTES = Math.round(1.85 * 1024 * 1024);
+
+/** The reference device's windows per MiB of log (BENCHMARKS.md flashlog.offline_hours_per_mb: 7.31 h). */
+const LOG_HOURS_PER_MIB = 7.31;
+
+interface Partition {
+  name: string;
+  type: string;
+  subtype: string;
+  offset: number;
+  size: number;
+}
+
+function parseTable(csv: string): Partition[] {
+  return csv
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => {
+      const [name, type, subtype, offset, size] = line.split(",").map((field) => field.trim());
+      const number = (text: string) => {
+        expect(text, `${name}: offsets and sizes are written out in hex`).toMatch(/^0x[0-9a-fA-F]+$/);
+        return parseInt(text, 16);
+      };
+      return { name, type, subtype, offset: number(offset), size: number(size) };
+    });
+}
+
+const table = parseTable(read("partitions.csv"));
+const byName = new Map(table.map((p) => [p.name, p]));
+const get = (name: string): Partition => {
+  const p = byName.get(name);
+  expect(p, `partition ${name}`).toBeDefined();
+  return p!;
+};
+
+test("esp32 partitions: aligned, in order, no overlap, inside 4 MB", () => {
+  expect(new Set(table.map((p) => p.name)).size).toBe(table.length);
+  let end = FIRST_FREE;
+  for (const p of table) {
+    expect(p.offset % (p.type === "app" ? APP_ALIGN : SECTOR), `${p.name} offset`).toBe(0);
+    expect(p.size % SECTOR, `${p.name} size`).toBe(0);
+    expect(p.size).toBeGreaterThan(0);
+    expect(p.offset, `${p.name} starts after the one before`).toBeGreaterThanOrEqual(end);
+    end = p.offset + p.size;
+  }
+  expect(end).toBeLessThanOrEqual(FLASH_BYTES);
+});
+
+test("esp32 partitions: two OTA app slots of one size, otadata, no factory app", () => {
+  const apps = table.filter((p) => p.type === "app");
+  expect(apps.map((p) => [p.name, p.subtype])).toEqual([["ota_0", "ota_0"], ["ota_1", "ota_1"]]);
+  expect(get("ota_0").size).toBe(get("ota_1").size);
+  const otadata = get("otadata");
+  expect([otadata.type, otadata.subtype, otadata.size]).toEqual(["data", "ota", 0x2000]);
+  expect([get("nvs").type, get("nvs").subtype]).toEqual(["data", "nvs"]);
+});
+
+test("esp32 partitions: nvs and phy_init where they were, so preferences survive the re-flash", () => {
+  expect([get("nvs").offset, get("nvs").size]).toEqual([0x9000, 0x6000]);
+  expect([get("phy_init").offset, get("phy_init").size]).toEqual([0xf000, 0x1000]);
+});
+
+test("esp32 partitions: the app slots hold the image", () => {
+  const slot = get("ota_0").size;
+  const image = process.env.ESP32_IMAGE;
+  const bytes = image ? statSync(image).size : ESTIMATED_IMAGE_BYTES;
+  expect(slot, image ? `${image}` : "the estimated image").toBeGreaterThanOrEqual(bytes);
+  // and anything that fitted the single factory app of the table before OTA (0x1E0000) still fits
+  expect(slot).toBeGreaterThanOrEqual(0x1e0000);
+});
+
+test("esp32 partitions: every data partition the firmware opens is there, large enough", () => {
+  const config = read("src/config.ts");
+  const manifest = JSON.parse(read("manifest.json"));
+  const boot = read("esp32/ota/boot-control.ts");
+  // the defaults in src/config.ts, the manifest's setting, and the OTA record's partition
+  const logName = /text\("log_partition", "([^"]+)"\)/.exec(config)![1];
+  const identityName = /text\("identity_partition", "([^"]+)"\)/.exec(config)![1];
+  const recordName = /OTA_RECORD_PARTITION = "([^"]+)"/.exec(boot)![1];
+  expect(manifest.config.log_partition).toBe(logName);
+  expect([logName, identityName, recordName]).toEqual(["iiotlog", "iiotid", "iiotota"]);
+  for (const name of [logName, identityName, recordName]) expect(get(name).type, name).toBe("data");
+  // identity-store.ts: two slots of one sector; ota-record.ts FlashRecordStore: two sectors; flash-log.ts: at least 3
+  expect(get(identityName).size).toBeGreaterThanOrEqual(2 * SECTOR);
+  expect(get(recordName).size).toBeGreaterThanOrEqual(2 * SECTOR);
+  expect(get(logName).size).toBeGreaterThanOrEqual(3 * SECTOR);
+  // the subtypes of the partitions that existed before OTA are unchanged
+  expect(get(logName).subtype).toBe("0x80");
+  expect(get(identityName).subtype).toBe("0x81");
+});
+
+test("esp32 partitions: the documented log capacity is the table's", () => {
+  const log = get("iiotlog");
+  const hours = ((log.size / (1024 * 1024)) * LOG_HOURS_PER_MIB).toFixed(1);
+  const kib = `${log.size / 1024} KB`;
+  for (const doc of ["README.md", "src/ota/README.md"]) {
+    const text = read(doc);
+    expect(text, doc).toContain(`about ${hours} hours`);
+    expect(text, doc).toContain(kib);
+  }
+});
+
+test("esp32 manifest: the OTA fragment is included on esp32 only, with the partition table", () => {
+  const manifest = JSON.parse(read("manifest.json"));
+  expect(manifest.platforms.esp32.include).toContain("./esp32/ota/manifest.json");
+  expect(manifest.platforms.esp32.build.PARTITIONS_FILE).toBe("./partitions.csv");
+  for (const [name, platform] of Object.entries<{ include?: string[] }>(manifest.platforms))
+    if (name !== "esp32") expect(platform.include ?? [], name).not.toContain("./esp32/ota/manifest.json");
+  expect(JSON.stringify(manifest.modules)).not.toContain("esp32/");
+  expect(manifest.preload).not.toContain("esp32/ota/boot-control");
+});
+
+test("esp32 manifest: the fragment names the native module, preloads it, and sets the rollback sdkconfig", () => {
+  const fragment = JSON.parse(read("esp32/ota/manifest.json"));
+  const esp32 = fragment.platforms.esp32;
+  expect(esp32.modules).toEqual({ "esp32/ota/boot-control": "./boot-control" });
+  expect(esp32.preload).toEqual(["esp32/ota/boot-control"]);
+  expect(fragment.platforms["..."].error).toMatch(/ESP32/);
+  for (const ext of ["c", "ts"]) expect(existsSync(join(root, `esp32/ota/boot-control.${ext}`)), ext).toBe(true);
+  // mcconfig merges $(SDKCONFIGPATH)/sdkconfig.defaults over the SDK's (tools/mcmanifest.js)
+  expect(esp32.build.SDKCONFIGPATH).toBe("./sdkconfig");
+  const sdkconfig = read("esp32/ota/sdkconfig/sdkconfig.defaults");
+  expect(sdkconfig).toMatch(/^CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE=y$/m);
+});
+
+test("esp32 natives: every function the module binds is defined in the C, with the XS signature", () => {
+  const ts = read("esp32/ota/boot-control.ts");
+  const c = read("esp32/ota/boot-control.c");
+  const bound = [...ts.matchAll(/\bnative\("([A-Za-z0-9_]+)"\)/g)].map((m) => m[1]);
+  const destructors = [...ts.matchAll(/\bNative\("([A-Za-z0-9_]+)"\)/g)].map((m) => m[1]);
+  expect(bound.length).toBeGreaterThan(10);
+  expect(destructors).toEqual(["xs_iiot_ota_slot_destructor"]);
+  for (const name of bound) expect(c, name).toMatch(new RegExp(`^void ${name}\\(xsMachine \\*the\\)$`, "m"));
+  for (const name of destructors) expect(c, name).toMatch(new RegExp(`^void ${name}\\(void \\*data\\)$`, "m"));
+  // and nothing in the C that nothing binds (a stale native would still link, unused)
+  const defined = [...c.matchAll(/^void (xs_[A-Za-z0-9_]+)\(xsMachine \*the\)$/gm)].map((m) => m[1]);
+  expect(defined.sort()).toEqual([...new Set(bound)].sort());
+});
+
+test("esp32 natives: each ESP-IDF call that reports an esp_err_t is checked", () => {
+  const c = read("esp32/ota/boot-control.c");
+  for (const call of ["esp_partition_erase_range", "esp_partition_write", "esp_partition_read", "esp_ota_set_boot_partition", "esp_ota_mark_app_valid_cancel_rollback"]) {
+    const uses = [...c.matchAll(new RegExp(`\\b${call}\\(`, "g"))].length;
+    const checked = [...c.matchAll(new RegExp(`throwIfFailed\\(the, "${call}", ${call}\\(`, "g"))].length;
+    expect(uses, call).toBeGreaterThan(0);
+    expect(checked, call).toBe(uses);
+  }
+  expect(c).toMatch(/esp_ota_get_state_partition\(running, &state\)/);
+});
+
+test("esp32 module: type-checks against the Moddable typings and src/ota/slot.ts", () => {
+  const tsc = join(root, "node_modules/.bin/tsc");
+  expect(() => execFileSync(tsc, ["-p", join(root, "esp32/tsconfig.json")], { encoding: "utf8", stdio: "pipe" })).not.toThrow();
+});
