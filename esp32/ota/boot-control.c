@@ -88,6 +88,11 @@ void xs_iiot_ota_rollback(xsMachine *the)
 {
 	/* Marks the running image invalid and restarts into the previous one: returns only on failure. */
 	esp_err_t err = esp_ota_mark_app_invalid_rollback_and_reboot();
+	/* The first update after a cable flash: otadata held no entry for the old image (it booted as
+	   ota_0 by default), so ESP-IDF finds nothing to roll back to. A pending image that restarts is
+	   marked ABORTED by the bootloader, which then boots ota_0 by default again: the old image. */
+	if ((ESP_ERR_OTA_ROLLBACK_FAILED == err) && (0 == c_strcmp(runningStateName(the), "pending-verify")))
+		esp_restart();
 	throwIfFailed(the, "esp_ota_mark_app_invalid_rollback_and_reboot", (ESP_OK == err) ? ESP_FAIL : err);
 }
 

@@ -37,7 +37,11 @@ export class Esp32BootControl implements BootControl {
     if (this.runningState() === "pending") native("xs_iiot_ota_mark_valid").call(this);
   }
 
-  /** esp_ota_mark_app_invalid_rollback_and_reboot: restarts into the previous image; throws if there is none. */
+  /**
+   * esp_ota_mark_app_invalid_rollback_and_reboot: restarts into the previous image. On the first
+   * update after a cable flash ESP-IDF knows no previous image (blank otadata); a pending image then
+   * just restarts, and the bootloader aborts it and boots ota_0, the old image. Throws otherwise.
+   */
   rollback(): void {
     native("xs_iiot_ota_rollback").call(this);
   }
