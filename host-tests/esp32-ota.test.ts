@@ -16,21 +16,22 @@ import { findSdk, powerOff, runSimulator, type Sdk } from "../tools/sim/sdk.ts";
 const root = fileURLToPath(new URL("../", import.meta.url));
 const read = (path: string) => readFileSync(join(root, path), "utf8");
 
-const FLASH_BYTES = 4 * 1024 * 1024;
+const MiB = 1024 * 1024;
 const SECTOR = 0x1000;
 const APP_ALIGN = 0x10000;
 /** The partition table itself is at 0x8000 and takes one sector. */
 const FIRST_FREE = 0x9000;
 
 /**
- * What one image is assumed to take until an ESP-IDF build measures xs_esp32.bin (src/ota/README.md,
- * "Image size"): the XS preload of the esp32 XS stage (0.54 MiB debug), the XS engine compiled for
- * Xtensa (0.60 MiB), ESP-IDF with Wi-Fi and lwIP (about 0.75 MiB) and the SDK's natives (about
- * 0.1 MiB). Set ESP32_IMAGE to a built xs_esp32.bin to check the slots against the real thing.
+ * The image until an ESP-IDF build measures xs_esp32.bin (src/ota/README.md, "Image size"): a release
+ * build's XS preload compiled for Xtensa (0.51 MiB, measured) and XS engine (0.60 MiB for the LX106,
+ * taken as 0.52 for the ESP32's denser LX6), plus the least ESP-IDF with Wi-Fi and lwIP (0.65 MiB)
+ * and the SDK's natives (0.08 MiB) are assumed to take: the low end of the estimate, which the slots
+ * must hold at the very least. Set ESP32_IMAGE to a built xs_esp32.bin to check them against it.
  */
-const ESTIMATED_IMAGE_BYTES = Math.round(1.85 * 1024 * 1024);
+const IMAGE_LOW_ESTIMATE_BYTES = Math.round((0.51 + 0.52 + 0.65 + 0.08) * MiB);
 
-/** The reference device's windows per MiB of log (BENCHMARKS.md flashlog.offline_hours_per_mb: 7.31 h). */
+/** BENCHMARKS.md flashlog.offline_hours_per_mb: hours of the reference device per MiB of log. */
 const LOG_HOURS_PER_MIB = 7.31;
 
 interface Partition {
@@ -56,85 +57,106 @@ function parseTable(csv: string): Partition[] {
     });
 }
 
-const table = parseTable(read("partitions.csv"));
-const byName = new Map(table.map((p) => [p.name, p]));
-const get = (name: string): Partition => {
-  const p = byName.get(name);
-  expect(p, `partition ${name}`).toBeDefined();
-  return p!;
-};
-
-test("esp32 partitions: aligned, in order, no overlap, inside 4 MB", () => {
-  expect(new Set(table.map((p) => p.name)).size).toBe(table.length);
-  let end = FIRST_FREE;
-  for (const p of table) {
-    expect(p.offset % (p.type === "app" ? APP_ALIGN : SECTOR), `${p.name} offset`).toBe(0);
-    expect(p.size % SECTOR, `${p.name} size`).toBe(0);
-    expect(p.size).toBeGreaterThan(0);
-    expect(p.offset, `${p.name} starts after the one before`).toBeGreaterThanOrEqual(end);
-    end = p.offset + p.size;
-  }
-  expect(end).toBeLessThanOrEqual(FLASH_BYTES);
+/** partitions.csv (what the manifest builds) and the 8 MB variant (esp32/partitions-8mb.csv). */
+const TABLES = [
+  { file: "partitions.csv", flash: 4 * MiB },
+  { file: "esp32/partitions-8mb.csv", flash: 8 * MiB },
+].map(({ file, flash }) => {
+  const table = parseTable(read(file));
+  const byName = new Map(table.map((p) => [p.name, p]));
+  const get = (name: string): Partition => {
+    const p = byName.get(name);
+    expect(p, `${file}: partition ${name}`).toBeDefined();
+    return p!;
+  };
+  return { file, flash, table, get };
 });
+const [four] = TABLES;
 
-test("esp32 partitions: two OTA app slots of one size, otadata, no factory app", () => {
-  const apps = table.filter((p) => p.type === "app");
-  expect(apps.map((p) => [p.name, p.subtype])).toEqual([["ota_0", "ota_0"], ["ota_1", "ota_1"]]);
-  expect(get("ota_0").size).toBe(get("ota_1").size);
-  const otadata = get("otadata");
-  expect([otadata.type, otadata.subtype, otadata.size]).toEqual(["data", "ota", 0x2000]);
-  expect([get("nvs").type, get("nvs").subtype]).toEqual(["data", "nvs"]);
-});
+for (const { file, flash, table, get } of TABLES) {
+  test(`${file}: aligned, in order, no overlap, inside ${flash / MiB} MB`, () => {
+    expect(new Set(table.map((p) => p.name)).size).toBe(table.length);
+    let end = FIRST_FREE;
+    for (const p of table) {
+      expect(p.offset % (p.type === "app" ? APP_ALIGN : SECTOR), `${p.name} offset`).toBe(0);
+      expect(p.size % SECTOR, `${p.name} size`).toBe(0);
+      expect(p.size).toBeGreaterThan(0);
+      expect(p.offset, `${p.name} starts after the one before`).toBeGreaterThanOrEqual(end);
+      end = p.offset + p.size;
+    }
+    expect(end).toBe(flash);
+  });
 
-test("esp32 partitions: nvs and phy_init where they were, so preferences survive the re-flash", () => {
-  expect([get("nvs").offset, get("nvs").size]).toEqual([0x9000, 0x6000]);
-  expect([get("phy_init").offset, get("phy_init").size]).toEqual([0xf000, 0x1000]);
-});
+  test(`${file}: two OTA app slots of one size, otadata, no factory app`, () => {
+    const apps = table.filter((p) => p.type === "app");
+    expect(apps.map((p) => [p.name, p.subtype])).toEqual([["ota_0", "ota_0"], ["ota_1", "ota_1"]]);
+    expect(get("ota_0").size).toBe(get("ota_1").size);
+    const otadata = get("otadata");
+    expect([otadata.type, otadata.subtype, otadata.size]).toEqual(["data", "ota", 0x2000]);
+  });
 
-test("esp32 partitions: the app slots hold the image", () => {
-  const slot = get("ota_0").size;
-  const image = process.env.ESP32_IMAGE;
-  const bytes = image ? statSync(image).size : ESTIMATED_IMAGE_BYTES;
-  expect(slot, image ? `${image}` : "the estimated image").toBeGreaterThanOrEqual(bytes);
-  // and anything that fitted the single factory app of the table before OTA (0x1E0000) still fits
-  expect(slot).toBeGreaterThanOrEqual(0x1e0000);
-});
+  test(`${file}: nvs and phy_init where they were, the small partitions at the top of the flash`, () => {
+    expect([get("nvs").type, get("nvs").subtype, get("nvs").offset, get("nvs").size]).toEqual(["data", "nvs", 0x9000, 0x6000]);
+    expect([get("phy_init").offset, get("phy_init").size]).toEqual([0xf000, 0x1000]);
+    expect(table.slice(-3).map((p) => [p.name, p.offset - flash])).toEqual([["otadata", -0x6000], ["iiotota", -0x4000], ["iiotid", -0x2000]]);
+  });
 
-test("esp32 partitions: every data partition the firmware opens is there, large enough", () => {
-  const config = read("src/config.ts");
-  const manifest = JSON.parse(read("manifest.json"));
-  const boot = read("esp32/ota/boot-control.ts");
-  // the defaults in src/config.ts, the manifest's setting, and the OTA record's partition
-  const logName = /text\("log_partition", "([^"]+)"\)/.exec(config)![1];
-  const identityName = /text\("identity_partition", "([^"]+)"\)/.exec(config)![1];
-  const recordName = /OTA_RECORD_PARTITION = "([^"]+)"/.exec(boot)![1];
-  expect(manifest.config.log_partition).toBe(logName);
-  expect([logName, identityName, recordName]).toEqual(["iiotlog", "iiotid", "iiotota"]);
-  for (const name of [logName, identityName, recordName]) expect(get(name).type, name).toBe("data");
-  // identity-store.ts: two slots of one sector; ota-record.ts FlashRecordStore: two sectors; flash-log.ts: at least 3
-  expect(get(identityName).size).toBeGreaterThanOrEqual(2 * SECTOR);
-  expect(get(recordName).size).toBeGreaterThanOrEqual(2 * SECTOR);
-  expect(get(logName).size).toBeGreaterThanOrEqual(3 * SECTOR);
-  // the subtypes of the partitions that existed before OTA are unchanged
-  expect(get(logName).subtype).toBe("0x80");
-  expect(get(identityName).subtype).toBe("0x81");
-});
+  test(`${file}: the app slots hold the image`, () => {
+    const slot = get("ota_0").size;
+    const image = process.env.ESP32_IMAGE;
+    const bytes = image ? statSync(image).size : IMAGE_LOW_ESTIMATE_BYTES;
+    expect(slot, image ? `${image}` : "the low end of the estimated image").toBeGreaterThanOrEqual(bytes);
+    // and anything that fitted the single factory app of the table before OTA (0x1E0000) still fits
+    expect(slot).toBeGreaterThanOrEqual(0x1e0000);
+  });
 
-test("esp32 partitions: the documented log capacity is the table's", () => {
-  const log = get("iiotlog");
-  const hours = ((log.size / (1024 * 1024)) * LOG_HOURS_PER_MIB).toFixed(1);
-  const kib = `${log.size / 1024} KB`;
+  test(`${file}: every data partition the firmware opens is there, large enough`, () => {
+    const config = read("src/config.ts");
+    const manifest = JSON.parse(read("manifest.json"));
+    const boot = read("esp32/ota/boot-control.ts");
+    // the defaults in src/config.ts, the manifest's setting, and the OTA record's partition
+    const logName = /text\("log_partition", "([^"]+)"\)/.exec(config)![1];
+    const identityName = /text\("identity_partition", "([^"]+)"\)/.exec(config)![1];
+    const recordName = /OTA_RECORD_PARTITION = "([^"]+)"/.exec(boot)![1];
+    expect(manifest.config.log_partition).toBe(logName);
+    expect([logName, identityName, recordName]).toEqual(["iiotlog", "iiotid", "iiotota"]);
+    for (const name of [logName, identityName, recordName]) expect(get(name).type, name).toBe("data");
+    // identity-store.ts: two slots of one sector; ota-record.ts FlashRecordStore: two sectors; flash-log.ts: at least 3
+    expect(get(identityName).size).toBeGreaterThanOrEqual(2 * SECTOR);
+    expect(get(recordName).size).toBeGreaterThanOrEqual(2 * SECTOR);
+    expect(get(logName).size).toBeGreaterThanOrEqual(3 * SECTOR);
+    // the subtypes of the partitions that existed before OTA are unchanged
+    expect(get(logName).subtype).toBe("0x80");
+    expect(get(identityName).subtype).toBe("0x81");
+  });
+}
+
+test("esp32 partitions: the documented log capacities are the tables'", () => {
+  const hours = (file: string) => ((TABLES.find((t) => t.file === file)!.get("iiotlog").size / MiB) * LOG_HOURS_PER_MIB).toFixed(1);
+  const log = four.get("iiotlog");
   for (const doc of ["README.md", "src/ota/README.md"]) {
     const text = read(doc);
-    expect(text, doc).toContain(`about ${hours} hours`);
-    expect(text, doc).toContain(kib);
+    expect(text, doc).toContain(`about ${hours("partitions.csv")} hours`);
+    expect(text, doc).toContain(`${log.size / 1024} KB`);
+    expect(text, doc).toContain(`about ${hours("esp32/partitions-8mb.csv")} hours`);
   }
+  expect(read("esp32/partitions-8mb.csv")).toContain(`about ${hours("esp32/partitions-8mb.csv")} hours`);
+});
+
+test("esp32 partitions: the 8 MB variant has its own sdkconfig, with the flash size and rollback", () => {
+  const sdkconfig = read("esp32/ota/sdkconfig-8mb/sdkconfig.defaults");
+  expect(sdkconfig).toMatch(/^CONFIG_ESPTOOLPY_FLASHSIZE_8MB=y$/m);
+  expect(sdkconfig).toMatch(/^CONFIG_ESPTOOLPY_FLASHSIZE_4MB=n$/m);
+  expect(sdkconfig).toMatch(/^CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE=y$/m);
+  // everything the 4 MB sdkconfig sets, the 8 MB one sets too
+  for (const line of read("esp32/ota/sdkconfig/sdkconfig.defaults").split("\n").filter((l) => /^CONFIG_/.test(l))) expect(sdkconfig).toContain(line);
 });
 
 test("esp32 manifest: the OTA fragment is included on esp32 only, with the partition table", () => {
   const manifest = JSON.parse(read("manifest.json"));
   expect(manifest.platforms.esp32.include).toContain("./esp32/ota/manifest.json");
-  expect(manifest.platforms.esp32.build.PARTITIONS_FILE).toBe("./partitions.csv");
+  // "?=": the environment's PARTITIONS_FILE, if set, wins (the 8 MB variant); mcconfig's parseBuild
+  expect(manifest.platforms.esp32.build["PARTITIONS_FILE ?="]).toBe("./partitions.csv");
   for (const [name, platform] of Object.entries<{ include?: string[] }>(manifest.platforms))
     if (name !== "esp32") expect(platform.include ?? [], name).not.toContain("./esp32/ota/manifest.json");
   expect(JSON.stringify(manifest.modules)).not.toContain("esp32/");
@@ -149,7 +171,7 @@ test("esp32 manifest: the fragment names the native module, preloads it, and set
   expect(fragment.platforms["..."].error).toMatch(/ESP32/);
   for (const ext of ["c", "ts"]) expect(existsSync(join(root, `esp32/ota/boot-control.${ext}`)), ext).toBe(true);
   // mcconfig merges $(SDKCONFIGPATH)/sdkconfig.defaults over the SDK's (tools/mcmanifest.js)
-  expect(esp32.build.SDKCONFIGPATH).toBe("./sdkconfig");
+  expect(esp32.build["SDKCONFIGPATH ?="]).toBe("./sdkconfig");
   const sdkconfig = read("esp32/ota/sdkconfig/sdkconfig.defaults");
   expect(sdkconfig).toMatch(/^CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE=y$/m);
 });
