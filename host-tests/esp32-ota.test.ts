@@ -241,7 +241,7 @@ test.skipIf(!sdk)("esp32 natives: boot-control.c and .ts run on the Moddable sim
     await powerOff(child);
     expect(done, output).toBeDefined();
     expect(output.split("\n").filter((line) => line.startsWith("not ok"))).toEqual([]);
-    expect(Number(done![1])).toBeGreaterThanOrEqual(40);
+    expect(Number(done![1])).toBeGreaterThanOrEqual(57);
     expect(Number(done![2])).toBe(0);
   } finally {
     rmSync(out, { recursive: true, force: true });

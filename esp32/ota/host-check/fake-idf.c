@@ -3,7 +3,8 @@
  * two 64 KB app slots in RAM with NOR rules (programming clears bits, erase sets a sector to 0xFF),
  * the running image's otadata state as the check sets it, and a record of what was called. It models
  * the contract of the calls (bounds, alignment, error codes of ESP-IDF v6.0), not ESP-IDF itself:
- * esp_ota_set_boot_partition "validates" an image by its first byte (0xE9, the ESP image magic).
+ * esp_ota_set_boot_partition "validates" an image by its first byte (0xE9, the ESP image magic, or
+ * what reset() names: 0x53 for the simulated images of sim/ota/dual-slot.ts).
  * esp_restart and a successful rollback return here (on a device they do not).
  */
 
@@ -34,6 +35,7 @@ static struct {
 	int bootSet;				/* index of the slot esp_ota_set_boot_partition took, or -1 */
 	int markedValid, rollbacks, restarts;
 	int programmedOverData;		/* a program that needed a 0 -> 1 change: NOR cannot do it */
+	uint8_t magic;				/* the first byte of an image esp_ota_set_boot_partition accepts */
 } gFake;
 
 static int slotIndex(const esp_partition_t *partition)
@@ -117,7 +119,7 @@ esp_err_t esp_ota_set_boot_partition(const esp_partition_t *partition)
 {
 	int i = slotIndex(partition);
 	if (i < 0) return ESP_ERR_INVALID_ARG;
-	if (0xE9 != gCells[i][0]) return ESP_ERR_OTA_VALIDATE_FAILED;
+	if (gFake.magic != gCells[i][0]) return ESP_ERR_OTA_VALIDATE_FAILED;
 	gFake.bootSet = i;
 	return ESP_OK;
 }
@@ -147,17 +149,26 @@ esp_err_t esp_ota_mark_app_invalid_rollback_and_reboot(void)
 
 /* ---- what the check drives and reads */
 
-/* reset(state, stateError, rollbackResult): blank slots (ota_0 holds the "running image"), counters zero */
+/* reset(state, stateError, rollbackResult[, magic]): blank slots (ota_0 holds the "running image"), counters zero */
 void xs_fake_idf_reset(xsMachine *the)
 {
 	memset(&gFake, 0, sizeof(gFake));
 	gFake.state = (esp_ota_img_states_t)xsmcToInteger(xsArg(0));
 	gFake.stateError = xsmcToInteger(xsArg(1));
 	gFake.rollbackResult = xsmcToInteger(xsArg(2));
+	gFake.magic = (xsmcArgc > 3) ? (uint8_t)xsmcToInteger(xsArg(3)) : 0xE9;
 	gFake.bootSet = -1;
 	memset(gCells[0], 0x5A, kSlotBytes);
 	gCells[0][0] = 0xE9;
 	memset(gCells[1], 0xFF, kSlotBytes);
+}
+
+/* restart(state, stateError, rollbackResult): what the next boot finds in otadata; flash and counters kept */
+void xs_fake_idf_restart(xsMachine *the)
+{
+	gFake.state = (esp_ota_img_states_t)xsmcToInteger(xsArg(0));
+	gFake.stateError = xsmcToInteger(xsArg(1));
+	gFake.rollbackResult = xsmcToInteger(xsArg(2));
 }
 
 /* counters() -> [erases, erasedBytes, writes, writtenBytes, reads, bootSet, markedValid, rollbacks, restarts, programmedOverData] */

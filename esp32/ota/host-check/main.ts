@@ -1,10 +1,20 @@
 // Runs esp32/ota/boot-control.ts and .c on the Moddable simulator over fake-idf.c, so the XS in C
 // glue (host chunks, arguments, buffers, errors) and the slot's erase/resume rules run for real
-// somewhere, since no board is at hand. Prints TAP-like lines and "done COUNT FAILURES".
+// somewhere, since no board is at hand; then the OTA agent (src/ota/agent.ts) through them, an
+// update that succeeds and one whose self-test fails. Prints TAP-like lines and "done COUNT FAILURES".
 
 import { Esp32BootControl, Esp32UpdateSlot } from "esp32/ota/boot-control";
+import { OtaAgent } from "src/ota/agent";
+import { UPDATE_OPERATION } from "src/ota/job-document";
+import { FlashRecordStore } from "src/ota/ota-record";
+import { parsePublicKey } from "src/ota/p256";
+import { fromHex } from "src/ota/sha256";
+import type { BlockSource } from "src/ota/slot";
+import type { FlashDevice } from "src/log/flash-log";
+import { buildSimImage } from "sim/ota/dual-slot";
 
-const reset: (state: number, stateError: number, rollbackResult: number) => void = native("xs_fake_idf_reset");
+const reset: (state: number, stateError: number, rollbackResult: number, magic?: number) => void = native("xs_fake_idf_reset");
+const restart: (state: number, stateError: number, rollbackResult: number) => void = native("xs_fake_idf_restart");
 const counters: () => number[] = native("xs_fake_idf_counters");
 const cell: (slot: number, offset: number) => number = native("xs_fake_idf_cell");
 
@@ -161,5 +171,132 @@ check("no restart", counters()[RESTARTS] === 0, `${counters()}`);
 reset(VALID, 0, 0);
 boot.reboot();
 check("reboot restarts", counters()[RESTARTS] === 1, `${counters()}`);
+
+
+// ---- the OTA agent through the ESP32 slot and boot control
+
+// host-tests/portable/ota-rig.ts's test key, and the SHA-256 and signature of buildSimImage("0.4.0", 20000, 7)
+const TEST_KEY_SPKI = "3059301306072a8648ce3d020106082a8648ce3d03010703420004b92a049fc195cd76f3672aef82eecbde0f227ef79907c0f77b1ac0c2e67b5bc3002f005d594d6e9dca2cb8853f4bae106e733552596ad3606b490d1452d4c0af";
+const NEW_SHA256 = "092abd67655282cc2223de176551274eb50579964f292f2228a2f579bddff305";
+const NEW_SIGNATURE = "MEYCIQCdBKXOM/bYryrma+RLkvzxigO9T84hITOeDZjcfys7TwIhAO3JA2G3/hSQkHqU1R6/zmu+qFrXjIiCLsHh15VfufeS";
+const SIM_IMAGE_MAGIC = 0x53; // "S" of sim/ota/dual-slot.ts's "SIMG": what the fake esp_ota_set_boot_partition accepts here
+
+/** Two sectors of RAM with NOR rules, for the update record (iiotota on a board). */
+class RamFlash implements FlashDevice {
+  readonly byteLength = 2 * 4096;
+  readonly blockSize = 4096;
+  readonly #cells = new Uint8Array(this.byteLength).fill(0xff);
+  read(offset: number, length: number): Uint8Array {
+    return this.#cells.slice(offset, offset + length);
+  }
+  write(offset: number, data: Uint8Array): void {
+    for (let i = 0; i < data.length; i++) this.#cells[offset + i] &= data[i];
+  }
+  erase(sector: number): void {
+    this.#cells.fill(0xff, sector * 4096, (sector + 1) * 4096);
+  }
+}
+
+const served = buildSimImage("0.4.0", 20000, 7);
+const document = { operation: UPDATE_OPERATION, version: "0.4.0", image: { url: "https://images.example/fw-0.4.0.bin", size: 20000, sha256: NEW_SHA256, signature: NEW_SIGNATURE } };
+const job = { jobId: "ota-job-1", document, status: "IN_PROGRESS", statusDetails: {} };
+
+function node(version: string, recordFlash: RamFlash, reports: { status: string; details: Record<string, unknown> }[]): { agent: OtaAgent; setNow(t: number): void } {
+  let now = 1_000_000;
+  const source: BlockSource = {
+    fetch(offset, length, buffer, done) {
+      buffer.set(served.subarray(offset, offset + length));
+      done();
+    },
+    cancel() {},
+  };
+  const agent = new OtaAgent({
+    runningVersion: version,
+    slot: new Esp32UpdateSlot(),
+    boot: new Esp32BootControl(),
+    store: new FlashRecordStore(recordFlash),
+    publicKey: parsePublicKey(fromHex(TEST_KEY_SPKI)!),
+    source: () => source,
+    now: () => now,
+    log: () => {},
+  });
+  agent.attach({ report: (status, details) => void reports.push({ status, details: details ?? {} }) });
+  return { agent, setNow: (t) => void (now = t) };
+}
+
+function lastReport(reports: { status: string; details: Record<string, unknown> }[]): string {
+  const r = reports[reports.length - 1];
+  return r ? `${r.status} ${JSON.stringify(r.details)}` : "none";
+}
+
+{
+  // a board flashed by cable: otadata blank, the old image in ota_0
+  reset(VALID, NOT_FOUND, ROLLBACK_FAILED, SIM_IMAGE_MAGIC);
+  const recordFlash = new RamFlash();
+  const reports: { status: string; details: Record<string, unknown> }[] = [];
+  const old = node("0.3.0", recordFlash, reports);
+  old.agent.boot();
+  const refused = old.agent.onJob(job);
+  c = counters();
+  check("agent: the job is taken", refused === undefined, `${refused}`);
+  check("agent: the image went into ota_1 block by block, erased first, and was activated", c[WRITES] === 5 && c[WRITTEN_BYTES] === 20000 && c[NOR_VIOLATIONS] === 0 && c[BOOT_SET] === 1, `${c}; ${lastReport(reports)}`);
+  old.setNow(1_000_000 + 5000);
+  old.agent.tick();
+  check("agent: then it reboots", counters()[RESTARTS] === 1, `${counters()}`);
+
+  // the new image's first boot: pending
+  restart(PENDING, 0, ROLLBACK_FAILED);
+  const fresh = node("0.4.0", recordFlash, reports);
+  fresh.agent.boot();
+  fresh.agent.onJob(job);
+  fresh.agent.selfTestPassed("sensors");
+  fresh.agent.selfTestPassed("log");
+  check("agent: not confirmed before the whole self-test passed", counters()[MARKED_VALID] === 0, `${counters()}`);
+  fresh.agent.selfTestPassed("broker");
+  check("agent: the self-test passed, the image confirmed itself", counters()[MARKED_VALID] === 1, `${counters()}`);
+  check("agent: the job SUCCEEDED", reports[reports.length - 1]?.status === "SUCCEEDED", lastReport(reports));
+}
+
+{
+  reset(VALID, NOT_FOUND, ROLLBACK_FAILED, SIM_IMAGE_MAGIC);
+  const recordFlash = new RamFlash();
+  const reports: { status: string; details: Record<string, unknown> }[] = [];
+  const old = node("0.3.0", recordFlash, reports);
+  old.agent.boot();
+  old.agent.onJob(job);
+  restart(PENDING, 0, ROLLBACK_FAILED);
+  const fresh = node("0.4.0", recordFlash, reports);
+  fresh.agent.boot();
+  fresh.agent.onJob(job);
+  try {
+    fresh.agent.selfTestFailed("sensors", "sht3x did not start");
+  } catch {
+    // the fake's esp_restart returns; a device's does not
+  }
+  c = counters();
+  check("agent: a failed self-test rolls back (first update after a cable flash: by restarting pending)", c[ROLLBACKS] === 1 && c[RESTARTS] === 1 && c[MARKED_VALID] === 0, `${c}`);
+  // the bootloader aborted the pending image and booted ota_0: the old image, no otadata entry
+  restart(VALID, NOT_FOUND, ROLLBACK_FAILED);
+  const back = node("0.3.0", recordFlash, reports);
+  back.agent.boot();
+  back.agent.onJob(job);
+  const last = reports[reports.length - 1];
+  check("agent: back on the old image, the job FAILED with the reason", last?.status === "FAILED" && /self-test failed: sensors: sht3x did not start/.test(String(last.details.reason)), lastReport(reports));
+}
+
+{
+  // an image that ESP-IDF's own check refuses (here: the wrong first byte) is never activated
+  reset(VALID, NOT_FOUND, ROLLBACK_FAILED, 0xe9);
+  const reports: { status: string; details: Record<string, unknown> }[] = [];
+  const old = node("0.3.0", new RamFlash(), reports);
+  old.agent.boot();
+  let thrown = "";
+  try {
+    old.agent.onJob(job);
+  } catch (error) {
+    thrown = (error as Error).message;
+  }
+  check("agent: activation refused by ESP-IDF throws, named, and nothing boots next", /esp_ota_set_boot_partition: ESP_ERR_OTA_VALIDATE_FAILED/.test(thrown) && counters()[BOOT_SET] === -1, `${thrown}; ${counters()}`);
+}
 
 trace(`done ${count} ${failures}\n`);
