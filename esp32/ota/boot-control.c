@@ -81,6 +81,10 @@ void xs_iiot_ota_running_partition(xsMachine *the)
 
 void xs_iiot_ota_mark_valid(xsMachine *the)
 {
+	/* Only a pending image has anything to confirm (on a blank otadata, after a cable flash, ESP-IDF
+	   would answer ESP_FAIL: "Running firmware is factory"). */
+	if (c_strcmp(runningStateName(the), "pending-verify"))
+		return;
 	throwIfFailed(the, "esp_ota_mark_app_valid_cancel_rollback", esp_ota_mark_app_valid_cancel_rollback());
 }
 

@@ -34,7 +34,7 @@ export class Esp32BootControl implements BootControl {
 
   /** Confirms a pending image (esp_ota_mark_app_valid_cancel_rollback); nothing to do otherwise. */
   markValid(): void {
-    if (this.runningState() === "pending") native("xs_iiot_ota_mark_valid").call(this);
+    native("xs_iiot_ota_mark_valid").call(this);
   }
 
   /**
