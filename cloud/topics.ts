@@ -47,7 +47,8 @@ export function topicRoot(layout: TopicLayout, site: readonly string[], thing: s
 /**
  * What one device may do, written once with placeholders: `{root}` is the device's topic root (ends
  * with `/`), `{thing}` its thing name. The IoT policy fills them with policy variables, the
- * Mosquitto ACL with `%u` patterns. `awsOnly` entries are AWS's reserved topics (shadow, jobs).
+ * Mosquitto ACL with `%u` patterns. `awsOnly` entries are AWS's reserved topics that nothing answers
+ * locally (the classic shadow).
  */
 export interface TopicGrant {
   action: "publish" | "subscribe";
@@ -70,15 +71,46 @@ export const DEVICE_GRANTS: readonly TopicGrant[] = [
   { action: "publish", topic: "$aws/things/{thing}/shadow/name/config/get" },
   { action: "publish", topic: "$aws/things/{thing}/shadow/name/config/update" },
   { action: "subscribe", topic: "$aws/things/{thing}/shadow/name/config/#" },
-  // The classic shadow and jobs, of this thing only.
+  // The classic shadow, of this thing only.
   { action: "publish", topic: "$aws/things/{thing}/shadow/get", awsOnly: true },
   { action: "publish", topic: "$aws/things/{thing}/shadow/update", awsOnly: true },
   { action: "subscribe", topic: "$aws/things/{thing}/shadow/#", awsOnly: true },
-  { action: "publish", topic: "$aws/things/{thing}/jobs/get", awsOnly: true },
-  { action: "publish", topic: "$aws/things/{thing}/jobs/start-next", awsOnly: true },
-  { action: "publish", topic: "$aws/things/{thing}/jobs/+/get", awsOnly: true },
-  { action: "publish", topic: "$aws/things/{thing}/jobs/+/update", awsOnly: true },
-  { action: "subscribe", topic: "$aws/things/{thing}/jobs/#", awsOnly: true },
+  // Jobs of this thing (firmware updates, src/ota/jobs-client.ts): granted on the local broker too,
+  // where cloud/local/jobs-service.ts answers them.
+  { action: "publish", topic: "$aws/things/{thing}/jobs/get" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/start-next" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/+/get" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/+/update" },
+  { action: "subscribe", topic: "$aws/things/{thing}/jobs/#" },
+  // MQTT-based file delivery to this thing, JSON form (the image of an update, src/ota/download.ts):
+  // GetStream requests out, data blocks and errors in, for any stream id.
+  { action: "publish", topic: "$aws/things/{thing}/streams/+/get/json" },
+  { action: "subscribe", topic: "$aws/things/{thing}/streams/+/data/json" },
+  { action: "subscribe", topic: "$aws/things/{thing}/streams/+/rejected/json" },
+];
+
+/**
+ * What the local jobs service (cloud/local/jobs-service.ts) may do, for every thing (`{thing}` is
+ * any thing name): read the job and stream requests and write their answers and notify-next. On AWS
+ * the service is the broker itself and needs no grant.
+ */
+export const JOBS_SERVICE_GRANTS: readonly TopicGrant[] = [
+  { action: "subscribe", topic: "$aws/things/{thing}/jobs/start-next" },
+  { action: "subscribe", topic: "$aws/things/{thing}/jobs/+/update" },
+  { action: "subscribe", topic: "$aws/things/{thing}/jobs/get" },
+  { action: "subscribe", topic: "$aws/things/{thing}/jobs/+/get" },
+  { action: "subscribe", topic: "$aws/things/{thing}/streams/+/get/json" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/notify-next" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/start-next/accepted" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/start-next/rejected" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/+/update/accepted" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/+/update/rejected" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/get/accepted" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/get/rejected" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/+/get/accepted" },
+  { action: "publish", topic: "$aws/things/{thing}/jobs/+/get/rejected" },
+  { action: "publish", topic: "$aws/things/{thing}/streams/+/data/json" },
+  { action: "publish", topic: "$aws/things/{thing}/streams/+/rejected/json" },
 ];
 
 /** MQTT topic filter matching (MQTT 3.1.1 4.7): `+` one level, `#` the rest; `$` topics only by filters that name them. */

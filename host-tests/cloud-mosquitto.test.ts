@@ -8,6 +8,7 @@ import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { mosquittoAcl } from "../cloud/local/mosquitto-config.ts";
+import { JOBS_SERVICE_IDENTITY } from "../cloud/local/jobs-service.ts";
 import { startMosquitto, type MosquittoProcess } from "../cloud/local/mosquitto-process.ts";
 import { ruleDefinitions, ruleTopicFilters } from "../cloud/rules.ts";
 import { DEFAULT_LAYOUT, kindFilter, MESSAGE_KINDS } from "../cloud/topics.ts";
@@ -54,7 +55,7 @@ async function as(identity: string): Promise<{ client: MqttClient; received: { t
 
 const granted = async (client: MqttClient, filter: string) => (await client.subscribeAsync(filter, { qos: 1 }))[0].qos;
 
-test("the ACL is the device grants as %u patterns under the layout's root, and the runner's rule filters", () => {
+test("the ACL is the device grants as %u patterns under the layout's root, the runner's rule filters, and the jobs service's requests and answers", () => {
   const acl = mosquittoAcl({ layout: DEFAULT_LAYOUT, rules: ruleDefinitions(), rulesRunner: RUNNER });
   const lines = acl.split("\n").filter((l) => l && !l.startsWith("#"));
   expect(lines).toStrictEqual([
@@ -66,8 +67,33 @@ test("the ACL is the device grants as %u patterns under the layout's root, and t
     "pattern write $aws/things/%u/shadow/name/config/get",
     "pattern write $aws/things/%u/shadow/name/config/update",
     "pattern read $aws/things/%u/shadow/name/config/#",
+    "pattern write $aws/things/%u/jobs/get",
+    "pattern write $aws/things/%u/jobs/start-next",
+    "pattern write $aws/things/%u/jobs/+/get",
+    "pattern write $aws/things/%u/jobs/+/update",
+    "pattern read $aws/things/%u/jobs/#",
+    "pattern write $aws/things/%u/streams/+/get/json",
+    "pattern read $aws/things/%u/streams/+/data/json",
+    "pattern read $aws/things/%u/streams/+/rejected/json",
     `user ${RUNNER}`,
     ...ruleTopicFilters(ruleDefinitions()).map((f) => `topic read ${f}`),
+    `user ${JOBS_SERVICE_IDENTITY}`,
+    "topic read $aws/things/+/jobs/start-next",
+    "topic read $aws/things/+/jobs/+/update",
+    "topic read $aws/things/+/jobs/get",
+    "topic read $aws/things/+/jobs/+/get",
+    "topic read $aws/things/+/streams/+/get/json",
+    "topic write $aws/things/+/jobs/notify-next",
+    "topic write $aws/things/+/jobs/start-next/accepted",
+    "topic write $aws/things/+/jobs/start-next/rejected",
+    "topic write $aws/things/+/jobs/+/update/accepted",
+    "topic write $aws/things/+/jobs/+/update/rejected",
+    "topic write $aws/things/+/jobs/get/accepted",
+    "topic write $aws/things/+/jobs/get/rejected",
+    "topic write $aws/things/+/jobs/+/get/accepted",
+    "topic write $aws/things/+/jobs/+/get/rejected",
+    "topic write $aws/things/+/streams/+/data/json",
+    "topic write $aws/things/+/streams/+/rejected/json",
   ]);
 });
 

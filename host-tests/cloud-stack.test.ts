@@ -1,6 +1,7 @@
 // The CDK app's synthesized template (offline, no AWS account): the rules are the single
 // definitions of cloud/rules.ts, each with the dead-letter queue as error action; devices get no
-// wildcard permissions and act only as their own thing; the sinks are what the rules expect.
+// wildcard permissions and act only as their own thing; the sinks are what the rules expect; firmware
+// updates get a private image bucket, a read-only role for AWS IoT, a job template and an operator policy.
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -14,6 +15,7 @@ import { PipelineStack } from "../cloud/aws/pipeline-stack.ts";
 import { ARCHIVE_JQ, ARCHIVE_PREFIX } from "../cloud/aws/sinks.ts";
 import { ruleDefinitions, SQL_VERSION } from "../cloud/rules.ts";
 import { DEVICE_GRANTS } from "../cloud/topics.ts";
+import { parseUpdateDocument } from "../src/ota/job-document.ts";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 let template: Template;
@@ -95,7 +97,16 @@ test("the device policy uses the thing-name variables and grants no wildcard ove
   expect(retained).toStrictEqual([`${ARN}topic/\${iot:Connection.Thing.Attributes[topicRoot]}status`]);
   const subscribed = statements.find((s) => s.Action.includes("iot:Subscribe"))!.Resource;
   expect(subscribed.length).toBe(DEVICE_GRANTS.filter((g) => g.action === "subscribe").length);
-  expect(subscribed).toContain(`${ARN}topicfilter/\${iot:Connection.Thing.Attributes[topicRoot]}command/#`);
+  // In a policy + and # are literal: * stands for them, so a filter naming one stream id or keeping `+` both match.
+  expect(subscribed).toContain(`${ARN}topicfilter/\${iot:Connection.Thing.Attributes[topicRoot]}command/*`);
+  const thing = "$aws/things/${iot:Connection.Thing.ThingName}";
+  expect(subscribed).toContain(`${ARN}topicfilter/${thing}/jobs/*`);
+  expect(subscribed).toContain(`${ARN}topicfilter/${thing}/streams/*/data/json`);
+  expect(subscribed).toContain(`${ARN}topicfilter/${thing}/streams/*/rejected/json`);
+  const received = statements.find((s) => s.Action.includes("iot:Receive"))!.Resource;
+  expect(received).toStrictEqual(subscribed.map((r) => r.replace("topicfilter/", "topic/")));
+  // What src/ota/jobs-client.ts and download.ts publish.
+  for (const topic of ["jobs/start-next", "jobs/*/update", "streams/*/get/json"]) expect(published).toContain(`${ARN}topic/${thing}/${topic}`);
 });
 
 test("the claim policy reaches only the certificate and provisioning topics, from claim client ids", () => {
@@ -158,6 +169,56 @@ test("rule roles may write their own sink and the dead-letter queue, with no wil
     const doc = policy.Properties.PolicyDocument as { Statement: Array<{ Action: string | string[] }> };
     for (const s of doc.Statement) for (const action of [s.Action].flat()) expect(action).not.toMatch(/:\*$|^\*$/);
   }
+});
+
+test("firmware updates: a private, versioned, encrypted image bucket (TLS only), a role IoT assumes to read images, a job template, an operator policy", () => {
+  const [bucketId] = ofType("AWS::S3::Bucket").find(([id]) => id.startsWith("FirmwareImageBucket"))!;
+  template.hasResourceProperties("AWS::S3::Bucket", {
+    VersioningConfiguration: { Status: "Enabled" },
+    BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }] },
+    PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+  });
+  expect(resources[bucketId].Properties.VersioningConfiguration).toStrictEqual({ Status: "Enabled" });
+  template.hasResourceProperties("AWS::S3::BucketPolicy", {
+    Bucket: { Ref: bucketId },
+    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: "Deny", Action: "s3:*", Condition: { Bool: { "aws:SecureTransport": "false" } } })]) },
+  });
+
+  const [roleId, role] = ofType("AWS::IAM::Role").find(([id]) => id.startsWith("FirmwareImageAccessRole"))!;
+  expect(role.Properties.AssumeRolePolicyDocument).toMatchObject({
+    Statement: [{ Action: "sts:AssumeRole", Principal: { Service: "iot.amazonaws.com" }, Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } } }],
+  });
+  const rolePolicy = ofType("AWS::IAM::Policy").find(([, p]) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))![1];
+  // Read only, and only images.
+  expect(rolePolicy.Properties.PolicyDocument).toStrictEqual({
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion"], Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [bucketId, "Arn"] }, "/images/*"]] } }],
+  });
+
+  const [, jobTemplate] = ofType("AWS::IoT::JobTemplate")[0];
+  const p = jobTemplate.Properties as Record<string, Json>;
+  expect(p.JobTemplateId).toBe("iiot-firmware-update");
+  expect(p.PresignedUrlConfig).toStrictEqual({ RoleArn: { "Fn::GetAtt": [roleId, "Arn"] }, ExpiresInSec: 3600 });
+  expect(p.TimeoutConfig).toStrictEqual({ InProgressTimeoutInMinutes: 60 });
+  expect(p.AbortConfig).toStrictEqual({ CriteriaList: [{ Action: "CANCEL", FailureType: "ALL", MinNumberOfExecutedThings: 10, ThresholdPercentage: 10 }] });
+  expect(p.JobExecutionsRetryConfig).toStrictEqual({ RetryCriteriaList: [{ FailureType: "TIMED_OUT", NumberOfRetries: 1 }] });
+  expect(p.JobExecutionsRolloutConfig).toMatchObject({ MaximumPerMinute: 100, ExponentialRolloutRate: { BaseRatePerMinute: 5 } });
+  // The document's shape with placeholders; the device refuses it as it stands (no version, no size).
+  const document = JSON.parse(p.Document as string) as Record<string, unknown>;
+  expect(document).toMatchObject({ operation: "iiot.firmware-update", image: { stream: { fileId: 0 }, blockSize: 4096 } });
+  expect(parseUpdateDocument(document, { maxImageBytes: 1 << 22 }).ok).toBe(false);
+
+  const [, operator] = ofType("AWS::IAM::ManagedPolicy").find(([id]) => id.startsWith("FirmwareOperatorPolicy"))!;
+  const statements = (operator.Properties.PolicyDocument as { Statement: Array<{ Action: string | string[]; Resource: Json; Condition?: Json }> }).Statement;
+  const actions = statements.flatMap((s) => [s.Action].flat());
+  for (const action of ["s3:PutObject", "iot:CreateStream", "iot:CreateJob", "iam:PassRole"]) expect(actions).toContain(action);
+  for (const action of actions) expect(action).not.toMatch(/:\*$|^\*$/);
+  const passRole = statements.find((s) => [s.Action].flat().includes("iam:PassRole"))!;
+  expect(passRole.Resource).toStrictEqual({ "Fn::GetAtt": [roleId, "Arn"] });
+  expect(passRole.Condition).toStrictEqual({ StringEquals: { "iam:PassedToService": "iot.amazonaws.com" } });
+  const createJob = statements.find((s) => [s.Action].flat().includes("iot:CreateJob"))!;
+  expect((createJob.Resource as Json[]).map(arnText)).toContain(`${ARN}jobtemplate/iiot-firmware-update`);
+  for (const output of ["FirmwareBucketName", "FirmwareImageRoleArn", "FirmwareJobTemplateArn", "FirmwareOperatorPolicyArn"]) template.hasOutput(output, Match.anyValue());
 });
 
 const root = fileURLToPath(new URL("../", import.meta.url));

@@ -26,6 +26,8 @@ let node: RunningNode;
 const responses: Record<string, unknown>[] = [];
 const statuses: Record<string, unknown>[] = [];
 const subscribed: string[] = [];
+/** Filters per SUBSCRIBE packet. */
+const subscribePackets: number[] = [];
 const lines: string[] = [];
 
 beforeAll(async () => {
@@ -34,7 +36,10 @@ beforeAll(async () => {
   broker = await startEmbeddedBroker({ certsDir: pki.dir });
   shadow = attachShadowDouble(broker.aedes, { thing: THING, shadowName: "config" });
   broker.aedes.on("subscribe", (subscriptions, client) => {
-    if (client?.id === THING) subscribed.push(...subscriptions.map((s) => s.topic));
+    if (client?.id === THING) {
+      subscribed.push(...subscriptions.map((s) => s.topic));
+      subscribePackets.push(subscriptions.length);
+    }
   });
   broker.aedes.on("publish", (packet, client) => {
     if (!client) return;
@@ -63,12 +68,19 @@ function command(name: string, body: unknown): Promise<Record<string, unknown>> 
   return until(() => responses.length > before, `the response to ${name}`, 5000).then(() => responses[responses.length - 1]);
 }
 
-test("commands: the online status says why the node booted; only its own command and shadow topics are subscribed", () => {
+test("commands: the online status says why the node booted; only its own command, shadow, jobs and stream topics are subscribed", () => {
   expect(statuses[0]).toMatchObject({ state: "online", reset: "unknown", reset_code: -1 });
   // The dev PKI's device certificate: its days left, read from the certificate itself.
   expect(typeof statuses[0].cert_days_left === "number" && (statuses[0].cert_days_left as number) > 30, JSON.stringify(statuses[0])).toBe(true);
   expect(statuses[0].cert_warning).toBe(undefined);
-  expect(subscribed).toStrictEqual([`${ROOT}command/#`, ...["get/accepted", "get/rejected", "update/accepted", "update/rejected", "update/delta"].map((t) => `${SHADOW}/${t}`)]);
+  const jobs = `$aws/things/${THING}/jobs/`;
+  expect(subscribed).toStrictEqual([
+    `${ROOT}command/#`, ...["get/accepted", "get/rejected", "update/accepted", "update/rejected", "update/delta"].map((t) => `${SHADOW}/${t}`),
+    ...["notify-next", "start-next/accepted", "start-next/rejected", "+/update/accepted", "+/update/rejected"].map((t) => jobs + t),
+    `$aws/things/${THING}/streams/+/data/json`, `$aws/things/${THING}/streams/+/rejected/json`,
+  ]);
+  // AWS IoT Core takes at most 8 filters in one SUBSCRIBE.
+  expect(subscribePackets).toStrictEqual([8, 5]);
 });
 
 test("commands: diagnostics and flush answer with what the node knows and did", async () => {

@@ -41,7 +41,7 @@ afterAll(async () => {
   if (flashDir) rmSync(flashDir, { recursive: true, force: true });
 });
 
-/** The store as INTEGRATION.md gives it: one preference, iiot/shadow. */
+/** The store as main.ts gives it: one preference, iiot/shadow. */
 const store: ShadowStore = {
   load: () => {
     const v = Preference.get("iiot", "shadow");

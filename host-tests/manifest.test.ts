@@ -16,11 +16,18 @@ function modules(dir: string): string[] {
 }
 
 /** The simulator maps these files to the SDK's specifiers; preloaded under those. */
-const MAPPED: Record<string, string> = { "sim/io/i2c": "embedded:io/i2c", "sim/io/spi": "embedded:io/spi", "sim/io/digital": "embedded:io/digital", "sim/io/flash": "flash", "sim/io/preference": "preference", "sim/io/system": "system", "sim/io/reset-reason": "resetReason" };
+const MAPPED: Record<string, string> = { "sim/ota/platform": "ota-platform", "sim/io/i2c": "embedded:io/i2c", "sim/io/spi": "embedded:io/spi", "sim/io/digital": "embedded:io/digital", "sim/io/flash": "flash", "sim/io/preference": "preference", "sim/io/system": "system", "sim/io/reset-reason": "resetReason" };
+
+/** Firmware files each target maps to a specifier of its own (preloaded under it in the platform's section). */
+const ESP32_MAPPED: Record<string, string> = { "src/ota/esp32/no-slots": "ota-platform" };
 
 test("manifest: every firmware module is preloaded, and nothing that does not exist", () => {
-  const firmware = [...modules("src"), ...modules("drivers")].sort();
+  const firmware = [...modules("src"), ...modules("drivers")].filter((m) => !ESP32_MAPPED[m]).sort();
   expect([...manifest.preload].sort()).toEqual(firmware);
+  for (const [file, specifier] of Object.entries(ESP32_MAPPED)) {
+    expect(manifest.platforms.esp32.modules[specifier]).toBe(`./${file}`);
+    expect(manifest.platforms.esp32.preload).toContain(specifier);
+  }
 });
 
 /** SDK modules the simulator build maps itself (on ESP32 their own manifests preload them). */

@@ -45,7 +45,7 @@ export function command(name: string, usage: string, options: NonNullable<ParseA
 export function ensureCertificates(root: string, thing: string, fail: (message: string) => never): string {
   const resources = join(root, "certs/out/devices", thing);
   const staged = join(root, "certs/out/moddable/THING");
-  if (!existsSync(join(resources, "device-key.der")) || !existsSync(staged) || readFileSync(staged, "utf8").trim() !== thing) {
+  if (!existsSync(join(resources, "device-key.der")) || !existsSync(join(resources, "ota-key.der")) || !existsSync(staged) || readFileSync(staged, "utf8").trim() !== thing) {
     try {
       execFileSync(join(root, "certs/generate.sh"), [thing], { stdio: "inherit" });
     } catch {

@@ -8,6 +8,8 @@ import { setHostPaths } from "./moddable/runtime.ts";
 import type { RunningNode } from "../src/app.ts";
 import { simBoard, boardClock } from "../sim/board.ts";
 import { firmwareClock } from "./moddable/clock.ts";
+import { setRestartHandler } from "../sim/io/system.ts";
+import Timer from "./moddable/timer.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -18,6 +20,11 @@ export function manifestConfig(): Record<string, unknown> {
 }
 
 export interface BootOptions {
+  /**
+   * Lets the firmware restart itself (the reboot command, an update): its clean stop, then a power
+   * cycle in this process and main() again, whose node is handed here.
+   */
+  onRestart?(node: RunningNode): void;
   /** Like mcconfig key=value arguments. */
   config: Record<string, unknown>;
   /** Folder holding ca.der, device.der and device-key.der. */
@@ -44,5 +51,14 @@ export async function bootFirmware(options: BootOptions): Promise<RunningNode> {
   // The board's flash lives in files there (sim/io/flash.ts), written through on every program and erase.
   setConfig({ ...manifestConfig(), flash_dir: `${options.state}/`, ...options.config });
   const main = (await import("../src/main.ts")).default;
+  // The restart boots from a firmware timer, as everything on the device runs: inside a callback the
+  // firmware clock follows the wall clock, so a driver that waits (the SHT3x's 1 ms after BREAK) sees
+  // the time pass. The chips keep their state, as a software reset leaves them powered.
+  setRestartHandler(options.onRestart && (() => {
+    Timer.set(() => {
+      releaseFlash();
+      options.onRestart!(main());
+    }, 0);
+  }));
   return main();
 }

@@ -102,6 +102,11 @@ try {
     config: { thing, topic_root: topicRoot, broker_host: target.host, broker_port: target.port },
     resources,
     state: typeof values.state === "string" ? values.state : join(root, ".state/host", thing),
+    // The reboot command and a firmware update restart the firmware: a power cycle in this process.
+    onRestart: (next) => {
+      node = next;
+      say("host: the firmware restarted\n");
+    },
   });
 } catch (error) {
   await pipeline?.close();

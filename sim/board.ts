@@ -34,8 +34,12 @@ export interface SimBoard {
   faultEveryChip(on: boolean): void;
 }
 
-/** Data partitions of the reference device's partition table (partitions.csv), in bytes. */
-export const PARTITION_SIZES: Record<string, number> = { iiotlog: 0x200000, iiotid: 0x2000 };
+/**
+ * Data partitions of the reference device's partition table (partitions.csv), in bytes, and
+ * "iiotota": the simulated OTA layout (boot selector, two 256 KB app slots, the update record) of
+ * sim/ota/platform.ts, which on ESP32 is the app slots and otadata.
+ */
+export const PARTITION_SIZES: Record<string, number> = { iiotlog: 0x200000, iiotid: 0x2000, iiotota: (4 + 2 * 64) * 4096 };
 const FLASH_SECTOR_BYTES = 4096;
 
 /** A slow, plausible drift of the plant's air so that a running node shows live values. */

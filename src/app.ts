@@ -30,6 +30,8 @@ export interface SensorSource {
   sample(): { quality: Quality; reason?: string; values: Record<string, number> };
   /** Stops the driver's own timers and releases its bus. */
   close(): void;
+  /** Whether its driver is running (a new image's self-test waits for every sensor). */
+  readonly started?: boolean;
 }
 
 export type SampleResult = ReturnType<SensorSource["sample"]>;
@@ -63,6 +65,9 @@ export function supervisedSensor(
   return {
     name,
     quantities,
+    get started() {
+      return handle !== undefined;
+    },
     sample() {
       if (!handle && !closed && ++countdown >= retryEvery) {
         countdown = 0;
@@ -134,6 +139,8 @@ export interface NodeDependencies {
   /** Extra subscriptions (the shadow's topics), and what to do when a session is up. */
   subscriptions?(): string[];
   onSession?(send: (topic: string, payload: Uint8Array) => void): void;
+  /** The running image's version, where it is not this build's FIRMWARE_VERSION (a simulated update's image). */
+  firmware?: string;
 }
 
 /** Before this the clock was never set: certificate dates cannot be checked. */
@@ -181,6 +188,8 @@ export interface RunningNode {
   applySettings(settings: RuntimeSettings): void;
   /** Stops sampling, publishes everything stored and waits up to drainMs for its acknowledgement. */
   stop(drainMs?: number): Promise<NodeStats>;
+  /** Connected to the broker now. */
+  readonly online?: boolean;
 }
 
 export function startNode(deps: NodeDependencies): RunningNode {
@@ -209,7 +218,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
     log: flashLog,
     device: config.thing,
     boot: deps.boot,
-    firmware: FIRMWARE_VERSION,
+    firmware: deps.firmware ?? FIRMWARE_VERSION,
     broker: new BrokerResolver({
       host: config.broker.host,
       fixedAddress: config.broker.address,
@@ -328,7 +337,7 @@ export function startNode(deps: NodeDependencies): RunningNode {
       diagnostics: () => {
         const u = uplink.stats;
         return {
-          boot: deps.boot, firmware: FIRMWARE_VERSION, uptime_s: Math.floor((clock.now() - startedAt) / 1000),
+          boot: deps.boot, firmware: deps.firmware ?? FIRMWARE_VERSION, uptime_s: Math.floor((clock.now() - startedAt) / 1000),
           log_depth: flashLog.nextSeq - flashLog.tailSeq, dropped: flashLog.dropped, sampled, alarms_raised: alarmsRaised,
           connects: u.connects, reconnects: u.reconnects, last_error: u.lastError || null, reset: deps.reset?.reset ?? null,
           clock_set: timeBase.synced,
@@ -429,6 +438,9 @@ export function startNode(deps: NodeDependencies): RunningNode {
   return {
     get stats() {
       return stats();
+    },
+    get online() {
+      return uplink.connected;
     },
     applySettings(settings: RuntimeSettings) {
       // Windows under way are kept unless the channels' reporting changed (a long window's samples

@@ -26,7 +26,9 @@ export interface NodeConfig {
   inFlightWindow: number;
   heartbeatMs: number;
   backoff: { baseMs: number; capMs: number; startupJitterMs: number; kickBackoffMs: number };
-  resources: { ca: string; certificate: string; key: string };
+  resources: { ca: string; certificate: string; key: string; updateKey: string };
+  /** A new image's self-test must pass within this (ota_selftest_s, default 300). */
+  selfTestTimeoutMs: number;
   /** Provisioning by claim: set when the firmware carries a claim certificate instead of its own. */
   provisioning?: ProvisioningSettings;
   /** SNTP servers asked in turn when the clock was not set at boot. */
@@ -187,13 +189,14 @@ export function parseConfig(raw: Record<string, unknown>): NodeConfig {
     logWhenFull: oneOf("log_full", ["drop-oldest", "refuse"] as const, "drop-oldest"),
     inFlightWindow: integer("inflight", 1, 50, 10),
     heartbeatMs: integer("heartbeat_s", 10, 3600, 60) * 1000,
+    selfTestTimeoutMs: integer("ota_selftest_s", 10, 3600, 300) * 1000,
     backoff: {
       baseMs: integer("backoff_base_ms", 100, 60_000, 1000),
       capMs: integer("backoff_cap_ms", 1000, 86_400_000, 300_000),
       startupJitterMs: integer("startup_jitter_ms", 0, 600_000, 5000),
       kickBackoffMs: integer("duplicate_backoff_ms", 1000, 86_400_000, 600_000),
     },
-    resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der") },
+    resources: { ca: text("ca", "ca.der"), certificate: text("cert", "device.der"), key: text("key", "device-key.der"), updateKey: text("ota_key", "ota-key.der") },
     sntpHosts: sntpHosts(raw.sntp, problems),
     ...(raw.claim_cert !== undefined || raw.claim_key !== undefined ? { provisioning: provisioningSettings(raw, topicRoot, problems, text) } : {}),
     pipeline: undefined as unknown as PipelineConfig, // below: it needs the sample period and the sensors

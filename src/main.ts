@@ -39,6 +39,9 @@ import { ClockSync, sntpRetryDelay } from "./net/clock-sync";
 import { abortNote, describeReset, restartNote } from "./fleet/reset-reason";
 import "system"; // defines globalThis.System (typings/system.d.ts)
 import getResetReason from "resetReason";
+import openOtaPlatform from "ota-platform";
+import { UpdateService } from "./ota/update-service";
+import { FIRMWARE_VERSION } from "./version";
 
 /** Each TLS write becomes one record: leave room for its header, IV, MAC and padding. */
 const TLS_RECORD_OVERHEAD = 96;
@@ -446,6 +449,59 @@ function shadowAgent(settings: Settings, node: () => RunningNode | undefined, se
   return shadow;
 }
 
+/**
+ * Firmware updates (src/ota/README.md): the platform's slots and boot control, the update key built
+ * in as a resource, and the node's connection for the job and the image. On a board without update
+ * slots (a partition table without OTA) every update job is rejected with that reason.
+ */
+function updateService(settings: Settings, online: () => boolean, send: () => ((topic: string, payload: Uint8Array) => void) | undefined,
+  restart: (why: string) => void): UpdateService {
+  let platform;
+  let unavailable: string | undefined;
+  try {
+    platform = openOtaPlatform();
+  } catch (error) {
+    // The node runs on, and says why to every update job (a board flashed with a table without OTA slots).
+    unavailable = `this board has no update slots (${error instanceof Error ? error.message : error})`;
+  }
+  let key: Uint8Array | undefined;
+  try {
+    key = new Uint8Array(new Resource(settings.resources.updateKey));
+  } catch {
+    key = undefined; // the service says so and rejects update jobs
+  }
+  const inner = platform?.boot;
+  return new UpdateService({
+    thing: settings.thing,
+    version: FIRMWARE_VERSION,
+    unavailable,
+    // The reboot into a new image, and a rollback's, go through the node's clean stop first.
+    platform: platform && inner && {
+      ...platform,
+      boot: {
+        runningState: () => inner.runningState(),
+        markValid: () => inner.markValid(),
+        rollback: () => {
+          inner.rollback();
+          restart("ota rollback");
+        },
+        reboot: () => restart("ota update"),
+      },
+    },
+    publicKey: key,
+    publish: (topic, payload) => {
+      const sender = send();
+      if (!sender || !online()) return false;
+      sender(topic, utf8Encode(payload));
+      return true;
+    },
+    now: () => Date.now(),
+    log,
+    defer: (fn) => Timer.set(fn, 0),
+    selfTestTimeoutMs: settings.selfTestTimeoutMs,
+  });
+}
+
 function startWith(built: Settings, identity: ClientIdentity, store?: IdentityStore): RunningNode {
   let running: RunningNode | undefined;
   let send: ((topic: string, payload: Uint8Array) => void) | undefined;
@@ -467,51 +523,89 @@ function startWith(built: Settings, identity: ClientIdentity, store?: IdentitySt
     report: log,
   });
   const GuardedTCP = guardedTCP(TCP, log) as unknown as typeof TCP;
-  // The reboot command: a clean stop (offline status, what can be delivered is), a note that says the
-  // restart was asked for (the next boot's status tells it from a crash), then the restart.
+  // The reboot command and an update: a clean stop (offline status, what can be delivered is), a
+  // note that says the restart was asked for (the next boot's status tells it from a crash), then the restart.
   const system = (globalThis as unknown as { System?: { restart(): void; canRestart?: boolean } }).System;
-  const restart = !system || system.canRestart === false ? undefined : (why: string) => {
+  const canRestart = () => system !== undefined && system.canRestart !== false;
+  const restartNow = (why: string) => {
+    if (!system || !canRestart()) {
+      log(`restart (${why}): this target cannot restart itself; power-cycle it to go on`);
+      return;
+    }
     try {
       Preference.set("iiot", "reset_note", restartNote(why));
     } catch {
       // the next boot reports a crash instead: worse, but the restart was asked for
     }
-    void node.stop(3000).then(() => system.restart(), () => system.restart());
+    void wrapped.stop(3000).then(() => system.restart(), () => system.restart());
   };
-  const node: RunningNode = startNode({
-    config: settings,
-    boot: nextBootId(),
-    sensors,
-    closeBuses,
-    flash: flashPartition(settings.logPartition),
-    writeReserve: TLS_RECORD_OVERHEAD,
-    resolve: (host, callback) => Net.resolve(host, callback),
-    brokerMemory,
-    clockSync,
-    ticks: () => Time.ticks,
-    timeAnchors,
-    commandIds,
-    reset: resetInfo(),
-    restart,
-    certificate: new Uint8Array(identity.certificate as ArrayBuffer),
-    rotate: store ? rotation(settings, store, (next) => (current = next)) : undefined,
-    subscriptions: () => [...shadow.subscriptions],
-    onMessage: (topic, payload) => shadow.handle(topic, payload),
-    onSession: (sender) => {
-      send = sender;
-      shadow.subscribed();
+  const updates = updateService(settings, () => running?.online === true, () => send, restartNow);
+  // Before the network: on a new image's first boot this starts the self-test.
+  updates.boot();
+  let node: RunningNode;
+  try {
+    node = startNode({
+      config: settings,
+      firmware: updates.runningVersion,
+      boot: nextBootId(),
+      sensors,
+      closeBuses,
+      flash: flashPartition(settings.logPartition),
+      writeReserve: TLS_RECORD_OVERHEAD,
+      resolve: (host, callback) => Net.resolve(host, callback),
+      brokerMemory,
+      clockSync,
+      ticks: () => Time.ticks,
+      timeAnchors,
+      commandIds,
+      reset: resetInfo(),
+      restart: canRestart() ? restartNow : undefined,
+      certificate: new Uint8Array(identity.certificate as ArrayBuffer),
+      rotate: store ? rotation(settings, store, (next) => (current = next)) : undefined,
+      subscriptions: () => [...shadow.subscriptions, ...updates.subscriptions],
+      onMessage: (topic, payload) => shadow.handle(topic, payload) || updates.handle(topic, payload),
+      onSession: (sender) => {
+        send = sender;
+        shadow.subscribed();
+        updates.connected();
+        updates.selfTestPassed("broker");
+      },
+      openSocket: (callbacks, address) =>
+        new TLSSocket({
+          TCP: { io: GuardedTCP },
+          address,
+          port: settings.broker.port,
+          host: settings.broker.serverName,
+          secure: tlsSecure(settings, current),
+          ...callbacks,
+        }),
+      log,
+    });
+  } catch (error) {
+    // A new image that cannot mount its log (or start at all) goes back to the previous one.
+    updates.selfTestFailed("log", error instanceof Error ? error.message : String(error));
+    throw error;
+  }
+  updates.selfTestPassed("log");
+  // Once a second: the jobs' and the download's timeouts, and the self-test's wait for the sensors
+  // (a sensor that failed to start is retried by its supervisor; the self-test passes when all run).
+  const ticker = Timer.repeat(() => {
+    if (updates.phase === "testing" && sensors.every((sensor) => sensor.started !== false)) updates.selfTestPassed("sensors");
+    updates.tick(running?.online === true);
+  }, 1000);
+  const wrapped: RunningNode = {
+    get stats() {
+      return node.stats;
     },
-    openSocket: (callbacks, address) =>
-      new TLSSocket({
-        TCP: { io: GuardedTCP },
-        address,
-        port: settings.broker.port,
-        host: settings.broker.serverName,
-        secure: tlsSecure(settings, current),
-        ...callbacks,
-      }),
-    log,
-  });
-  running = node;
-  return node;
+    get online() {
+      return node.online;
+    },
+    applySettings: (next) => node.applySettings(next),
+    stop(drainMs) {
+      Timer.clear(ticker);
+      return node.stop(drainMs);
+    },
+  };
+  running = wrapped;
+  return wrapped;
 }

@@ -105,6 +105,8 @@ const URGENT_ALARMS = 16;
 const DAILY_STATUS_MS = 86_400_000;
 /** Control messages waiting to go, and broker messages waiting to be handled, at most. */
 const CONTROL_QUEUE = 8;
+/** AWS IoT Core takes at most 8 topic filters in one SUBSCRIBE. */
+const SUBSCRIBE_FILTERS = 8;
 const READ_CHUNK = 32;
 
 export class Uplink {
@@ -124,6 +126,8 @@ export class Uplink {
   #lastHeartbeat = 0;
   /** Control messages (command responses, shadow requests) waiting to go, ahead of telemetry. */
   readonly #control: { topic: string; payload: Uint8Array }[] = [];
+  /** SUBSCRIBEs of this connection awaiting their SUBACK, with their filters. */
+  #subscribing = new Map<number, string[]>();
   /** Packet ids of control publishes and subscriptions awaiting their PUBACK or SUBACK. */
   readonly #controlIds = new Set<number>();
   /** Control messages published and not yet acknowledged: queued again if the connection ends first. */
@@ -617,13 +621,21 @@ export class Uplink {
     return true;
   }
 
-  /** The device's own topics, on every connect: a session AWS kept may still be gone within the hour. */
+  /**
+   * The device's own topics, on every connect: a session AWS kept may still be gone within the hour.
+   * At most SUBSCRIBE_FILTERS filters per SUBSCRIBE (AWS IoT Core's limit); the session is ready at
+   * the last SUBACK.
+   */
   #subscribe(client: MqttClient): boolean {
     const filters = this.#o.subscriptions?.() ?? [];
     if (filters.length === 0) return false;
-    const packetId = this.#takePacketId();
-    this.#controlIds.add(packetId);
-    client.subscribe(packetId, filters);
+    this.#subscribing.clear();
+    for (let at = 0; at < filters.length; at += SUBSCRIBE_FILTERS) {
+      const packetId = this.#takePacketId();
+      this.#controlIds.add(packetId);
+      this.#subscribing.set(packetId, filters.slice(at, at + SUBSCRIBE_FILTERS));
+      client.subscribe(packetId, this.#subscribing.get(packetId)!);
+    }
     return true;
   }
 
@@ -637,13 +649,14 @@ export class Uplink {
 
   #subscribed(packetId: number, grants: number[]): void {
     this.#controlIds.delete(packetId);
-    const filters = this.#o.subscriptions?.() ?? [];
+    const filters = this.#subscribing.get(packetId) ?? [];
+    if (!this.#subscribing.delete(packetId)) return;
     const refused = grants.map((g, i) => (g === 0x80 ? filters[i] ?? `filter ${i}` : undefined)).filter((f) => f !== undefined);
     if (refused.length > 0) {
       this.stats.lastError = `subscription refused: ${refused.join(", ")}`;
       this.#o.report(`${this.stats.lastError} (does the IoT policy allow it?)`);
     }
-    this.#sessionReady();
+    if (this.#subscribing.size === 0) this.#sessionReady();
   }
 
   #received(topic: string, payload: Uint8Array): void {

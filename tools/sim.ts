@@ -15,6 +15,7 @@ import { brokerFromUrl, command, ensureCertificates, type Command } from "../hos
 import { buildSimulator, findSdk, powerOff, runSimulator, type Sdk } from "./sim/sdk.ts";
 import { runLimitsScenario } from "./sim/scenario.ts";
 import { runFleetDemo } from "./sim/fleet-demo.ts";
+import { runOtaDemo } from "./sim/ota-demo.ts";
 import { AWS_MQTT_ALPN } from "../src/config.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -23,6 +24,8 @@ const USAGE = `usage: npm run sim -- [--broker mqtts://HOST:PORT] [--duration SE
          the embedded broker, which the firmware finds by looking NAME up (it must resolve to 127.0.0.1;
          the TLS server name stays localhost), and which with --alpn takes only clients offering ALPN ${AWS_MQTT_ALPN};
          --fleet sends the node a command and shadow changes through a double of AWS's shadow service
+       npm run sim -- --ota [--duration SECONDS]
+         a firmware update through the local Jobs and stream service; the simulator is power-cycled when it asks to restart
        npm run sim -- --limits [--minutes N] [--heap-scale F] [--stack-scale F] [--gc-probe-ms MS] [--backlog-hours H]`;
 const cli: Command = command("npm run sim", USAGE, {
   broker: { type: "string" },
@@ -30,6 +33,7 @@ const cli: Command = command("npm run sim", USAGE, {
   port: { type: "string" },
   alpn: { type: "boolean" },
   fleet: { type: "boolean" },
+  ota: { type: "boolean" },
   duration: { type: "string" },
   limits: { type: "boolean" },
   minutes: { type: "string" },
@@ -81,6 +85,7 @@ if (values.limits) {
 const duration = values.duration === undefined ? undefined : positive("duration", 0);
 let settings: Record<string, string | number>;
 let closeBroker = async () => {};
+let otaBroker: Awaited<ReturnType<typeof startEmbeddedBroker>> | undefined;
 if (typeof values.broker === "string") {
   if (values["broker-host"] !== undefined || values.alpn || values.port !== undefined || values.fleet) fail("--broker-host, --alpn, --port and --fleet go with the embedded broker, not --broker");
   const target = brokerFromUrl(values.broker, fail);
@@ -90,6 +95,7 @@ if (typeof values.broker === "string") {
   const port = values.port === undefined ? 0 : positive("port", 0);
   const broker = await startEmbeddedBroker({ certsDir: join(root, "certs/out"), port, alpn, log: (line) => say(`${line}\n`) });
   closeBroker = () => broker.close();
+  otaBroker = broker;
   if (values.fleet) runFleetDemo(broker.aedes, thing, String(manifestConfig().topic_root ?? `iiot/${thing}/`), say);
   const host = typeof values["broker-host"] === "string" ? values["broker-host"] : "localhost";
   settings = { broker_host: host, broker_name: "localhost", broker_port: broker.port, ...(alpn && { broker_alpn: alpn }) };
@@ -106,6 +112,15 @@ try {
   fail((error as Error).message);
 }
 writeFileSync(join(state, "last-build.txt"), `${so}\n`);
+if (values.ota) {
+  if (!otaBroker) fail("--ota runs against the embedded broker, not --broker");
+  const code = await runOtaDemo({
+    root, sdk, so, state, aedes: otaBroker.aedes, brokerPort: otaBroker.port, thing, topicRoot: String(manifestConfig().topic_root ?? `iiot/${thing}/`), say,
+    timeoutS: duration ?? 300,
+  });
+  await closeBroker();
+  process.exit(code);
+}
 say(`sim: running ${so}${sdk.display === "xvfb" ? " under xvfb-run" : ""}; the flash log lives in ${state}/flash-iiotlog.bin\n`);
 const child = runSimulator(sdk, so);
 child.stdout!.setEncoding("utf8").on("data", (text: string) => say(text));

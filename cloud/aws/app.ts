@@ -10,7 +10,7 @@ const app = new App();
 const context = (key: string): string | undefined => app.node.tryGetContext(key);
 const siteLevels = context("siteLevels");
 new PipelineStack(app, context("stackName") ?? "IiotPipeline", {
-  description: "iiot-node cloud pipeline: IoT rules, tables, alerts, archive, fleet provisioning",
+  description: "iiot-node cloud pipeline: IoT rules, tables, alerts, archive, fleet provisioning, firmware updates",
   namePrefix: context("namePrefix"),
   layout: { prefix: context("topicPrefix") ?? DEFAULT_LAYOUT.prefix, siteLevels: siteLevels === undefined ? DEFAULT_LAYOUT.siteLevels : Number(siteLevels) },
   // Deploys into the account and region of the CLI's credentials; synthesis needs neither.

@@ -50,8 +50,11 @@ export function devicePolicyDocument(stack: Stack): { Version: string; Statement
       { Effect: "Allow", Action: ["iot:Publish"], Resource: publish.map((g) => arn(`topic/${asTopicPattern(fill(g))}`)) },
       // Retained publishes (the status topic, and its will) need their own permission.
       { Effect: "Allow", Action: ["iot:RetainPublish"], Resource: publish.filter((g) => g.retain).map((g) => arn(`topic/${fill(g)}`)) },
-      // Subscribe names the filter exactly as the device sends it; Receive is checked per topic.
-      { Effect: "Allow", Action: ["iot:Subscribe"], Resource: subscribe.map((g) => arn(`topicfilter/${fill(g)}`)) },
+      // Subscribe is checked against the filter as the device sends it, where `+` and `#` are
+      // literal characters: with `*` in their place a grant covers both a filter that names one
+      // level (a stream id, `config/get/accepted`) and one that keeps the wildcard (`jobs/+/update/accepted`).
+      // Receive is checked per topic.
+      { Effect: "Allow", Action: ["iot:Subscribe"], Resource: subscribe.map((g) => arn(`topicfilter/${asTopicPattern(fill(g))}`)) },
       { Effect: "Allow", Action: ["iot:Receive"], Resource: subscribe.map((g) => arn(`topic/${asTopicPattern(fill(g))}`)) },
     ],
   };

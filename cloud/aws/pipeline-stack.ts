@@ -1,11 +1,12 @@
 // The whole cloud half in one stack: the fleet (thing type, device and claim policies, provisioning
-// template), the sinks, and the rules that connect them.
+// template), the sinks, the rules that connect them, and what firmware updates need.
 
 import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
 import { ruleDefinitions } from "../rules.ts";
 import { DEFAULT_LAYOUT, checkLayout, type TopicLayout } from "../topics.ts";
 import { Fleet } from "./fleet.ts";
+import { FirmwareUpdates } from "./firmware-updates.ts";
 import { PipelineSinks } from "./sinks.ts";
 import { PipelineRules } from "./topic-rules.ts";
 
@@ -22,6 +23,7 @@ export class PipelineStack extends Stack {
   readonly fleet: Fleet;
   readonly sinks: PipelineSinks;
   readonly rules: PipelineRules;
+  readonly firmware: FirmwareUpdates;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps = {}) {
     super(scope, id, props);
@@ -33,6 +35,7 @@ export class PipelineStack extends Stack {
     this.fleet = new Fleet(this, "Fleet", { namePrefix, layout, siteLevelNames, claimClientPrefix: props.claimClientPrefix ?? "claim-" });
     this.sinks = new PipelineSinks(this, "Sinks");
     this.rules = new PipelineRules(this, "Rules", { definitions: ruleDefinitions(layout), sinks: this.sinks, namePrefix });
+    this.firmware = new FirmwareUpdates(this, "Firmware", { namePrefix });
 
     new CfnOutput(this, "TelemetryTableName", { value: this.sinks.telemetryTable.tableName });
     new CfnOutput(this, "StatusTableName", { value: this.sinks.statusTable.tableName });
@@ -41,5 +44,10 @@ export class PipelineStack extends Stack {
     new CfnOutput(this, "DeadLetterQueueUrl", { value: this.sinks.deadLetters.queueUrl });
     new CfnOutput(this, "DevicePolicyName", { value: this.fleet.devicePolicy.policyName! });
     new CfnOutput(this, "ProvisioningTemplateName", { value: this.fleet.template.templateName! });
+    // What `npm run ota:job` needs for AWS (--bucket, --role-arn, --template-arn).
+    new CfnOutput(this, "FirmwareBucketName", { value: this.firmware.bucket.bucketName });
+    new CfnOutput(this, "FirmwareImageRoleArn", { value: this.firmware.imageRole.roleArn });
+    new CfnOutput(this, "FirmwareJobTemplateArn", { value: this.firmware.jobTemplate.attrArn });
+    new CfnOutput(this, "FirmwareOperatorPolicyArn", { value: this.firmware.operatorPolicy.managedPolicyArn });
   }
 }

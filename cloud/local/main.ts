@@ -55,6 +55,7 @@ say(`cloud: ${pipeline!.where}\n`);
 say(`cloud: dashboard on ${pipeline!.dashboard!.url}\n`);
 say(`cloud: ready; archive in ${join(out, "archive")}, dead letters in ${join(out, "dead-letters.jsonl")}\n`);
 say(`cloud: devices: npm start -- --broker mqtts://localhost:${port} --device-only\n`);
+say(`cloud: firmware updates: npm run ota:job -- --local --broker mqtts://localhost:${port} --image FILE --version X.Y.Z --thing NAME\n`);
 
 let last = "";
 const report = setInterval(() => {

@@ -255,3 +255,42 @@ test("ota jobs: throttled reports are retried; a cancelled job is given up; star
   deepEqual(b.gone, ["job-1: TerminalStateReached: cancelled"]);
   equal(b.last().topic, "$aws/things/press-7/jobs/start-next");
 });
+
+test("ota jobs: an unanswered start-next is asked again less and less often, logged once, and at the first answer as before", () => {
+  const b = new FakeJobsBroker();
+  b.client.connected();
+  const askedAt: number[] = [b.time];
+  for (let s = 0; s < 400; s++) {
+    b.time += 1000;
+    const before = b.sent.length;
+    b.client.tick();
+    if (b.sent.length > before) askedAt.push(b.time);
+  }
+  // timeout 5 s: again after 5, 10, 20, 40, 80, 160 s, then every 160 s
+  deepEqual(askedAt.slice(1).map((t, i) => (t - askedAt[i]) / 1000), [5, 10, 20, 40, 80, 160]);
+  equal(b.logs.filter((l) => /no answer to start-next/.test(l)).length, 1);
+  b.startAccepted();
+  b.deliver("notify-next", { timestamp: 2, execution: { jobId: "job-9" } });
+  const at = b.time;
+  b.time += 5000;
+  b.client.tick();
+  equal(b.last().topic, "$aws/things/press-7/jobs/start-next");
+  equal(b.sent.length, 9, "asked again after the plain timeout once answers came");
+  assert(b.time - at === 5000);
+});
+
+test("ota jobs: notify-next while a start-next waits unanswered asks again at once, with a fresh token", () => {
+  const b = new FakeJobsBroker();
+  b.client.connected();
+  for (let s = 0; s < 100; s++) {
+    b.time += 1000;
+    b.client.tick();
+  }
+  const sent = b.sent.length;
+  const stale = b.last().payload.clientToken;
+  b.deliver("notify-next", { timestamp: 3, execution: { jobId: "job-7" } });
+  equal(b.sent.length, sent + 1, "asked at once");
+  assert(b.last().payload.clientToken !== stale, "a fresh token");
+  b.startAccepted(execution("job-7"));
+  equal(b.jobs.map((j) => j.jobId).join(), "job-7");
+});

@@ -38,6 +38,8 @@ export interface OtaAgentOptions {
   publicKey: PublicKey;
   /** A block source for a job's image. */
   source(document: UpdateDocument): BlockSource;
+  /** Whether this device can fetch the document's image: undefined if so, else why not (the job is rejected). */
+  accepts?(document: UpdateDocument): string | undefined;
   now(): number;
   log(line: string): void;
   /** Runs fn later (Timer.set(fn, 0) on the device), so long work yields to sampling; default: at once. */
@@ -182,6 +184,7 @@ export class OtaAgent implements JobsEvents {
     if (!parsed.ok) return parsed.reason;
     const doc = parsed.document;
     const r = this.#record;
+    const cannot = this.#o.accepts?.(doc);
     const running = this.#o.runningVersion;
     this.#jobId = job.jobId;
     this.#doc = doc;
@@ -195,6 +198,7 @@ export class OtaAgent implements JobsEvents {
     }
     if (this.#phase !== "idle" && this.#phase !== "done") return `busy with job ${this.#record?.jobId ?? "?"}`;
     if (doc.version === running) return this.#finish("SUCCEEDED", { version: running, note: "already running this version" });
+    if (cannot !== undefined) return cannot;
     if (compareVersions(doc.version, running) < 0 && !doc.allowDowngrade) return `downgrade from ${running} to ${doc.version} refused (allowDowngrade is not set)`;
     let resume = 0;
     if (r && r.jobId === job.jobId && (r.phase === "downloading" || r.phase === "verified") && r.size === doc.size && r.blockSize === doc.blockSize && sameBytes(r.sha256, doc.sha256))

@@ -77,15 +77,23 @@ export function checkContentRange(value: string | undefined, request: BlockReque
   return undefined;
 }
 
-/** The topic and JSON request of AWS IoT MQTT-based file delivery for one block (GetStream, JSON form). */
-export function streamRequest(thing: string, streamId: string, fileId: number, request: BlockRequest, blockSize: number, clientToken: string): { topic: string; payload: string } {
+/**
+ * The topic and JSON request of AWS IoT MQTT-based file delivery (GetStream, JSON form): count
+ * blocks of blockSize bytes from block request.index on.
+ */
+export function streamRequest(thing: string, streamId: string, fileId: number, request: BlockRequest, blockSize: number, clientToken: string, count = 1): { topic: string; payload: string } {
   return {
     topic: `$aws/things/${thing}/streams/${streamId}/get/json`,
-    payload: JSON.stringify({ c: clientToken, f: fileId, l: blockSize, o: request.index, n: 1 }),
+    payload: JSON.stringify({ c: clientToken, f: fileId, l: blockSize, o: request.index, n: count }),
   };
 }
 
 /** The data topic to subscribe to for a stream (JSON form). */
 export function streamDataTopic(thing: string, streamId: string): string {
   return `$aws/things/${thing}/streams/${streamId}/data/json`;
+}
+
+/** Where AWS answers a GetStream it refuses (JSON form). */
+export function streamRejectedTopic(thing: string, streamId: string): string {
+  return `$aws/things/${thing}/streams/${streamId}/rejected/json`;
 }

@@ -80,6 +80,8 @@ export class JobsClient {
   /** A start-next to send (after a rejection or when the previous job ended) at or after this time. */
   #startAt = -1;
   #tokens = 0;
+  /** start-next requests in a row that went unanswered. */
+  #unanswered = 0;
 
   constructor(options: JobsClientOptions) {
     if (!/^[a-zA-Z0-9:_-]{1,128}$/.test(options.thing)) throw new RangeError("jobs: thing name not usable in a topic");
@@ -124,8 +126,12 @@ export class JobsClient {
     if (!this.#online) return;
     const now = this.#options.now();
     const o = this.#outstanding;
-    if (o && now - o.sentAt >= this.#timeout) {
-      this.#log(`jobs: no answer to ${o.kind} in ${this.#timeout} ms; asking again`);
+    // Unanswered start-nexts are asked again less and less often (up to 32 times the timeout): a
+    // broker with no Jobs service behind it (a local Mosquitto) never answers.
+    const wait = o?.kind === "start-next" ? this.#timeout * 2 ** Math.min(this.#unanswered, 5) : this.#timeout;
+    if (o && now - o.sentAt >= wait) {
+      if (o.kind !== "start-next" || this.#unanswered === 0) this.#log(`jobs: no answer to ${o.kind} in ${wait} ms; asking again${o.kind === "start-next" ? ", less often while none comes" : ""}`);
+      if (o.kind === "start-next") this.#unanswered++;
       this.#outstanding = undefined;
       if (o.kind === "start-next") this.#startNext();
       else {
@@ -172,8 +178,14 @@ export class JobsClient {
   #onNotifyNext(message: Record<string, unknown>): void {
     const execution = message.execution as Record<string, unknown> | undefined;
     const nextId = typeof execution?.jobId === "string" ? execution.jobId : undefined;
-    if (this.#state === "idle") {
-      if (nextId !== undefined && !this.#outstanding) this.#startNext();
+    if (this.#state === "idle" || this.#state === "starting") {
+      // A job is waiting: ask now. A start-next still unanswered (backed off, or lost) is given up
+      // for a fresh one, whose answer carries the job.
+      if (nextId !== undefined && (!this.#outstanding || this.#outstanding.kind === "start-next")) {
+        this.#outstanding = undefined;
+        this.#unanswered = 0;
+        this.#startNext();
+      }
     } else if (this.#state === "running" && nextId !== this.#jobId) {
       // The running job is no longer the thing's next pending execution: cancelled or deleted.
       this.#gone(nextId === undefined ? "no pending job any more (cancelled?)" : `the next job is now ${nextId} (cancelled?)`);
@@ -270,7 +282,9 @@ export class JobsClient {
 
   #matches(kind: Outstanding["kind"], message: Record<string, unknown>): boolean {
     const o = this.#outstanding;
-    return o !== undefined && o.kind === kind && message.clientToken === o.token;
+    const matches = o !== undefined && o.kind === kind && message.clientToken === o.token;
+    if (matches) this.#unanswered = 0;
+    return matches;
   }
 
   #token(): string {
