@@ -14,6 +14,7 @@
 #include "xsHost.h"
 
 #include "esp_err.h"
+#include "esp_idf_version.h"
 #include "esp_partition.h"
 #include "esp_system.h"
 #include "app_update/include/esp_ota_ops.h"
@@ -90,14 +91,26 @@ void xs_iiot_ota_mark_valid(xsMachine *the)
 
 void xs_iiot_ota_rollback(xsMachine *the)
 {
-	/* Marks the running image invalid and restarts into the previous one: returns only on failure. */
-	esp_err_t err = esp_ota_mark_app_invalid_rollback_and_reboot();
 	/* The first update after a cable flash: otadata held no entry for the old image (it booted as
-	   ota_0 by default), so ESP-IDF finds nothing to roll back to. A pending image that restarts is
-	   marked ABORTED by the bootloader, which then boots ota_0 by default again: the old image. */
+	   ota_0 by default), so ESP-IDF finds nothing to roll back to and answers
+	   ESP_ERR_OTA_ROLLBACK_FAILED. A pending image that restarts is marked ABORTED by the bootloader,
+	   which then boots ota_0 by default again: the old image. */
+#if ESP_IDF_VERSION_MAJOR >= 6
+	/* Marks the running image invalid and returns: the caller restarts (src/main.ts, after the
+	   node's clean stop), and the bootloader boots the previous image. */
+	esp_err_t err = esp_ota_mark_app_invalid_rollback();
+	if (ESP_OK == err)
+		return;
+	if ((ESP_ERR_OTA_ROLLBACK_FAILED == err) && (0 == c_strcmp(runningStateName(the), "pending-verify")))
+		return;		/* the caller's restart is the rollback */
+	throwIfFailed(the, "esp_ota_mark_app_invalid_rollback", err);
+#else
+	/* ESP-IDF 5 has no call that marks without restarting: this one restarts at once. */
+	esp_err_t err = esp_ota_mark_app_invalid_rollback_and_reboot();
 	if ((ESP_ERR_OTA_ROLLBACK_FAILED == err) && (0 == c_strcmp(runningStateName(the), "pending-verify")))
 		esp_restart();
 	throwIfFailed(the, "esp_ota_mark_app_invalid_rollback_and_reboot", (ESP_OK == err) ? ESP_FAIL : err);
+#endif
 }
 
 void xs_iiot_ota_reboot(xsMachine *the)

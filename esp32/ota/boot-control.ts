@@ -38,9 +38,12 @@ export class Esp32BootControl implements BootControl {
   }
 
   /**
-   * esp_ota_mark_app_invalid_rollback_and_reboot: restarts into the previous image. On the first
-   * update after a cable flash ESP-IDF knows no previous image (blank otadata); a pending image then
-   * just restarts, and the bootloader aborts it and boots ota_0, the old image. Throws otherwise.
+   * The running image gives up; the previous image boots at the next restart. ESP-IDF 6 (what the
+   * SDK expects): esp_ota_mark_app_invalid_rollback, then returns, so the caller restarts after its
+   * clean stop (src/main.ts does). ESP-IDF 5: esp_ota_mark_app_invalid_rollback_and_reboot, which
+   * restarts at once. On the first update after a cable flash ESP-IDF knows no previous image (blank
+   * otadata): a pending image then only needs the restart, after which the bootloader aborts it and
+   * boots ota_0, the old image. Throws when a valid image has nothing to roll back to.
    */
   rollback(): void {
     native("xs_iiot_ota_rollback").call(this);

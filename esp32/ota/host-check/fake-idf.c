@@ -139,12 +139,20 @@ esp_err_t esp_ota_mark_app_valid_cancel_rollback(void)
 	return ESP_OK;
 }
 
-esp_err_t esp_ota_mark_app_invalid_rollback_and_reboot(void)
+esp_err_t esp_ota_mark_app_invalid_rollback(void)
 {
 	gFake.rollbacks++;
 	if (ESP_OK == gFake.rollbackResult)
-		gFake.restarts++;
+		gFake.state = ESP_OTA_IMG_INVALID;
 	return gFake.rollbackResult;
+}
+
+esp_err_t esp_ota_mark_app_invalid_rollback_and_reboot(void)
+{
+	esp_err_t err = esp_ota_mark_app_invalid_rollback();
+	if (ESP_OK == err)
+		gFake.restarts++;
+	return err;
 }
 
 /* ---- what the check drives and reads */
