@@ -1,0 +1,49 @@
+// "ota-platform" on ESP32 (src/ota/update-service.ts OtaPlatform): the OTA app slot not running and
+// ESP-IDF's app rollback (boot-control.ts), the update record in the "iiotota" data partition
+// through the SDK's flash module, and the SDK's native SHA-256 (crypt Digest) for verifying an
+// image. A partition table without OTA slots makes it throw: src/main.ts then runs the node
+// without updates and says why to every update job.
+
+import Flash from "flash";
+import { Digest } from "crypt";
+import { FIRMWARE_VERSION } from "src/version";
+import type { FlashDevice } from "src/log/flash-log";
+import type { ImageHash } from "src/ota/agent";
+import type { OtaPlatform } from "src/ota/update-service";
+import { Esp32BootControl, Esp32UpdateSlot, OTA_RECORD_PARTITION } from "esp32/ota/boot-control";
+
+/** A data partition (found by its label) as a FlashDevice. */
+function partition(label: string): FlashDevice {
+  const flash = new Flash(label);
+  return {
+    byteLength: flash.byteLength,
+    blockSize: flash.blockSize,
+    read: (offset, length) => new Uint8Array(flash.read(offset, length) as ArrayBuffer),
+    write: (offset, data) => flash.write(offset, data.length, data),
+    erase: (sector) => flash.erase(sector),
+  };
+}
+
+/** The SDK's SHA-256 in C as the agent's ImageHash (the pure sha256.ts: about 270 M computrons per MiB). */
+class NativeSha256 implements ImageHash {
+  readonly #digest = new Digest("SHA256");
+  update(bytes: Uint8Array, offset: number, length: number): void {
+    const view = offset === 0 && length === bytes.length ? bytes : bytes.subarray(offset, offset + length);
+    // The native write takes any buffer or view (xsmcGetBufferReadable); the SDK's typing says ArrayBuffer.
+    this.#digest.write(view as unknown as ArrayBuffer);
+  }
+  digest(): Uint8Array {
+    return new Uint8Array(this.#digest.close());
+  }
+}
+
+export default function openOtaPlatform(): OtaPlatform {
+  const slot = new Esp32UpdateSlot();
+  return {
+    runningVersion: FIRMWARE_VERSION,
+    slot,
+    boot: new Esp32BootControl(),
+    records: partition(OTA_RECORD_PARTITION),
+    hash: () => new NativeSha256(),
+  };
+}
