@@ -57,9 +57,9 @@ function parseTable(csv: string): Partition[] {
     });
 }
 
-/** partitions.csv (what the manifest builds) and the 8 MB variant (esp32/partitions-8mb.csv). */
+/** The tables with update slots: 4 MB (esp32/partitions-ota-4mb.csv) and 8 MB (esp32/partitions-8mb.csv). */
 const TABLES = [
-  { file: "partitions.csv", flash: 4 * MiB },
+  { file: "esp32/partitions-ota-4mb.csv", flash: 4 * MiB },
   { file: "esp32/partitions-8mb.csv", flash: 8 * MiB },
 ].map(({ file, flash }) => {
   const table = parseTable(read(file));
@@ -131,12 +131,23 @@ for (const { file, flash, table, get } of TABLES) {
   });
 }
 
+test("partitions.csv, the default: a factory app as large as an update slot, the identity and a 2 MiB log, no update slots", () => {
+  const table = parseTable(read("partitions.csv"));
+  const get = (name: string) => table.find((p) => p.name === name)!;
+  expect(table.filter((p) => p.type === "app").map((p) => p.subtype)).toEqual(["factory"]);
+  expect(get("factory").size).toBe(TABLES[0].get("ota_0").size);
+  expect(table.some((p) => p.subtype === "ota" || p.name === "iiotota")).toBe(false);
+  expect([get("iiotlog").subtype, get("iiotlog").size]).toEqual(["0x80", 2 * MiB]);
+  expect([get("iiotid").subtype, get("iiotid").size]).toEqual(["0x81", 0x2000]);
+  for (const doc of ["README.md", "src/ota/README.md"]) expect(read(doc), doc).toContain(`about ${((2 * LOG_HOURS_PER_MIB)).toFixed(1)} hours`);
+});
+
 test("esp32 partitions: the documented log capacities are the tables'", () => {
   const hours = (file: string) => ((TABLES.find((t) => t.file === file)!.get("iiotlog").size / MiB) * LOG_HOURS_PER_MIB).toFixed(1);
   const log = four.get("iiotlog");
   for (const doc of ["README.md", "src/ota/README.md"]) {
     const text = read(doc);
-    expect(text, doc).toContain(`about ${hours("partitions.csv")} hours`);
+    expect(text, doc).toContain(`about ${hours("esp32/partitions-ota-4mb.csv")} hours`);
     expect(text, doc).toContain(`${log.size / 1024} KB`);
     expect(text, doc).toContain(`about ${hours("esp32/partitions-8mb.csv")} hours`);
   }

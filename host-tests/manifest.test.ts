@@ -19,7 +19,7 @@ function modules(dir: string): string[] {
 const MAPPED: Record<string, string> = { "sim/ota/platform": "ota-platform", "sim/io/i2c": "embedded:io/i2c", "sim/io/spi": "embedded:io/spi", "sim/io/digital": "embedded:io/digital", "sim/io/flash": "flash", "sim/io/preference": "preference", "sim/io/system": "system", "sim/io/reset-reason": "resetReason" };
 
 /** Firmware files each target maps to a specifier of its own (preloaded under it in the platform's section). */
-const ESP32_MAPPED: Record<string, string> = { "src/ota/esp32/no-slots": "ota-platform" };
+const ESP32_MAPPED: Record<string, string> = {};
 
 test("manifest: every firmware module is preloaded, and nothing that does not exist", () => {
   const firmware = [...modules("src"), ...modules("drivers")].filter((m) => !ESP32_MAPPED[m]).sort();

@@ -2,7 +2,7 @@
 // boot-control.c). Esp32UpdateSlot writes the OTA app slot that is not running, block by block,
 // without erasing what a download wrote before a reboot; Esp32BootControl reports whether the running
 // image is on its first, unconfirmed boot, confirms it or rolls it back. The update record lives in
-// the data partition OTA_RECORD_PARTITION (partitions.csv), opened with the SDK's flash module.
+// the data partition OTA_RECORD_PARTITION (esp32/partitions-ota-4mb.csv, esp32/partitions-8mb.csv), opened with the SDK's flash module.
 // Only the esp32 build has this module (esp32/ota/manifest.json).
 
 import type { BootControl, RunningState, UpdateSlot } from "../../src/ota/slot";

@@ -74,6 +74,8 @@ export interface RigOptions {
   stuckCellAt?: number;
   /** Fetches that fail once, by block index. */
   failBlocks?: number[];
+  /** The update slot throws from this call, as ESP-IDF's errors reach the agent on ESP32. */
+  slotThrows?: "begin" | "write" | "read" | "activate";
   seed?: number;
 }
 
@@ -205,6 +207,13 @@ export class OtaRig {
 
   #slot(running: number) {
     const slot = this.device.updateSlot();
+    const throwing = this.#options.slotThrows;
+    if (throwing) {
+      const fail = () => {
+        throw new Error(`esp_ota_set_boot_partition: ESP_ERR_OTA_VALIDATE_FAILED (0x1503) in ${throwing}`);
+      };
+      return { ...slot, capacity: slot.capacity, sectorSize: slot.sectorSize, [throwing]: fail };
+    }
     const stuck = this.#options.stuckCellAt;
     if (stuck === undefined) return slot;
     const region = this.device.slots[1 - running];

@@ -97,6 +97,23 @@ test("ota update: a block that does not read back as written (a worn cell) fails
   equal(rig.running?.version, OLD_VERSION);
 });
 
+test("ota update: a slot that throws (a flash error, ESP-IDF refusing the image) fails the job with the reason; the old image runs on", () => {
+  const reasons: Record<string, RegExp> = {
+    begin: /^flash: esp_ota_set_boot_partition/,
+    write: /^flash: block 0: /,
+    read: /^flash: block 0: /,
+    activate: /^the image was not made bootable: esp_ota_set_boot_partition: ESP_ERR_OTA_VALIDATE_FAILED/,
+  };
+  for (const call of ["begin", "write", "read", "activate"] as const) {
+    const rig = new OtaRig({ slotThrows: call });
+    rig.run();
+    equal(rig.service.status, "FAILED", call);
+    assert(reasons[call].test(lastDetails(rig).reason ?? ""), `${call}: ${JSON.stringify(lastDetails(rig))}`);
+    equal(rig.running?.version, OLD_VERSION, call);
+    deepEqual(rig.boots.map((b) => b.version), [OLD_VERSION], `${call}: no restart`);
+  }
+});
+
 test("ota update: failed fetches are retried with the download resumed, not restarted", () => {
   const rig = new OtaRig({ failBlocks: [2, 3] });
   rig.run();

@@ -233,7 +233,12 @@ export class OtaAgent implements JobsEvents {
     this.#failures = 0;
     this.#retryAt = -1;
     this.#phase = "downloading";
-    this.#o.slot.begin(doc.size, resume > 0);
+    try {
+      this.#o.slot.begin(doc.size, resume > 0);
+    } catch (error) {
+      // A slot that cannot be written (a flash error, an image the slot cannot take) fails the job, never the node.
+      return this.#fail("download", `flash: ${describe(error)}`);
+    }
     this.#source = this.#o.source(doc);
     this.#o.log(`ota: job ${jobId}: ${this.#o.runningVersion} -> ${doc.version}, ${doc.size} bytes${resume > 0 ? `, resuming at block ${resume} of ${tracker.blockCount}` : ""}`);
     this.#lastProgressAt = -Infinity;
@@ -272,8 +277,13 @@ export class OtaAgent implements JobsEvents {
   /** true when the block is in and the next may be fetched. */
   #blockArrived(index: number, offset: number, length: number, error: string | undefined): boolean {
     if (error === undefined) {
-      this.#o.slot.write(offset, this.#block, length);
-      this.#o.slot.read(offset, this.#readback, length);
+      try {
+        this.#o.slot.write(offset, this.#block, length);
+        this.#o.slot.read(offset, this.#readback, length);
+      } catch (thrown) {
+        this.#fail("download", `flash: block ${index}: ${describe(thrown)}`);
+        return false;
+      }
       for (let i = 0; i < length; i++) {
         if (this.#block[i] !== this.#readback[i]) {
           error = `flash: block ${index} did not read back as written`;
@@ -319,7 +329,11 @@ export class OtaAgent implements JobsEvents {
       const stop = Math.min(doc.size, this.#verifyOffset + perStep);
       while (this.#verifyOffset < stop) {
         const n = Math.min(doc.blockSize, doc.size - this.#verifyOffset);
-        this.#o.slot.read(this.#verifyOffset, this.#block, n);
+        try {
+          this.#o.slot.read(this.#verifyOffset, this.#block, n);
+        } catch (error) {
+          return this.#fail("verify", `flash: ${describe(error)}`);
+        }
         this.#hash!.update(this.#block, 0, n);
         this.#verifyOffset += n;
       }
@@ -334,7 +348,12 @@ export class OtaAgent implements JobsEvents {
     if (!sameBytes(digest, doc.sha256)) return this.#fail("verify", `sha256 mismatch: the image is ${toHex(digest).slice(0, 16)}..., the job says ${toHex(doc.sha256).slice(0, 16)}...`);
     if (!verifyP256(this.#o.publicKey, digest, doc.signature)) return this.#fail("verify", "signature does not verify under the firmware's update key");
     this.#save({ ...this.#record!, phase: "verified" });
-    this.#o.slot.activate();
+    try {
+      this.#o.slot.activate();
+    } catch (error) {
+      // ESP-IDF checks the image again here (esp_ota_set_boot_partition) and may refuse it.
+      return this.#fail("activate", `the image was not made bootable: ${describe(error)}`);
+    }
     this.#save({ ...this.#record!, phase: "activated" });
     this.#phase = "rebooting";
     this.#rebootAt = this.#o.now() + (this.#o.rebootDelayMs ?? 3000);
@@ -344,7 +363,11 @@ export class OtaAgent implements JobsEvents {
 
   #fail(step: string, reason: string): void {
     this.#stopTransfer();
-    this.#o.slot.abort();
+    try {
+      this.#o.slot.abort();
+    } catch {
+      // the job fails either way; the slot is not bootable unless activated
+    }
     this.#save({ ...this.#record!, phase: "failed", reason });
     this.#phase = "done";
     this.#o.log(`ota: job ${this.#record!.jobId} failed at ${step}: ${reason}`);
@@ -394,4 +417,8 @@ export class OtaAgent implements JobsEvents {
 
 function blankRecord(phase: OtaRecord["phase"], jobId: string, version: string, fromVersion: string): OtaRecord {
   return { phase, jobId, version, fromVersion, size: 0, blockSize: 0, nextBlock: 0, sha256: new Uint8Array(32), reason: "", attempts: 0 };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

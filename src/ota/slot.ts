@@ -1,7 +1,8 @@
 // What the update logic needs from the platform, as interfaces: the inactive app slot it writes
 // the image into, and the boot control that activates, confirms or rolls back an image. On the
-// simulator and the host target both come from sim/ota/dual-slot.ts; on ESP32 from the SDK's
-// embedded:update plus the native calls listed in src/ota/README.md.
+// simulator and the host target both come from sim/ota/dual-slot.ts; on ESP32 from
+// esp32/ota/boot-control.ts (the slot written with esp_partition_*, so a download resumes after a
+// reboot, which the SDK's embedded:update cannot: it erases the slot when opened).
 
 export interface UpdateSlot {
   /** Bytes the slot holds. */

@@ -289,7 +289,10 @@ function lastReport(reports: { status: string; details: Record<string, unknown> 
   } catch (error) {
     thrown = (error as Error).message;
   }
-  check("agent: activation refused by ESP-IDF throws, named, and nothing boots next", /esp_ota_set_boot_partition: ESP_ERR_OTA_VALIDATE_FAILED/.test(thrown) && counters()[BOOT_SET] === -1, `${thrown}; ${counters()}`);
+  const last = reports[reports.length - 1];
+  check("agent: activation refused by ESP-IDF fails the job with the named error, nothing thrown, nothing boots next",
+    thrown === "" && last?.status === "FAILED" && /esp_ota_set_boot_partition: ESP_ERR_OTA_VALIDATE_FAILED/.test(String(last.details.reason)) && counters()[BOOT_SET] === -1,
+    `${thrown}; ${lastReport(reports)}; ${counters()}`);
 }
 
 trace(`done ${count} ${failures}\n`);
