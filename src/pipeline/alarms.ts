@@ -92,10 +92,22 @@ export function parseAlarmConfig(raw: unknown): AlarmConfig {
       continue;
     }
     const limits = channelLimits(`alarms.${key}`, value, problems);
-    if (limits) channels.set(n, Object.freeze(limits));
+    if (limits) channels.set(n, sharedLimits(channels, limits));
   }
   if (problems.length > 0) throw new AlarmConfigError(problems);
   return Object.freeze({ channels, faultAfterMs });
+}
+
+/**
+ * The limits frozen, or equal frozen limits already in `channels`: channels with the same limits (the
+ * reference device's three vibration axes) share one object. Every user compares the fields, never
+ * the objects, and each object takes seven of an ESP32 board's 4,928 XS slots.
+ */
+function sharedLimits(channels: ReadonlyMap<number, Readonly<ChannelLimits>>, limits: ChannelLimits): Readonly<ChannelLimits> {
+  for (const other of channels.values())
+    if (other.high === limits.high && other.clearHigh === limits.clearHigh && other.low === limits.low && other.clearLow === limits.clearLow
+      && other.onDelayMs === limits.onDelayMs && other.offDelayMs === limits.offDelayMs) return other;
+  return Object.freeze(limits);
 }
 
 function channelLimits(where: string, raw: unknown, problems: string[]): ChannelLimits | undefined {
