@@ -18,13 +18,24 @@ import main from "../../src/main";
 import { simBoard } from "../board";
 
 export default function probe(): void {
+  // What main() keeps once it has returned (drivers, flash log, uplink, fleet agents, closures;
+  // the simulated board is made on first use inside it), for the scenario's figures.
+  const before = liveHeaps();
   main();
+  const after = liveHeaps();
+  trace(`probe: main slots=${after[0] - before[0]} chunk=${after[1] - before[1]} (before main: slots=${before[0]} chunk=${before[1]})\n`);
   const settings = config as Record<string, unknown>;
   const every = Number(settings.probe_gc_ms ?? 0);
   if (every > 0) watchLive(every);
   const at = Number(settings.sim_fault_at ?? 0);
   const seconds = Number(settings.sim_fault_s ?? 0);
   if (at > 0 && seconds > 0) scheduleFaults(at, at + seconds * 1000);
+}
+
+/** Slot and chunk bytes in use right after a collection. */
+function liveHeaps(): [number, number] {
+  Debug.gc();
+  return [Instrumentation.get(Instrumentation.map("XS Slot Heap Used")) ?? 0, Instrumentation.get(Instrumentation.map("XS Chunk Heap Used")) ?? 0];
 }
 
 /** Collects every `every` ms and reports the live heaps' peaks (slots in bytes, as the SDK counts them). */

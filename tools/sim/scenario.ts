@@ -192,6 +192,7 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
   let liveSlots = 0;
   let liveChunk = 0;
   const minutes: { slots: number; chunk: number }[] = [];
+  let mainKept: { slots: number; chunk: number } | undefined;
   let outageBackEnd: number | undefined; // the last sequence number sampled before the broker came back
   let brokerBack: number | undefined;
   let outageReplayDone: number | undefined;
@@ -213,6 +214,8 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
           continue;
         }
         if (line.startsWith("instruments key:")) continue;
+        const kept = /^probe: main slots=(\d+) chunk=(\d+)/.exec(line);
+        if (kept && mainKept === undefined) mainKept = { slots: Number(kept[1]) / SIM_SLOT_BYTES, chunk: Number(kept[2]) };
         const live = /^probe: (live|minute) slots=(\d+) chunk=(\d+)/.exec(line);
         if (live) {
           const slots = Number(live[2]) / SIM_SLOT_BYTES;
@@ -316,6 +319,8 @@ export async function runLimitsScenario(o: ScenarioOptions): Promise<number> {
     { name: "sim.chunk_bytes_p90", value: p90("chunk"), unit: "bytes", note: `'Chunk used' that 90 % of the samples stay under; of ${limit(BOARD_CREATION.chunk)}` },
     { name: "sim.peak_live_slots", value: livePeak("slots"), unit: "slots", note: `largest 'Slot used' right after a collection (forced every ${o.gcProbeMs} ms; read by the probe): what the firmware and the simulated board keep, garbage excluded; of ${limit(BOARD_CREATION.slots)}, ${free(livePeak("slots"), limit(BOARD_CREATION.slots))} % free` },
     { name: "sim.peak_live_chunk_bytes", value: livePeak("chunk"), unit: "bytes", note: `largest 'Chunk used' right after a collection; of ${limit(BOARD_CREATION.chunk)}, ${free(livePeak("chunk"), limit(BOARD_CREATION.chunk))} % free` },
+    { name: "sim.main_kept_slots", value: mainKept ? Math.round(mainKept.slots) : NaN, unit: "slots", note: "live slots that the firmware's main() added by the time it returned (the first boot; before the first connect), the simulated board's included" },
+    { name: "sim.main_kept_chunk_bytes", value: mainKept ? mainKept.chunk : NaN, unit: "bytes", note: "the same for chunk" },
     { name: "sim.live_slots_median_minute", value: liveMedian("slots"), unit: "slots", note: `the median over the run's minutes of each minute's live peak (the steady state)` },
     { name: "sim.live_chunk_bytes_median_minute", value: liveMedian("chunk"), unit: "bytes", note: `the same for chunk` },
     { name: "sim.peak_stack_slots", value: Math.round(peak("stack")), unit: "slots", note: `deepest XS stack; of ${limit(BOARD_CREATION.stack, o.stackScale)}` },
