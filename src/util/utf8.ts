@@ -24,8 +24,17 @@ export function utf8Length(text: string): number {
 
 export function utf8Encode(text: string): Uint8Array {
   const out = new Uint8Array(utf8Length(text));
+  utf8EncodeInto(text, out, 0);
+  return out;
+}
+
+/**
+ * Writes text's UTF-8 into out from offset (out must have room: utf8Length(text) bytes); returns
+ * the offset after it. Lets a message be written from its parts without joining them into one string.
+ */
+export function utf8EncodeInto(text: string, out: Uint8Array, offset: number): number {
   const n = text.length;
-  let o = 0;
+  let o = offset;
   for (let i = 0; i < n; i++) {
     let c = charCodeAt.call(text, i);
     if (c < 0x80) {
@@ -54,7 +63,7 @@ export function utf8Encode(text: string): Uint8Array {
     out[o++] = 0x80 | ((c >> 6) & 0x3f);
     out[o++] = 0x80 | (c & 0x3f);
   }
-  return out;
+  return o;
 }
 
 /** Strict decoding: throws RangeError on malformed, overlong or surrogate sequences. */
