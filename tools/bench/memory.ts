@@ -87,9 +87,22 @@ const payloads = [];
 for (let i = 0; i < 200; i++) payloads.push(encodeReport(1795000000000 + i * 1000, referenceWindow(i)));
 const readings = payloads.map((p, i) => decodeReading(i, p));
 const encoder = new BatchEncoder({ device: "press-7", boot: 3, maxBytes: 5120, columns: new Legend([0x3e7, 0, 0]) });`;
+  // ...and the flash log's side: reading records (32 at a time, as the uplink does) and marking them
+  // delivered, on a simulated NOR chip held in RAM (a device reads and writes its flash instead).
+  const logSetup = `import { FlashLog } from "./src/log/flash-log.ts";
+import { SimNorFlash } from "./sim/nor-flash.ts";
+import { encodeReport } from "./src/telemetry/reading.ts";
+import { referenceWindow } from "./tools/bench/workload.ts";
+const flash = new SimNorFlash({ byteLength: 0x100000, blockSize: 4096, random: () => 0.5 });
+const log = new FlashLog(flash);
+for (let i = 0; i < 3300; i++) log.append(encodeReport(1795000000000 + i * 1000, referenceWindow(i)));`;
+  const readGarbage = (await slotsPerCall(logSetup, "log.read(i * 32, 32).length")) / 32;
+  const ackGarbage = await slotsPerCall(logSetup, "log.acknowledge(i)");
   const decodeGarbage = await slotsPerCall(replaySetup, "decodeReading(i, payloads[i])");
   const encodeGarbage = await slotsPerCall(replaySetup, "encoder.add(readings[i])");
   return [
+    { name: "memory.replay_read_slots_per_record", value: Math.round(readGarbage * 10) / 10, unit: "slots", note: "slots allocated per record reading the flash log 32 records at a time (the records, their payloads, the scans; the simulated chip's copies included)" },
+    { name: "memory.replay_ack_slots_per_record", value: ackGarbage, unit: "slots", note: "slots allocated per record marking it delivered (its scan and CRC check, the one-byte program; the simulated chip's copies included)" },
     { name: "memory.replay_decode_slots_per_reading", value: decodeGarbage, unit: "slots", note: "slots allocated (garbage included) decoding one stored reference reading: the Reading, its Map and a sample object per channel" },
     { name: "memory.replay_encode_slots_per_reading", value: encodeGarbage, unit: "slots", note: "slots allocated adding one reference reading to a batch (5,120-byte batches closed and UTF-8-encoded on the way): the batch JSON is strings (chunk), so only small objects count" },
     { name: "memory.shadow_agent_slots", value: shadow, unit: "slots", note: "the named-shadow agent with a stored configuration applied (the document, its validated settings, the five topics)" },
