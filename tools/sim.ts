@@ -2,12 +2,12 @@
 // SDK the user installed, against the embedded broker of npm start or a real one.
 //   npm run sim -- [--broker mqtts://HOST:PORT] [--duration SECONDS]
 //   npm run sim -- [--broker-host NAME] [--alpn] [--port PORT] [--duration SECONDS]   (the embedded broker, reached by NAME, requiring ALPN, on PORT)
-//   npm run sim -- --limits [--minutes 30] [--heap-scale 1] [--stack-scale F] [--gc-probe-ms 100] [--backlog-hours 1]
+//   npm run sim -- --limits [--minutes 30] [--outage-minutes M] [--heap-scale 1] [--stack-scale F] [--gc-probe-ms 100] [--backlog-hours 1] [--out DIR] [--state DIR]
 // --limits builds sim/device-limits (an ESP32 board's fixed XS heaps, instrumentation on) and runs
 // the scenario of tools/sim/scenario.ts, printing `figure sim.<name> <value> <unit>` lines.
 
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startEmbeddedBroker } from "../host/broker.ts";
 import { manifestConfig } from "../host/firmware.ts";
@@ -26,7 +26,8 @@ const USAGE = `usage: npm run sim -- [--broker mqtts://HOST:PORT] [--duration SE
          --fleet sends the node a command and shadow changes through a double of AWS's shadow service
        npm run sim -- --ota [--duration SECONDS]
          a firmware update through the local Jobs and stream service; the simulator is power-cycled when it asks to restart
-       npm run sim -- --limits [--minutes N] [--heap-scale F] [--stack-scale F] [--gc-probe-ms MS] [--backlog-hours H]`;
+       npm run sim -- --limits [--minutes N] [--outage-minutes M] [--heap-scale F] [--stack-scale F] [--gc-probe-ms MS] [--backlog-hours H] [--out DIR] [--state DIR]
+         --out: where mcconfig builds (its -o; default $IIOT_SIM_OUT, else $MODDABLE/build); --state: the run's flash file and logs`;
 const cli: Command = command("npm run sim", USAGE, {
   broker: { type: "string" },
   "broker-host": { type: "string" },
@@ -41,6 +42,9 @@ const cli: Command = command("npm run sim", USAGE, {
   "stack-scale": { type: "string" },
   "gc-probe-ms": { type: "string" },
   "backlog-hours": { type: "string" },
+  "outage-minutes": { type: "string" },
+  out: { type: "string" },
+  state: { type: "string" },
 });
 const { values, say } = cli;
 // Annotated so that TypeScript knows it does not return.
@@ -76,6 +80,9 @@ if (values.limits) {
     minutes: positive("minutes", 30),
     gcProbeMs: positive("gc-probe-ms", 100),
     backlogHours: positive("backlog-hours", 1),
+    outageMinutes: values["outage-minutes"] === undefined ? undefined : positive("outage-minutes", 0),
+    outDir: typeof values.out === "string" ? resolve(values.out) : process.env.IIOT_SIM_OUT || undefined,
+    stateDir: typeof values.state === "string" ? resolve(values.state) : undefined,
     command: `npm run sim -- ${process.argv.slice(2).join(" ")}`.trim(),
   });
   process.exit(code);
@@ -106,7 +113,7 @@ mkdirSync(state, { recursive: true });
 say(`sim: building the simulator (mcconfig -m -p lin) ...\n`);
 let so: string;
 try {
-  so = buildSimulator(sdk, root, { ...settings, flash_dir: `${state}/` }, { instrument: false, logFile: join(state, "build.log") });
+  so = buildSimulator(sdk, root, { ...settings, flash_dir: `${state}/` }, { instrument: false, logFile: join(state, "build.log"), outDir: typeof values.out === "string" ? resolve(values.out) : process.env.IIOT_SIM_OUT || undefined });
 } catch (error) {
   await closeBroker();
   fail((error as Error).message);

@@ -244,20 +244,23 @@ export class FlashLog {
     if (upTo < this.#tailSeq) return;
     let cursor = this.#ackCursor;
     if (!cursor || this.#indexOf(cursor.sector) < 0 || this.#epochs[cursor.sector] !== cursor.epoch) cursor = this.#positionOf(this.#tailSeq);
+    // The cursor's fields as locals, made an object again once at the end: a new cursor object per
+    // record was garbage on every record of a replay.
+    let { sector, epoch, offset } = cursor;
     for (;;) {
-      const index = this.#indexOf(cursor.sector);
-      const scan: RecordScan = cursor.offset < this.#endOf(index) ? this.#scanRecord(cursor.sector, cursor.offset, false) : { kind: "end" };
+      const index = this.#indexOf(sector);
+      const scan: RecordScan = offset < this.#endOf(index) ? this.#scanRecord(sector, offset, false) : { kind: "end" };
       if (scan.kind === "record") {
         if (scan.seq > upTo) break;
-        if (!scan.acked) this.#writeByte(cursor.sector * this.#sectorSize + cursor.offset, 0xff & ~RECORD_ACKED);
-        cursor = { ...cursor, offset: cursor.offset + scan.size };
+        if (!scan.acked) this.#writeByte(sector * this.#sectorSize + offset, 0xff & ~RECORD_ACKED);
+        offset += scan.size;
         continue;
       }
       if (index === this.#liveCount - 1) break; // the head: nothing beyond it yet
-      this.#markFullyAcked(cursor.sector);
-      cursor = this.#startOf(this.#orderAt(index + 1));
+      this.#markFullyAcked(sector);
+      ({ sector, epoch, offset } = this.#startOf(this.#orderAt(index + 1)));
     }
-    this.#ackCursor = cursor;
+    this.#ackCursor = { sector, epoch, offset };
     this.#tailSeq = upTo + 1;
   }
 

@@ -92,10 +92,22 @@ export function parseAlarmConfig(raw: unknown): AlarmConfig {
       continue;
     }
     const limits = channelLimits(`alarms.${key}`, value, problems);
-    if (limits) channels.set(n, Object.freeze(limits));
+    if (limits) channels.set(n, sharedLimits(channels, limits));
   }
   if (problems.length > 0) throw new AlarmConfigError(problems);
   return Object.freeze({ channels, faultAfterMs });
+}
+
+/**
+ * The limits frozen, or equal frozen limits already in `channels`: channels with the same limits (the
+ * reference device's three vibration axes) share one object. Every user compares the fields, never
+ * the objects, and each object takes seven of an ESP32 board's 4,928 XS slots.
+ */
+function sharedLimits(channels: ReadonlyMap<number, Readonly<ChannelLimits>>, limits: ChannelLimits): Readonly<ChannelLimits> {
+  for (const other of channels.values())
+    if (other.high === limits.high && other.clearHigh === limits.clearHigh && other.low === limits.low && other.clearLow === limits.clearLow
+      && other.onDelayMs === limits.onDelayMs && other.offDelayMs === limits.offDelayMs) return other;
+  return Object.freeze(limits);
 }
 
 function channelLimits(where: string, raw: unknown, problems: string[]): ChannelLimits | undefined {
@@ -135,103 +147,43 @@ function channelLimits(where: string, raw: unknown, problems: string[]): Channel
   return problems.length === before ? limits : undefined;
 }
 
-/** One limit's state: raised or not, and since when the sample has been past the threshold that would change it. */
-interface Side {
-  raised: boolean;
-  pendingSince: number;
-}
+// Every watched channel's alarm state lives in two typed arrays indexed by channel number, not in an
+// object per channel (with two more per limit): on an ESP32 board's 4,928 XS slots eight such states
+// took about 240 slots (npm run bench -- memory), while typed arrays are chunk memory.
+/** Bits of a channel's flags. */
+const WATCHED = 1;
+const HIGH_RAISED = 2;
+const LOW_RAISED = 4;
+const FAULTED = 8;
+const RAISED = HIGH_RAISED | LOW_RAISED | FAULTED;
+/** A channel's three times (-1: none): since when the sample has been past the threshold that would change each side, and since when it has been bad. */
+const HIGH_PENDING = 0;
+const LOW_PENDING = 1;
+const BAD_SINCE = 2;
+const TIMES = 3;
 
 /**
  * The alarm state of one channel. update() takes every sample and returns at most one event. A bad
  * sample changes neither limit (it says nothing about the process); only the fault timer runs.
+ * (A monitor that watches that channel alone.)
  */
 export class ChannelAlarm {
   readonly #channel: number;
-  readonly #limits: Readonly<ChannelLimits> | undefined;
-  readonly #faultAfterMs: number;
-  readonly #high: Side = { raised: false, pendingSince: -1 };
-  readonly #low: Side = { raised: false, pendingSince: -1 };
-  #badSince = -1;
-  #faulted = false;
+  readonly #monitor: AlarmMonitor;
 
   constructor(channel: number, limits: Readonly<ChannelLimits> | undefined, faultAfterMs: number) {
     this.#channel = channel;
-    this.#limits = limits;
-    this.#faultAfterMs = faultAfterMs;
+    const channels = new Map<number, Readonly<ChannelLimits>>();
+    if (limits) channels.set(channel, limits);
+    this.#monitor = new AlarmMonitor({ channels, faultAfterMs }, [channel]);
   }
 
   get raised(): boolean {
-    return this.#high.raised || this.#low.raised || this.#faulted;
-  }
-
-  /**
-   * Takes over the state of the same channel under its previous limits (a configuration change):
-   * an alarm stays raised while its limit still exists; one whose limit is gone is cleared (returned).
-   */
-  carry(old: ChannelAlarm, now: number): AlarmEvent[] {
-    this.#badSince = old.#badSince;
-    this.#faulted = old.#faulted;
-    const events: AlarmEvent[] = [];
-    const sides: [Side, Side, "high" | "low", number | undefined, boolean][] = [
-      [this.#high, old.#high, "high", this.#limits?.high, sameSide(this.#limits, old.#limits, "high")],
-      [this.#low, old.#low, "low", this.#limits?.low, sameSide(this.#limits, old.#limits, "low")],
-    ];
-    for (const [side, before, kind, limit, same] of sides) {
-      // A delay under way goes on where that side's limits did not change (repeated changes elsewhere must not hold an alarm off).
-      if (same) side.pendingSince = before.pendingSince;
-      if (!before.raised) continue;
-      if (limit !== undefined) side.raised = true;
-      else events.push({ channel: this.#channel, kind, state: "cleared", ts: now });
-    }
-    return events;
-  }
-
-  /** The channel is no longer watched: whatever is raised is cleared. */
-  retire(now: number): AlarmEvent[] {
-    const events: AlarmEvent[] = [];
-    if (this.#high.raised) events.push({ channel: this.#channel, kind: "high", state: "cleared", ts: now });
-    if (this.#low.raised) events.push({ channel: this.#channel, kind: "low", state: "cleared", ts: now });
-    if (this.#faulted) events.push({ channel: this.#channel, kind: "sensor-fault", state: "cleared", ts: now });
-    return events;
+    return this.#monitor.raised().length > 0;
   }
 
   update(good: boolean, value: number | undefined, now: number): AlarmEvent | undefined {
-    if (!good || value === undefined) {
-      if (this.#badSince < 0) this.#badSince = now;
-      if (!this.#faulted && now - this.#badSince >= this.#faultAfterMs) {
-        this.#faulted = true;
-        return { channel: this.#channel, kind: "sensor-fault", state: "raised", ts: now };
-      }
-      return undefined;
-    }
-    this.#badSince = -1;
-    if (this.#faulted) {
-      this.#faulted = false;
-      return { channel: this.#channel, kind: "sensor-fault", state: "cleared", value, ts: now };
-    }
-    const l = this.#limits;
-    if (!l) return undefined;
-    if (l.high !== undefined) {
-      const e = this.#side(this.#high, "high", value > l.high, value < l.clearHigh!, l.high, l.clearHigh!, value, now);
-      if (e) return e;
-    }
-    if (l.low !== undefined) return this.#side(this.#low, "low", value < l.low, value > l.clearLow!, l.low, l.clearLow!, value, now);
-    return undefined;
-  }
-
-  #side(side: Side, kind: "high" | "low", beyond: boolean, inside: boolean, limit: number, clear: number, value: number, now: number): AlarmEvent | undefined {
-    const l = this.#limits!;
-    // Between the limit and its clear value nothing changes: the hysteresis band.
-    const moving = side.raised ? inside : beyond;
-    if (!moving) {
-      side.pendingSince = -1;
-      return undefined;
-    }
-    if (side.pendingSince < 0) side.pendingSince = now;
-    if (now - side.pendingSince < (side.raised ? l.offDelayMs : l.onDelayMs)) return undefined;
-    side.raised = !side.raised;
-    side.pendingSince = -1;
-    return { channel: this.#channel, kind, state: side.raised ? "raised" : "cleared", value, limit: side.raised ? limit : clear, ts: now };
+    return this.#monitor.update(this.#channel, good, value, now);
   }
 }
 
@@ -247,11 +199,18 @@ function sameSide(a: Readonly<ChannelLimits> | undefined, b: Readonly<ChannelLim
  * a watched channel without limits still gets its sensor-fault alarm. Samples of other channels are ignored.
  */
 export class AlarmMonitor {
-  readonly #alarms: (ChannelAlarm | undefined)[] = [];
+  /** Channel number -> its limits (undefined: none). */
+  #limits: (Readonly<ChannelLimits> | undefined)[] = [];
+  #faultAfterMs: number;
+  readonly #flags = new Uint8Array(CHANNELS.length);
+  readonly #times = new Float64Array(CHANNELS.length * TIMES).fill(-1);
 
   constructor(config: AlarmConfig, watched?: readonly number[]) {
-    for (let n = 0; n < CHANNELS.length; n++)
-      this.#alarms.push(!watched || watched.includes(n) ? new ChannelAlarm(n, config.channels.get(n), config.faultAfterMs) : undefined);
+    this.#faultAfterMs = config.faultAfterMs;
+    for (let n = 0; n < CHANNELS.length; n++) {
+      this.#limits.push(config.channels.get(n));
+      if (!watched || watched.includes(n)) this.#flags[n] = WATCHED;
+    }
   }
 
   /**
@@ -260,25 +219,98 @@ export class AlarmMonitor {
    */
   reconfigure(config: AlarmConfig, watched: readonly number[] | undefined, now: number): AlarmEvent[] {
     const events: AlarmEvent[] = [];
+    const flags = this.#flags;
+    const times = this.#times;
+    const limits: (Readonly<ChannelLimits> | undefined)[] = [];
     for (let n = 0; n < CHANNELS.length; n++) {
-      const old = this.#alarms[n];
-      const next = !watched || watched.includes(n) ? new ChannelAlarm(n, config.channels.get(n), config.faultAfterMs) : undefined;
-      if (old && next) events.push(...next.carry(old, now));
-      else if (old) events.push(...old.retire(now));
-      this.#alarms[n] = next;
+      const before = flags[n];
+      const was = (before & WATCHED) !== 0;
+      const next = !watched || watched.includes(n);
+      const old = this.#limits[n];
+      const l = config.channels.get(n);
+      limits.push(l);
+      const t = n * TIMES;
+      if (was && next) {
+        // The fault timer and a raised sensor-fault carry over as they are.
+        let after = WATCHED | (before & FAULTED);
+        // A delay under way goes on where that side's limits did not change (repeated changes elsewhere must not hold an alarm off).
+        if (!sameSide(l, old, "high")) times[t + HIGH_PENDING] = -1;
+        if (!sameSide(l, old, "low")) times[t + LOW_PENDING] = -1;
+        // An alarm stays raised while its limit still exists; one whose limit is gone is cleared.
+        if (before & HIGH_RAISED) {
+          if (l?.high !== undefined) after |= HIGH_RAISED;
+          else events.push({ channel: n, kind: "high", state: "cleared", ts: now });
+        }
+        if (before & LOW_RAISED) {
+          if (l?.low !== undefined) after |= LOW_RAISED;
+          else events.push({ channel: n, kind: "low", state: "cleared", ts: now });
+        }
+        flags[n] = after;
+        continue;
+      }
+      if (was) {
+        // No longer watched: whatever is raised is cleared.
+        if (before & HIGH_RAISED) events.push({ channel: n, kind: "high", state: "cleared", ts: now });
+        if (before & LOW_RAISED) events.push({ channel: n, kind: "low", state: "cleared", ts: now });
+        if (before & FAULTED) events.push({ channel: n, kind: "sensor-fault", state: "cleared", ts: now });
+      }
+      flags[n] = next ? WATCHED : 0;
+      times[t + HIGH_PENDING] = times[t + LOW_PENDING] = times[t + BAD_SINCE] = -1;
     }
+    this.#limits = limits;
+    this.#faultAfterMs = config.faultAfterMs;
     return events;
   }
 
   /** The channel's sample: good with its value, or not good (bad, absent, uncertain without a value). */
   update(channel: number, good: boolean, value: number | undefined, now: number): AlarmEvent | undefined {
-    return this.#alarms[channel]?.update(good, value, now);
+    const flags = this.#flags[channel];
+    if (!(flags & WATCHED)) return undefined;
+    const t = channel * TIMES;
+    const times = this.#times;
+    if (!good || value === undefined) {
+      if (times[t + BAD_SINCE] < 0) times[t + BAD_SINCE] = now;
+      if (!(flags & FAULTED) && now - times[t + BAD_SINCE] >= this.#faultAfterMs) {
+        this.#flags[channel] = flags | FAULTED;
+        return { channel, kind: "sensor-fault", state: "raised", ts: now };
+      }
+      return undefined;
+    }
+    times[t + BAD_SINCE] = -1;
+    if (flags & FAULTED) {
+      this.#flags[channel] = flags & ~FAULTED;
+      return { channel, kind: "sensor-fault", state: "cleared", value, ts: now };
+    }
+    const l = this.#limits[channel];
+    if (!l) return undefined;
+    if (l.high !== undefined) {
+      const e = this.#side(channel, HIGH_RAISED, t + HIGH_PENDING, "high", value > l.high, value < l.clearHigh!, l.high, l.clearHigh!, l, value, now);
+      if (e) return e;
+    }
+    if (l.low !== undefined) return this.#side(channel, LOW_RAISED, t + LOW_PENDING, "low", value < l.low, value > l.clearLow!, l.low, l.clearLow!, l, value, now);
+    return undefined;
+  }
+
+  #side(channel: number, bit: number, pending: number, kind: "high" | "low", beyond: boolean, inside: boolean, limit: number, clear: number, l: Readonly<ChannelLimits>, value: number, now: number): AlarmEvent | undefined {
+    const times = this.#times;
+    const raised = (this.#flags[channel] & bit) !== 0;
+    // Between the limit and its clear value nothing changes: the hysteresis band.
+    const moving = raised ? inside : beyond;
+    if (!moving) {
+      times[pending] = -1;
+      return undefined;
+    }
+    if (times[pending] < 0) times[pending] = now;
+    if (now - times[pending] < (raised ? l.offDelayMs : l.onDelayMs)) return undefined;
+    this.#flags[channel] ^= bit;
+    times[pending] = -1;
+    return { channel, kind, state: raised ? "cleared" : "raised", value, limit: raised ? clear : limit, ts: now };
   }
 
   /** Channels whose alarm is raised now. */
   raised(): number[] {
     const out: number[] = [];
-    for (let n = 0; n < this.#alarms.length; n++) if (this.#alarms[n]?.raised) out.push(n);
+    for (let n = 0; n < CHANNELS.length; n++) if (this.#flags[n] & RAISED) out.push(n);
     return out;
   }
 }

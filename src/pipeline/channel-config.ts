@@ -66,7 +66,7 @@ export function parsePipelineConfig(raw: { channels?: unknown; alarms?: unknown 
       else if (!sensors.includes(CHANNELS[n].sensor)) problems.push(`channels.${key}: sensor ${CHANNELS[n].sensor} is not in sensors`);
       else {
         const settings = reporting(`channels.${key}`, (rawChannels as Record<string, unknown>)[key], sampleMs, problems);
-        if (settings) channels.set(n, Object.freeze(settings));
+        if (settings) channels.set(n, shared(channels, settings));
       }
     }
   }
@@ -81,6 +81,18 @@ export function parsePipelineConfig(raw: { channels?: unknown; alarms?: unknown 
   }
   if (problems.length > 0 || !alarms) throw new PipelineConfigError(problems);
   return Object.freeze({ channels, alarms });
+}
+
+/**
+ * The settings frozen, or an equal frozen object already in `channels`: channels set alike share one
+ * object (the reference device's eight are all alike). Every user compares the fields, never the
+ * objects, and each object takes seven of an ESP32 board's 4,928 XS slots.
+ */
+function shared(channels: ReadonlyMap<number, ChannelReporting>, settings: ChannelReporting): ChannelReporting {
+  for (const other of channels.values())
+    if (other.intervalMs === settings.intervalMs && other.min === settings.min && other.max === settings.max && other.deadband === settings.deadband
+      && other.deadbandPct === settings.deadbandPct && other.maxSilentMs === settings.maxSilentMs) return other;
+  return Object.freeze(settings);
 }
 
 /** The entries of a default object whose "sensor." keys name one of the sensors (other keys kept). */

@@ -8,10 +8,26 @@
 import { CHANNELS, type ChannelSample } from "../telemetry/reading";
 import type { ChannelReporting, PipelineConfig } from "./channel-config";
 
-// Every window's state lives in a few typed arrays indexed by the window's position, not in an object
-// per channel: on an ESP32 board's 4,928 XS slots an object of fifteen fields per channel adds up
-// (npm run bench -- memory), while typed arrays are chunk memory.
+// Every window's numbers live in one Float64Array, FIELDS per window, not in an object per channel
+// nor in a typed array per field: on an ESP32 board's 4,928 XS slots an object of fifteen fields per
+// channel adds up, and so does each typed array (about eight slots apiece; npm run bench -- memory),
+// while the numbers themselves are chunk memory.
 const AGGREGATES = ["mean", "rms", "max"] as const;
+/** Offsets of a window's fields. The window under way: */
+const SAMPLES = 0;
+const COUNT = 1;
+const NOT_GOOD = 2;
+const SUM = 3;
+const MIN = 4;
+const MAX_SEEN = 5;
+/** 1 when a sample kept its value but was uncertain. */
+const UNCERTAIN = 6;
+/** The last report sent: what the deadband compares against (NaN: no value; sentAt -1: none yet). */
+const SENT_VALUE = 7;
+const SENT_AT = 8;
+/** The channel's aggregate (index in AGGREGATES). */
+const AGGREGATE = 9;
+const FIELDS = 10;
 
 /**
  * Every reported channel's window. sample() takes one sampling period's samples and returns the
@@ -22,39 +38,29 @@ export class ReportWindows {
   /** Channel numbers, in channel order, and their settings. */
   readonly #channels: number[];
   readonly #settings: ChannelReporting[];
-  readonly #aggregate: Uint8Array;
-  // The window under way.
-  readonly #samples: Uint32Array;
-  readonly #count: Uint32Array;
-  readonly #notGood: Uint32Array;
-  readonly #sum: Float64Array;
-  readonly #min: Float64Array;
-  readonly #max: Float64Array;
-  /** 1 when a sample kept its value but was uncertain. */
-  readonly #uncertain: Uint8Array;
+  readonly #w: Float64Array;
   readonly #reason: (string | undefined)[];
-  // The last report sent: what the deadband compares against (NaN: no value; sentAt -1: none yet).
-  readonly #sentValue: Float64Array;
-  readonly #sentAt: Float64Array;
+  /** The last report sent: its quality and reason ("" for none). */
   readonly #sentQuality: string[];
+  readonly #sentReason: string[];
 
   constructor(config: PipelineConfig, sampleMs: number) {
     this.#sampleMs = sampleMs;
     this.#channels = [...config.channels.keys()].sort((a, b) => a - b);
     const n = this.#channels.length;
     this.#settings = this.#channels.map((c) => config.channels.get(c)!);
-    this.#aggregate = Uint8Array.from(this.#channels, (c) => AGGREGATES.indexOf(CHANNELS[c].aggregate));
-    this.#samples = new Uint32Array(n);
-    this.#count = new Uint32Array(n);
-    this.#notGood = new Uint32Array(n);
-    this.#sum = new Float64Array(n);
-    this.#min = new Float64Array(n).fill(Infinity);
-    this.#max = new Float64Array(n).fill(-Infinity);
-    this.#uncertain = new Uint8Array(n);
+    const w = (this.#w = new Float64Array(n * FIELDS));
+    for (let i = 0; i < n; i++) {
+      const at = i * FIELDS;
+      w[at + MIN] = Infinity;
+      w[at + MAX_SEEN] = -Infinity;
+      w[at + SENT_VALUE] = NaN;
+      w[at + SENT_AT] = -1;
+      w[at + AGGREGATE] = AGGREGATES.indexOf(CHANNELS[this.#channels[i]].aggregate);
+    }
     this.#reason = new Array<string | undefined>(n).fill(undefined);
-    this.#sentValue = new Float64Array(n).fill(NaN);
-    this.#sentAt = new Float64Array(n).fill(-1);
     this.#sentQuality = new Array<string>(n).fill("");
+    this.#sentReason = new Array<string>(n).fill("");
   }
 
   /** Channels reported, in channel order. */
@@ -66,7 +72,7 @@ export class ReportWindows {
     let due: Map<number, ChannelSample> | undefined;
     for (let i = 0; i < this.#channels.length; i++) {
       this.#add(i, samples.get(this.#channels[i]) ?? ABSENT);
-      if (this.#samples[i] * this.#sampleMs < this.#settings[i].intervalMs) continue;
+      if (this.#w[i * FIELDS + SAMPLES] * this.#sampleMs < this.#settings[i].intervalMs) continue;
       const report = this.#close(i, now);
       if (report) (due ??= new Map()).set(this.#channels[i], report);
     }
@@ -74,52 +80,59 @@ export class ReportWindows {
   }
 
   #add(i: number, s: ChannelSample): void {
-    this.#samples[i]++;
+    const w = this.#w;
+    const at = i * FIELDS;
+    w[at + SAMPLES]++;
     const v = s.quality === "bad" ? undefined : s.value;
     if (v === undefined || !Number.isFinite(v)) {
-      this.#notGood[i]++;
+      w[at + NOT_GOOD]++;
       this.#reason[i] = s.reason ?? this.#reason[i];
       return;
     }
     if (s.quality !== "good") {
-      this.#notGood[i]++;
+      w[at + NOT_GOOD]++;
       this.#reason[i] = s.reason ?? this.#reason[i];
-      this.#uncertain[i] = 1;
+      w[at + UNCERTAIN] = 1;
     }
-    this.#count[i]++;
-    this.#sum[i] += this.#aggregate[i] === RMS ? v * v : v;
-    if (v < this.#min[i]) this.#min[i] = v;
-    if (v > this.#max[i]) this.#max[i] = v;
+    w[at + COUNT]++;
+    w[at + SUM] += w[at + AGGREGATE] === RMS ? v * v : v;
+    if (v < w[at + MIN]) w[at + MIN] = v;
+    if (v > w[at + MAX_SEEN]) w[at + MAX_SEEN] = v;
   }
 
   /** Closes window i; the report to send, or undefined when the deadband holds it back. */
   #close(i: number, now: number): ChannelSample | undefined {
     const report = this.#report(i);
-    this.#samples[i] = this.#count[i] = this.#notGood[i] = 0;
-    this.#sum[i] = 0;
-    this.#min[i] = Infinity;
-    this.#max[i] = -Infinity;
+    const w = this.#w;
+    const at = i * FIELDS;
+    w[at + SAMPLES] = w[at + COUNT] = w[at + NOT_GOOD] = 0;
+    w[at + SUM] = 0;
+    w[at + MIN] = Infinity;
+    w[at + MAX_SEEN] = -Infinity;
     this.#reason[i] = undefined;
-    this.#uncertain[i] = 0;
+    w[at + UNCERTAIN] = 0;
     if (this.#quiet(i, report, now)) return undefined;
-    this.#sentValue[i] = report.value ?? NaN;
-    this.#sentQuality[i] = `${report.quality}/${report.reason ?? ""}`;
-    this.#sentAt[i] = now;
+    w[at + SENT_VALUE] = report.value ?? NaN;
+    this.#sentQuality[i] = report.quality;
+    this.#sentReason[i] = report.reason ?? "";
+    w[at + SENT_AT] = now;
     return report;
   }
 
   #report(i: number): ChannelSample {
-    const count = this.#count[i];
+    const w = this.#w;
+    const at = i * FIELDS;
+    const count = w[at + COUNT];
     if (count === 0) return { quality: "bad", reason: this.#reason[i] ?? "no-data" };
-    const aggregate = this.#aggregate[i];
-    const value = aggregate === MAX ? this.#max[i] : aggregate === RMS ? Math.sqrt(this.#sum[i] / count) : this.#sum[i] / count;
+    const aggregate = w[at + AGGREGATE];
+    const value = aggregate === MAX ? w[at + MAX_SEEN] : aggregate === RMS ? Math.sqrt(w[at + SUM] / count) : w[at + SUM] / count;
     const report: ChannelSample = { quality: "good", value };
     const settings = this.#settings[i];
-    if (settings.min) report.min = this.#min[i];
-    if (settings.max) report.max = this.#max[i];
-    if (this.#notGood[i] > 0) {
+    if (settings.min) report.min = w[at + MIN];
+    if (settings.max) report.max = w[at + MAX_SEEN];
+    if (w[at + NOT_GOOD] > 0) {
       report.quality = "uncertain";
-      report.reason = this.#reason[i] ?? (this.#uncertain[i] ? "range" : "fault");
+      report.reason = this.#reason[i] ?? (w[at + UNCERTAIN] ? "range" : "fault");
       report.count = count;
     }
     return report;
@@ -127,10 +140,12 @@ export class ReportWindows {
 
   #quiet(i: number, report: ChannelSample, now: number): boolean {
     const s = this.#settings[i];
-    const sentAt = this.#sentAt[i];
+    const w = this.#w;
+    const sentAt = w[i * FIELDS + SENT_AT];
     if (s.maxSilentMs === 0 || sentAt < 0 || now - sentAt >= s.maxSilentMs) return false;
-    if (`${report.quality}/${report.reason ?? ""}` !== this.#sentQuality[i]) return false;
-    const sent = this.#sentValue[i];
+    // Quality names hold no "/": comparing quality and reason apart is comparing "quality/reason".
+    if (report.quality !== this.#sentQuality[i] || (report.reason ?? "") !== this.#sentReason[i]) return false;
+    const sent = w[i * FIELDS + SENT_VALUE];
     if (report.value === undefined || Number.isNaN(sent)) return true; // still bad, same reason
     const change = Math.abs(report.value - sent);
     // A window's extremes beyond the band are news even when its mean is not.

@@ -18,6 +18,24 @@ async function liveSlots(imports: string, build: string, base: string): Promise<
   return (await run(`[${build}, ${base}]`)) - (await run(base));
 }
 
+/**
+ * Slots that `step` allocates per call, garbage included: slots in use after `calls` calls with no
+ * collection in between, minus after none, divided by calls (XS collects only when its heap is
+ * full, and xsnap's is far larger than this allocates). Two call counts must agree (within 1 %), or a collection
+ * interfered and the figure is NaN.
+ */
+async function slotsPerCall(setup: string, step: string): Promise<number> {
+  const run = async (calls: number) => {
+    const code = await bundleForXs(`${setup}\nconst sink = [];\ngc();\nfor (let i = 0; i < ${calls}; i++) sink.push(${step});\nglobalThis.__keep = sink;\nreport(0);`);
+    return (await runBundleOnXs(code)).heapSlots;
+  };
+  const none = await run(0);
+  const a = (await run(50)) - none;
+  const b = (await run(100)) - none;
+  const per = a / 50;
+  return Math.abs(b / 100 - per) <= Math.max(1, per / 100) ? Math.round(per * 10) / 10 : NaN;
+}
+
 export async function memoryFigures(): Promise<Figure[]> {
   const board = await liveSlots(`import { simBoard } from "./sim/board.ts";`, "simBoard()", "[simBoard]");
   // A log whose 2 MiB partition is full of unacknowledged records (about 14 h of the reference
@@ -60,10 +78,36 @@ import { AlarmMonitor } from "./src/pipeline/alarms.ts";`,
     `(() => { const c = parsePipelineConfig({}, 1000, ["sht3x", "bme280", "max31865", "adxl345"]); const w = new ReportWindows(c, 1000); return [c, w, new AlarmMonitor(c.alarms, [...new Set([...w.channels, ...c.alarms.channels.keys()])])]; })()`,
     "[parsePipelineConfig, ReportWindows, AlarmMonitor]",
   );
+  // A replay's per-reading work in the pure code: the stored record decoded, then added to a batch
+  // (batches of 5,120 bytes closed and encoded to UTF-8 on the way; the reference device's columns).
+  const replaySetup = `import { encodeReport, decodeReading } from "./src/telemetry/reading.ts";
+import { BatchEncoder, Legend } from "./src/telemetry/batch.ts";
+import { referenceWindow } from "./tools/bench/workload.ts";
+const payloads = [];
+for (let i = 0; i < 200; i++) payloads.push(encodeReport(1795000000000 + i * 1000, referenceWindow(i)));
+const readings = payloads.map((p, i) => decodeReading(i, p));
+const encoder = new BatchEncoder({ device: "press-7", boot: 3, maxBytes: 5120, columns: new Legend([0x3e7, 0, 0]) });`;
+  // ...and the flash log's side: reading records (32 at a time, as the uplink does) and marking them
+  // delivered, on a simulated NOR chip held in RAM (a device reads and writes its flash instead).
+  const logSetup = `import { FlashLog } from "./src/log/flash-log.ts";
+import { SimNorFlash } from "./sim/nor-flash.ts";
+import { encodeReport } from "./src/telemetry/reading.ts";
+import { referenceWindow } from "./tools/bench/workload.ts";
+const flash = new SimNorFlash({ byteLength: 0x100000, blockSize: 4096, random: () => 0.5 });
+const log = new FlashLog(flash);
+for (let i = 0; i < 3300; i++) log.append(encodeReport(1795000000000 + i * 1000, referenceWindow(i)));`;
+  const readGarbage = (await slotsPerCall(logSetup, "log.read(i * 32, 32).length")) / 32;
+  const ackGarbage = await slotsPerCall(logSetup, "log.acknowledge(i)");
+  const decodeGarbage = await slotsPerCall(replaySetup, "decodeReading(i, payloads[i])");
+  const encodeGarbage = await slotsPerCall(replaySetup, "encoder.add(readings[i])");
   return [
+    { name: "memory.replay_read_slots_per_record", value: Math.round(readGarbage * 10) / 10, unit: "slots", note: "slots allocated per record reading the flash log 32 records at a time (the records, their payloads, the scans; the simulated chip's copies included)" },
+    { name: "memory.replay_ack_slots_per_record", value: ackGarbage, unit: "slots", note: "slots allocated per record marking it delivered (its scan and CRC check, the one-byte program; the simulated chip's copies included)" },
+    { name: "memory.replay_decode_slots_per_reading", value: decodeGarbage, unit: "slots", note: "slots allocated (garbage included) decoding one stored reference reading: the Reading, its Map and a sample object per channel" },
+    { name: "memory.replay_encode_slots_per_reading", value: encodeGarbage, unit: "slots", note: "slots allocated adding one reference reading to a batch (5,120-byte batches closed and UTF-8-encoded on the way): the batch JSON is strings (chunk), so only small objects count" },
     { name: "memory.shadow_agent_slots", value: shadow, unit: "slots", note: "the named-shadow agent with a stored configuration applied (the document, its validated settings, the five topics)" },
     { name: "memory.command_dispatcher_slots", value: commands, unit: "slots", note: "the command dispatcher with 16 remembered request ids" },
-    { name: "memory.pipeline_slots", value: pipeline, unit: "slots", note: "the reference device's validated channels and alarms, its report windows and the alarm states of the channels it watches (as src/app.ts builds them): about 15 slots per window and per alarm, the next place to save" },
+    { name: "memory.pipeline_slots", value: pipeline, unit: "slots", note: "the reference device's validated channels and alarms, its report windows and the alarm states of the channels it watches (as src/app.ts builds them): windows and alarm states in typed arrays, channels and limits set alike sharing one settings object" },
     { name: "memory.sim_board_slots", value: board, unit: "slots", note: "the simulated reference board (four chips, buses, GPIO) kept by the simulator build and the host target; none of it exists on a device" },
     { name: "memory.flash_log_full_slots", value: fullLog, unit: "slots", note: "a FlashLog mounted on a 2 MiB partition full of unacknowledged records (512 sectors, about 14 h of the reference device): per-sector state is in typed arrays (4.5 KiB of chunk), not objects; the count varies by a few tens of slots with the program's own bookkeeping" },
   ];

@@ -2,7 +2,7 @@
 // checked before anything runs so that what is missing is named, never half-failed at.
 
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, delimiter, join } from "node:path";
 
 export interface Sdk {
@@ -59,8 +59,12 @@ export function findSdk(root: string): Sdk {
  * Builds the manifest in `dir` for the simulator (mcconfig -m -p lin, plus -i for instrumentation)
  * with key=value settings; returns the mc.so it made. The build's output goes to logFile.
  */
-export function buildSimulator(sdk: Sdk, dir: string, settings: Record<string, string | number>, options: { instrument: boolean; logFile: string }): string {
-  const args = ["-m", "-p", "lin", ...(options.instrument ? ["-i"] : []), ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)];
+export function buildSimulator(sdk: Sdk, dir: string, settings: Record<string, string | number>, options: { instrument: boolean; logFile: string; outDir?: string }): string {
+  // mcconfig builds under $MODDABLE/build unless told otherwise (-o): two runs building the same
+  // manifest folder name there (two checkouts, two agents) would overwrite each other's mc.so.
+  const out = options.outDir ?? join(sdk.moddable, "build");
+  if (options.outDir) mkdirSync(out, { recursive: true });
+  const args = ["-m", "-p", "lin", ...(options.instrument ? ["-i"] : []), ...(options.outDir ? ["-o", out] : []), ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)];
   try {
     const output = execFileSync(sdk.mcconfig, args, { cwd: dir, env: { ...process.env, MODDABLE: sdk.moddable, PATH: sdk.path }, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
     writeFileSync(options.logFile, output);
@@ -70,7 +74,7 @@ export function buildSimulator(sdk: Sdk, dir: string, settings: Record<string, s
     writeFileSync(options.logFile, output);
     throw new Error(`mcconfig ${args.join(" ")} failed in ${dir}:\n${output.split("\n").filter((l) => !/^# (cc|xsc|tsc|xsid)/.test(l)).slice(-25).join("\n")}`);
   }
-  const so = join(sdk.moddable, "build/bin/lin/mc", options.instrument ? "instrument" : "release", basename(dir), "mc.so");
+  const so = join(out, "bin/lin/mc", options.instrument ? "instrument" : "release", basename(dir), "mc.so");
   if (!existsSync(so)) throw new Error(`mcconfig succeeded but ${so} is missing`);
   return so;
 }
