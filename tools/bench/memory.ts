@@ -78,6 +78,20 @@ import { AlarmMonitor } from "./src/pipeline/alarms.ts";`,
     `(() => { const c = parsePipelineConfig({}, 1000, ["sht3x", "bme280", "max31865", "adxl345"]); const w = new ReportWindows(c, 1000); return [c, w, new AlarmMonitor(c.alarms, [...new Set([...w.channels, ...c.alarms.channels.keys()])])]; })()`,
     "[parsePipelineConfig, ReportWindows, AlarmMonitor]",
   );
+  // What firmware updates keep while no job runs: the update service with its Jobs client, agent and
+  // record store (a platform of stand-ins: on a device the slot and boot control are host objects
+  // of a few slots each, and the key is a 91-byte resource).
+  const updates = await liveSlots(
+    `import { UpdateService } from "./src/ota/update-service.ts";
+import { SimNorFlash } from "./sim/nor-flash.ts";
+import { fromHex } from "./src/ota/sha256.ts";
+const records = new SimNorFlash({ byteLength: 8192, blockSize: 4096, random: () => 0.5 });
+const key = fromHex("3059301306072a8648ce3d020106082a8648ce3d03010703420004b92a049fc195cd76f3672aef82eecbde0f227ef79907c0f77b1ac0c2e67b5bc3002f005d594d6e9dca2cb8853f4bae106e733552596ad3606b490d1452d4c0af");
+const slot = { capacity: 0x1e0000, sectorSize: 4096, begin() {}, write() {}, read() {}, activate() {}, abort() {} };
+const boot = { runningState: () => "valid", markValid() {}, rollback() {}, reboot() {} };`,
+    `(() => { const s = new UpdateService({ thing: "press-7", version: "0.3.0", platform: { runningVersion: "0.3.0", slot, boot, records }, publicKey: key, publish: () => true, now: () => 0, log() {} }); s.boot(); s.connected(); return s; })()`,
+    "[UpdateService, records, key, slot, boot]",
+  );
   // A replay's per-reading work in the pure code: the stored record decoded, then added to a batch
   // (batches of 5,120 bytes closed and encoded to UTF-8 on the way; the reference device's columns).
   const replaySetup = `import { encodeReport, decodeReading } from "./src/telemetry/reading.ts";
@@ -107,6 +121,7 @@ for (let i = 0; i < 3300; i++) log.append(encodeReport(1795000000000 + i * 1000,
     { name: "memory.replay_encode_slots_per_reading", value: encodeGarbage, unit: "slots", note: "slots allocated adding one reference reading to a batch (5,120-byte batches closed and UTF-8-encoded on the way): the batch JSON is strings (chunk), so only small objects count" },
     { name: "memory.shadow_agent_slots", value: shadow, unit: "slots", note: "the named-shadow agent with a stored configuration applied (the document, its validated settings, the five topics)" },
     { name: "memory.command_dispatcher_slots", value: commands, unit: "slots", note: "the command dispatcher with 16 remembered request ids" },
+    { name: "memory.update_service_slots", value: updates, unit: "slots", note: "firmware updates at rest: the update service, its Jobs client (having asked for the next job), the agent with its parsed key and the update record store, and the seven topic filters" },
     { name: "memory.pipeline_slots", value: pipeline, unit: "slots", note: "the reference device's validated channels and alarms, its report windows and the alarm states of the channels it watches (as src/app.ts builds them): windows and alarm states in typed arrays, channels and limits set alike sharing one settings object" },
     { name: "memory.sim_board_slots", value: board, unit: "slots", note: "the simulated reference board (four chips, buses, GPIO) kept by the simulator build and the host target; none of it exists on a device" },
     { name: "memory.flash_log_full_slots", value: fullLog, unit: "slots", note: "a FlashLog mounted on a 2 MiB partition full of unacknowledged records (512 sectors, about 14 h of the reference device): per-sector state is in typed arrays (4.5 KiB of chunk), not objects; the count varies by a few tens of slots with the program's own bookkeeping" },
