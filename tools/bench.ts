@@ -6,14 +6,16 @@ import { sessionFigures } from "./bench/session.ts";
 import { memoryFigures } from "./bench/memory.ts";
 import { cloudFigures } from "./bench/cloud.ts";
 import { pipelineFigures } from "./bench/pipeline.ts";
+import { soakBenchFigures, soakSection } from "./bench/soak.ts";
 import { printFigures, writeSection, type Figure } from "./bench/report.ts";
 
-const suites: Record<string, { title: string; run: () => Promise<Figure[]> }> = {
+const suites: Record<string, { title: string; run: () => Promise<Figure[]>; section?: () => string }> = {
   flashlog: { title: "Flash log", run: flashlogFigures },
   session: { title: "MQTT session", run: sessionFigures },
   memory: { title: "Live XS slots of what the firmware keeps", run: memoryFigures },
   cloud: { title: "Cloud: ingest, latency, restarts, cost per device", run: cloudFigures },
   pipeline: { title: "Edge pipeline: billed units, fill, latency, alarm latency during a replay, XS compute", run: pipelineFigures },
+  soak: { title: "Soak: a fleet on accelerated time, every record from flash to PostgreSQL", run: soakBenchFigures, section: soakSection },
 };
 
 const requested = process.argv.slice(2);
@@ -27,5 +29,7 @@ for (const name of requested.length > 0 ? requested : Object.keys(suites)) {
   const started = Date.now();
   const figures = await suite.run();
   printFigures(figures);
-  writeSection(name, suite.title, `npm run bench -- ${name}`, figures, (Date.now() - started) / 1000);
+  const section = suite.section?.() ?? name;
+  const env = section === name ? "" : `SOAK_RUNS=${section.split("-")[1]} `;
+  writeSection(section, suite.title, `${env}npm run bench -- ${name}`, figures, (Date.now() - started) / 1000);
 }

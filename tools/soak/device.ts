@@ -30,14 +30,16 @@ firmwareClock.accelerate({
 Date.now = () => Math.floor(firmwareClock.now());
 
 const topicRoot = String(setup.config.topic_root);
-const billing: Billing = { messages: 0, units: 0, bytes: 0, telemetryMessages: 0, alarmMessages: 0, statusMessages: 0, readingsPublished: 0, connects: 0 };
+const billing: Billing = { messages: 0, units: 0, bytes: 0, telemetryMessages: 0, telemetryUnits: 0, alarmUnits: 0, statusUnits: 0, alarmMessages: 0, statusMessages: 0, readingsPublished: 0, connects: 0 };
 let droppedAtBoot = 0;
 /** A publish as AWS meters it: topic plus payload in 5 KB units, a retained one twice. */
-const bill = (topic: string, payloadBytes: number, retained: boolean) => {
+const bill = (topic: "telemetry" | "alarm" | "status", payloadBytes: number, retained: boolean) => {
   const bytes = Buffer.byteLength(topicRoot + topic) + payloadBytes;
+  const n = units(bytes, METERING.messageUnitBytes) * (retained && METERING.retainedCountsTwice ? 2 : 1);
   billing.messages++;
   billing.bytes += bytes;
-  billing.units += units(bytes, METERING.messageUnitBytes) * (retained && METERING.retainedCountsTwice ? 2 : 1);
+  billing.units += n;
+  billing[`${topic}Units`] += n;
 };
 // The firmware's log lines say what it published and what its flash log held at boot.
 const onLine = (line: string) => {

@@ -91,7 +91,7 @@ interface Device {
   rssSamples: number[];
 }
 
-const zeroBilling = (): Billing => ({ messages: 0, units: 0, bytes: 0, telemetryMessages: 0, alarmMessages: 0, statusMessages: 0, readingsPublished: 0, connects: 0 });
+const zeroBilling = (): Billing => ({ messages: 0, units: 0, bytes: 0, telemetryMessages: 0, telemetryUnits: 0, alarmUnits: 0, statusUnits: 0, alarmMessages: 0, statusMessages: 0, readingsPublished: 0, connects: 0 });
 const addBilling = (a: Billing, b: Billing): Billing => {
   const out = { ...a };
   for (const k of Object.keys(out) as (keyof Billing)[]) out[k] += b[k];
@@ -122,14 +122,15 @@ export function planScenario(options: SoakOptions, startMs: number, random: () =
   const events: FleetEvent[] = [];
   const outages = options.outagesMs ?? [10 * MINUTE, HOUR, DAY].filter((d) => d * 3 <= span);
   // Spread over the span, each in its own slot, none in the first or last tenth.
-  const slots = outages.length + (options.brokerRestarts ?? 1);
+  const restarts = options.brokerRestarts ?? Math.max(1, Math.round(options.days / 10));
+  const slots = outages.length + restarts;
   let slot = 0;
   const slotStart = () => startMs + span * (0.1 + (0.8 * slot++) / slots);
   for (const d of outages) {
     const at = slotStart();
     events.push({ atMs: at, kind: "outage-start" }, { atMs: at + d, kind: "outage-end" });
   }
-  for (let i = 0; i < (options.brokerRestarts ?? 1); i++) {
+  for (let i = 0; i < restarts; i++) {
     const at = slotStart();
     events.push({ atMs: at, kind: "broker-stop" }, { atMs: at + 5 * MINUTE, kind: "broker-start" });
   }

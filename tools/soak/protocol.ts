@@ -31,6 +31,10 @@ export interface Billing {
   /** Topic plus payload bytes of everything published: the lower bound is bytes / 5120. */
   bytes: number;
   telemetryMessages: number;
+  /** Billed units by topic kind (rules trigger per unit too). */
+  telemetryUnits: number;
+  alarmUnits: number;
+  statusUnits: number;
   alarmMessages: number;
   statusMessages: number;
   /** Readings in telemetry publishes, resends included. */
