@@ -108,8 +108,9 @@ export async function accountDevice(db: Database, device: string, state: string)
   };
   const note = (text: string) => void (a.examples.length < 5 && a.examples.push(`${device}: ${text}`));
   const stored = new Set<number>();
-  // Readings, in pages: a month of one device is millions of rows.
-  const seen = new Map<string, number>();
+  // Readings, in pages: a month of one device is millions of rows. Each sample has its own time:
+  // two rows with the same time and the same values are one reading stored twice.
+  const byTime = new Map<number, number>();
   let after = -1;
   for (;;) {
     const rows = await db.query<{ seq: string; data: Record<string, unknown> }>(
@@ -120,13 +121,17 @@ export async function accountDevice(db: Database, device: string, state: string)
       after = seq;
       if (stored.has(seq)) a.duplicatesStored++;
       stored.add(seq);
-      const { seq: _s, ...content } = row.data;
-      const key = JSON.stringify(content);
-      if (seen.has(key)) {
-        a.duplicatesStored++;
-        note(`reading ${seq} stored again as ${seen.get(key)}`);
-      }
-      seen.set(key, seq);
+      const ts = Number(row.data.ts);
+      const earlier = byTime.get(ts);
+      if (earlier !== undefined) {
+        const [first] = await db.query<{ data: Record<string, unknown> }>("SELECT data FROM readings WHERE device = $1 AND seq = $2", [device, earlier]);
+        const { seq: _a, ...one } = first?.data ?? {};
+        const { seq: _b, ...other } = row.data;
+        if (JSON.stringify(one) === JSON.stringify(other)) {
+          a.duplicatesStored++;
+          note(`reading ${earlier} stored again as ${seq}`);
+        }
+      } else byTime.set(ts, seq);
       const payload = produced.get(seq);
       if (!payload || recordType(payload) === RECORD_ALARM) {
         a.unexpected++;
@@ -140,7 +145,6 @@ export async function accountDevice(db: Database, device: string, state: string)
         note(`reading ${seq}: ${diff}`);
       }
     }
-    seen.clear(); // the same content twice is looked for within a page (readings are in time order)
   }
   const alarms = await db.query<AlarmRow & Record<string, unknown>>("SELECT seq, ts, channel, state, value, limit_value FROM alarms WHERE device = $1", [device]);
   for (const row of alarms) {

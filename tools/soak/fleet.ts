@@ -33,6 +33,7 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+const BOOT_TOGETHER = 4;
 
 export interface SoakOptions {
   devices: number;
@@ -52,8 +53,11 @@ export interface SoakOptions {
   config?: Record<string, unknown>;
   /** Keep each device's firmware log in its state folder. */
   deviceLogs?: boolean;
-  /** Break delivery on purpose (tests prove the check fails): drop the store's row of this many readings. */
-  sabotage?: number;
+  /**
+   * Break delivery once on purpose (a test proves the checks can fail): "drop" acknowledges one
+   * telemetry batch without storing it; "twice" stores one reading again under another number.
+   */
+  sabotage?: "drop" | "twice";
   log?: (line: string) => void;
 }
 
@@ -187,12 +191,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     // Arrivals per (device, seq) at the readings sink: a resend the store absorbs is still counted here.
     const arrivals = new Map<string, Uint8Array>();
     let duplicatesDelivered = 0;
-    let sabotage = options.sabotage ?? 0;
+    let sabotage = options.sabotage;
     const sinks: Sinks = { ...databaseSinks(database), "archive-stream": archiveSink(join(work, "cloud")) };
     const store = sinks["telemetry-table"];
     sinks["telemetry-table"] = async (output, context) => {
-      await store(output, context);
       const batch = output as { device: string; readings: unknown[] };
+      if (sabotage === "drop") {
+        sabotage = undefined;
+        return;
+      }
+      await store(output, context);
+      if (sabotage === "twice") {
+        sabotage = undefined;
+        await database.query("INSERT INTO readings (device, seq, ts, published_boot, data, received_at) SELECT device, seq + 1000000000, ts, published_boot, data, received_at FROM readings WHERE device = $1 AND seq = $2",
+          [batch.device, readPath(batch.readings[0] as never, TELEMETRY.reading.seq)]);
+      }
       let counts: Uint8Array = arrivals.get(batch.device) ?? new Uint8Array(1 << 20);
       arrivals.set(batch.device, counts);
       for (const r of batch.readings) {
@@ -204,11 +217,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         }
         if (counts[seq] > 0) duplicatesDelivered++;
         if (counts[seq] < 255) counts[seq]++;
-        // Sabotage (tests only): a stored reading disappears, as a broken sink would lose it.
-        if (sabotage > 0 && counts[seq] === 1) {
-          sabotage--;
-          await database.query("DELETE FROM readings WHERE device = $1 AND seq = $2", [batch.device, seq]);
-        }
       }
     };
     runner = await startRulesRunner({
@@ -269,12 +277,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       d.progress = undefined;
     };
 
-    // Each device boots and stands at the start.
-    await Promise.all(devices.map((d) => {
-      const reached = next(d, "boot");
-      spawnDevice(d, startMs);
-      return reached;
-    }));
+    // Each device boots and stands at the start; a few at a time (a hundred Node processes loading
+    // the firmware at once on two cores would take longer than one after another).
+    for (let i = 0; i < devices.length; i += BOOT_TOGETHER)
+      await Promise.all(devices.slice(i, i + BOOT_TOGETHER).map((d) => {
+        const reached = next(d, "boot");
+        spawnDevice(d, startMs);
+        return reached;
+      }));
     log(`soak: ${options.devices} device(s) booted in ${((Date.now() - started) / 1000).toFixed(1)} s; broker on ${brokerPort}, proxy on ${proxy.port}, schema ${schema}`);
 
     const counters = { powerCuts: 0, outages: 0, brokerRestarts: 0 };
