@@ -9,7 +9,9 @@ import { pipelineFigures } from "./bench/pipeline.ts";
 import { soakBenchFigures, soakSection } from "./bench/soak.ts";
 import { printFigures, writeSection, type Figure } from "./bench/report.ts";
 
-const suites: Record<string, { title: string; run: () => Promise<Figure[]>; section?: () => string }> = {
+/** A suite may pick its section and say how it was configured (environment variables) in the command line. */
+type Section = { key: string; command: string };
+const suites: Record<string, { title: string; run: () => Promise<Figure[]>; section?: () => Section }> = {
   flashlog: { title: "Flash log", run: flashlogFigures },
   session: { title: "MQTT session", run: sessionFigures },
   memory: { title: "Live XS slots of what the firmware keeps", run: memoryFigures },
@@ -29,7 +31,6 @@ for (const name of requested.length > 0 ? requested : Object.keys(suites)) {
   const started = Date.now();
   const figures = await suite.run();
   printFigures(figures);
-  const section = suite.section?.() ?? name;
-  const env = section === name ? "" : `SOAK_RUNS=${section.split("-")[1]} `;
-  writeSection(section, suite.title, `${env}npm run bench -- ${name}`, figures, (Date.now() - started) / 1000);
+  const section = suite.section?.() ?? { key: name, command: `npm run bench -- ${name}` };
+  writeSection(section.key, suite.title, section.command, figures, (Date.now() - started) / 1000);
 }

@@ -26,10 +26,11 @@ export function soakRuns(): ("reference" | "fleet")[] {
   return ["reference", "fleet"];
 }
 
-/** The BENCHMARKS.md section: one per run when only one is asked for. */
-export function soakSection(): string {
+/** The BENCHMARKS.md section (one per run when only one is asked for), and the command with its SOAK_* settings. */
+export function soakSection(): { key: string; command: string } {
   const runs = soakRuns();
-  return runs.length === 1 ? `soak-${runs[0]}` : "soak";
+  const settings = Object.entries(process.env).filter(([k, v]) => k.startsWith("SOAK_") && v).map(([k, v]) => `${k}=${v} `).sort().join("");
+  return { key: runs.length === 1 ? `soak-${runs[0]}` : "soak", command: `${settings}npm run bench -- soak` };
 }
 
 /** Rules that trigger on one message of each topic kind (any device's topic). */
@@ -71,6 +72,9 @@ export function soakFigures(r: SoakResult, prefix: string): Figure[] {
   add("messages", b.messages, "messages", `publishes and CONNECTs counted from the firmware's log (${b.telemetryMessages} telemetry, ${b.alarmMessages} alarm, ${b.statusMessages} status); the part of a killed boot after its last step is not counted`);
   add("billed_units_per_device_day", round(b.units / deviceDays, 1), "5 KB units", "AWS IoT messaging units: topic plus payload in 5 KB units, retained status twice, one per CONNECT");
   add("lower_bound_units_per_device_day", round(b.bytes / 5120 / deviceDays, 1), "5 KB units", "total published bytes / 5120 (workload.md's lower bound)");
+  const readings = sum("readingsProduced");
+  add("messages_per_reading", round(b.telemetryMessages / readings, 4), "ratio", `telemetry publishes (resends included) per reading produced; the naive baseline sends 8 (one per measurement), ${round(8 / (b.telemetryMessages / readings), 0)}x more`);
+  add("published_bytes_per_reading", round(b.bytes / readings, 1), "bytes", "topic plus payload of everything published (status and alarms included) per reading produced; MQTT and TLS framing not counted");
   add("speedup", round((r.simulatedDays * 86_400) / r.realSeconds, 0), "x", "simulated seconds per real second over the whole run");
   // Cost per device-month from the measured units: messaging, rules triggered and their actions.
   const rules = rulesPerKind();
