@@ -210,10 +210,10 @@ export class FirmwareClock {
       // Nothing to do before the limit: stand at it and say so, once.
       if (now < a.limitMs && Number.isFinite(a.limitMs)) a.skew += a.limitMs - now;
       if (a.reported !== a.limitMs && Number.isFinite(a.limitMs)) {
-        a.reported = a.limitMs;
-        // On a later turn (not cancelled by a rearm), and only if time still stands at the limit.
+        const limit = (a.reported = a.limitMs);
+        // On a later turn (not cancelled by a rearm), and only if time still stands at this limit.
         setImmediate(() => {
-          if (this.#accelerated !== a || a.reported !== a.limitMs) return;
+          if (this.#accelerated !== a || a.reported !== limit || a.limitMs !== limit) return;
           const due = this.#entries[0];
           if ((due && due.timer.deadline <= a.limitMs) || !a.idle()) {
             a.reported = -Infinity;
