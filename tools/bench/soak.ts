@@ -1,6 +1,7 @@
 // npm run bench -- soak: the fleet simulator (tools/soak/fleet.ts, docs/soak.md) for a long span.
 // Two runs: the reference device (press-7, the manifest's settings) for SOAK_DAYS simulated days
-// (default 30), and SOAK_FLEET_DEVICES devices (default 100) for SOAK_FLEET_DAYS (default 0.25).
+// (default 30), and SOAK_FLEET_DEVICES devices (default 100) for SOAK_FLEET_DAYS (default 0.25), a
+// tenth of them power-cut.
 // SOAK_RUNS=reference or fleet runs one of them (its own BENCHMARKS.md section); SOAK_REAL_MINUTES
 // cuts a run's scenario short after that much real time (the figures say how many days it reached).
 
@@ -100,7 +101,11 @@ export async function soakBenchFigures(): Promise<Figure[]> {
     const deadline = realMinutes ? Date.now() + realMinutes * 60_000 : undefined;
     const result = run === "reference"
       ? await runSoak({ devices: 1, days: env("SOAK_DAYS", 30), realDeadline: deadline, log })
-      : await runSoak({ devices: env("SOAK_FLEET_DEVICES", 100), days: env("SOAK_FLEET_DAYS", 0.25), realDeadline: deadline, log });
+      : await runSoak({
+        devices: env("SOAK_FLEET_DEVICES", 100), days: env("SOAK_FLEET_DAYS", 0.25), realDeadline: deadline, log,
+        // A reboot is a Node process loading the firmware again (about 2 s of CPU): a tenth of the fleet is cut.
+        powerCutDevices: Math.ceil(env("SOAK_FLEET_DEVICES", 100) / 10),
+      });
     const problems = result.accounts.flatMap((a) => a.examples);
     for (const p of problems) log(`soak: ${p}`);
     figures.push(...soakFigures(result, run === "reference" ? "" : "fleet_"));

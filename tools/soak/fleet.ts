@@ -49,6 +49,8 @@ export interface SoakOptions {
   brokerRestarts?: number;
   /** Power cuts per device. */
   powerCutsPerDevice?: number;
+  /** Only this many devices (the first ones) get power cuts: each reboot costs a Node process start. */
+  powerCutDevices?: number;
   /** Firmware settings for every device (thing, topic root and broker are the fleet's). */
   config?: Record<string, unknown>;
   /** Keep each device's firmware log in its state folder. */
@@ -139,7 +141,7 @@ export function planScenario(options: SoakOptions, startMs: number, random: () =
     events.push({ atMs: at, kind: "broker-stop" }, { atMs: at + 5 * MINUTE, kind: "broker-start" });
   }
   const cuts = options.powerCutsPerDevice ?? Math.max(1, Math.round(options.days / 5));
-  for (let device = 0; device < options.devices; device++)
+  for (let device = 0; device < Math.min(options.devices, options.powerCutDevices ?? Infinity); device++)
     for (let i = 0; i < cuts; i++) events.push({ atMs: startMs + span * (0.05 + 0.9 * random()), kind: "power-cut", device });
   events.sort((a, b) => a.atMs - b.atMs);
   // Per device: an overheat (alarm raised, then cleared) about every other day and a sensor fault
