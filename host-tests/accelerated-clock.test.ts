@@ -118,3 +118,25 @@ test("network activity: busy while connecting, sending, or while a CONNECT, QoS 
   net.closed(socket);
   expect(net.idle(), "a closed socket awaits nothing").toBe(true);
 });
+
+test("accelerated clock: a callback stalled in real time does not give the timers that catch up after it one and the same time", async () => {
+  let idle = false;
+  const { clock, fired, timer } = acceleratedClock(() => idle);
+  clock.setLimit(START + HOUR);
+  timer("every 100 ms", 100, 100);
+  const stall: ScheduledTimer = {
+    deadline: 0,
+    repeat: undefined,
+    fire: () => {
+      const until = Date.now() + 350; // the process descheduled, or a slow callback
+      while (Date.now() < until);
+      clock.now(); // the callback reads the time once more before it returns
+    },
+  };
+  clock.arm(stall, 50);
+  await until(() => fired.length >= 4, "four ticks", 5000);
+  idle = true;
+  const ticks = fired.slice(0, 4).map((f) => f.at - START);
+  expect(new Set(ticks.map(Math.floor)).size, `tick times ${ticks.join(", ")}`).toBe(4);
+  near(ticks, [100, 200, 300, 400]);
+});

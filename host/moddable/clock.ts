@@ -37,6 +37,8 @@ export interface AccelerationOptions {
 const realNow = () => performance.timeOrigin + performance.now();
 /** An accelerated clock yields to I/O at least this often (real ms), and polls a busy network this often. */
 const SLICE_MS = 10;
+/** Accelerated, at most this much firmware time passes inside one callback (a driver's spin of a few ms still sees it pass). */
+const CALLBACK_MS = 10;
 const BUSY_POLL_MS = 2;
 
 interface Acceleration extends AccelerationOptions {
@@ -68,7 +70,13 @@ export class FirmwareClock {
   /** Milliseconds since the epoch, as the firmware's timers and the simulated chips see them. */
   now(): number {
     let value: number;
-    if (this.#current) value = this.#current.deadline + (this.#wall() - this.#current.wallStart);
+    if (this.#current) {
+      // Accelerated, a callback's own time is capped: a process descheduled in the middle of one
+      // (a loaded host) would otherwise carry the clock past the deadlines of the timers that catch
+      // up next, and every one of them would see the same time (three samples with one timestamp).
+      const inside = this.#wall() - this.#current.wallStart;
+      value = this.#current.deadline + (this.#accelerated ? Math.min(inside, CALLBACK_MS) : inside);
+    }
     else {
       // Between callbacks, time cannot run past a timer that is due but has not fired yet.
       value = this.#wall();
