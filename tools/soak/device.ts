@@ -86,18 +86,26 @@ const faultWatch: ScheduledTimer = {
 };
 firmwareClock.arm(faultWatch, 0);
 
-// One ledger file per boot, in order: ./ledger.ts reads them back in that order.
+// One ledger file per boot, in order (./ledger.ts reads them back in that order): a power cut starts
+// a new process, a restart the firmware asks for (main's reboot) a new partition in the same one.
 mkdirSync(setup.state, { recursive: true });
-const boots = readdirSync(setup.state).filter((f) => f.startsWith("ledger-")).length;
-const ledgerPath = join(setup.state, `ledger-${String(boots).padStart(4, "0")}.bin`);
+const nextLedgerPath = () => {
+  const boots = readdirSync(setup.state).filter((f) => f.startsWith("ledger-")).length;
+  return join(setup.state, `ledger-${String(boots).padStart(4, "0")}.bin`);
+};
 
-// The ledger taps the log partition as the firmware opens it (bootFirmware forgets any earlier one).
+// The ledger taps the log partition each time the firmware opens it (bootFirmware forgets any earlier one).
 const logPartition = String(setup.config.log_partition ?? "iiotlog");
 const openPartition = board.flashPartition.bind(board);
 let ledger: { close(): void } | undefined;
+let tapped: unknown;
 board.flashPartition = (label, storage) => {
   const flash = openPartition(label, storage);
-  if (label === logPartition && !ledger) ledger = recordLedger(flash, ledgerPath);
+  if (label === logPartition && flash !== tapped) {
+    ledger?.close();
+    ledger = recordLedger(flash, nextLedgerPath());
+    tapped = flash;
+  }
   return flash;
 };
 
