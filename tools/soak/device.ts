@@ -127,8 +127,9 @@ async function stop(drainMs: number) {
   firmwareClock.setLimit(Infinity);
   const stats = await node!.stop(drainMs);
   firmwareClock.disarm(faultWatch);
-  send({ type: "stopped", progress: progress(), droppedTotal: droppedAtBoot + stats.dropped, stillInFlash: stats.pending, sampled: stats.sampled });
-  setTimeout(() => process.exit(0), 200);
+  // Exit once the message is out: on a loaded host 200 ms were not always enough, and the driver
+  // took the exit for a failure.
+  process.send?.({ type: "stopped", progress: progress(), droppedTotal: droppedAtBoot + stats.dropped, stillInFlash: stats.pending, sampled: stats.sampled } satisfies FromDevice, () => process.exit(0));
 }
 
 try {
