@@ -251,7 +251,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         if ("progress" in m) d.progress = m.progress;
         for (const w of d.waiters.splice(0)) w(m);
       });
-      child.on("exit", () => {
+      // "close", not "exit": a message sent just before exiting can arrive after "exit".
+      child.on("close", () => {
         if (d.child === child) d.child = undefined;
         for (const w of d.waiters.splice(0)) w({ type: "failed", error: "exited" });
       });
