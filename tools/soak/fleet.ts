@@ -253,7 +253,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       });
       // "close", not "exit": a message sent just before exiting can arrive after "exit".
       child.on("close", () => {
-        if (d.child === child) d.child = undefined;
+        // A power-cut process closes after its successor may have started: its end is not the successor's.
+        if (d.child !== child) return;
+        d.child = undefined;
         for (const w of d.waiters.splice(0)) w({ type: "failed", error: "exited" });
       });
     };
