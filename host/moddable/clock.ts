@@ -2,7 +2,9 @@
 // so what the firmware (and the simulated chips that share this clock) sees does not depend on how
 // late Node's event loop got round to it. A stalled loop makes timers late in wall time, never
 // skipped or reordered: they catch up in order. Tests may take the clock off the wall (manual) and
-// advance it themselves.
+// advance it themselves. A soak (docs/soak.md) accelerates it: time jumps to the next timer whenever
+// the network is idle, runs at wall speed while a network exchange is under way (the firmware's
+// timeouts then measure real round trips), and never jumps past a limit the fleet driver sets.
 
 export interface ScheduledTimer {
   deadline: number;
@@ -19,6 +21,34 @@ interface Entry {
   run: number;
 }
 
+/** What an accelerated clock needs to know (docs/soak.md). */
+export interface AccelerationOptions {
+  /** Firmware time to start at (ms since the epoch). */
+  startMs: number;
+  /** True while nothing on the network awaits a reply: only then may time jump. */
+  idle(): boolean;
+  /** Time does not jump past this (ms); setLimit() moves it. Unlimited without it. */
+  limitMs?: number;
+  /** Called once per limit, when time stands at it, no timer is due before it and the network is idle. */
+  onLimit?(nowMs: number): void;
+}
+
+/** Real time, fractional ms: the wall an accelerated clock is offset from (Date.now may be the firmware's). */
+const realNow = () => performance.timeOrigin + performance.now();
+/** An accelerated clock yields to I/O at least this often (real ms), and polls a busy network this often. */
+const SLICE_MS = 10;
+/** Accelerated, at most this much firmware time passes inside one callback (a driver's spin of a few ms still sees it pass). */
+const CALLBACK_MS = 10;
+const BUSY_POLL_MS = 2;
+
+interface Acceleration extends AccelerationOptions {
+  /** Firmware time minus real time: grows by every jump. */
+  skew: number;
+  limitMs: number;
+  /** The limit already reported through onLimit. */
+  reported: number;
+}
+
 export class FirmwareClock {
   #entries: Entry[] = [];
   #order = 0;
@@ -29,16 +59,24 @@ export class FirmwareClock {
   /** Inside a callback: its deadline and the wall time it started, so time still passes while it runs (spins). */
   #current: { deadline: number; wallStart: number } | undefined;
   #manual: number | undefined;
-  #wake: ReturnType<typeof setTimeout> | undefined;
+  #wake: (() => void) | undefined;
+  #accelerated: Acceleration | undefined;
 
   #wall(): number {
-    return this.#manual ?? Date.now();
+    if (this.#manual !== undefined) return this.#manual;
+    return this.#accelerated ? realNow() + this.#accelerated.skew : Date.now();
   }
 
   /** Milliseconds since the epoch, as the firmware's timers and the simulated chips see them. */
   now(): number {
     let value: number;
-    if (this.#current) value = this.#current.deadline + (this.#wall() - this.#current.wallStart);
+    if (this.#current) {
+      // Accelerated, a callback's own time is capped: a process descheduled in the middle of one
+      // (a loaded host) would otherwise carry the clock past the deadlines of the timers that catch
+      // up next, and every one of them would see the same time (three samples with one timestamp).
+      const inside = this.#wall() - this.#current.wallStart;
+      value = this.#current.deadline + (this.#accelerated ? Math.min(inside, CALLBACK_MS) : inside);
+    }
     else {
       // Between callbacks, time cannot run past a timer that is due but has not fired yet.
       value = this.#wall();
@@ -75,9 +113,33 @@ export class FirmwareClock {
     this.#rearm();
   }
 
-  /** Back to wall time (after a test that used manual time). Pending timers are dropped. */
+  /**
+   * Accelerated time (docs/soak.md): the clock starts at startMs and runs at wall speed, except that
+   * whenever options.idle() says the network awaits nothing it jumps to the next timer's deadline
+   * (never past the limit). Timers still fire at their deadlines, in order.
+   */
+  accelerate(options: AccelerationOptions): void {
+    this.#manual = undefined;
+    this.#accelerated = { ...options, skew: options.startMs - realNow(), limitMs: options.limitMs ?? Infinity, reported: -Infinity };
+    this.#last = options.startMs;
+    this.#rearm();
+  }
+
+  /** Accelerated time: lets the clock jump up to limitMs. */
+  setLimit(limitMs: number): void {
+    if (!this.#accelerated) throw new Error("setLimit() needs accelerated time");
+    this.#accelerated.limitMs = limitMs;
+    this.#rearm();
+  }
+
+  get isAccelerated(): boolean {
+    return this.#accelerated !== undefined;
+  }
+
+  /** Back to wall time (after a test that used manual or accelerated time). Pending timers are dropped. */
   wall(): void {
     this.#manual = undefined;
+    this.#accelerated = undefined;
     this.#entries = [];
     this.#last = -Infinity;
     this.#rearm();
@@ -130,25 +192,73 @@ export class FirmwareClock {
     }
   }
 
-  /** One Node timer for the earliest deadline (wall time only). */
+  /** One Node timer for the earliest deadline (wall and accelerated time). */
   #rearm(): void {
     if (this.#running) return;
-    if (this.#wake) clearTimeout(this.#wake);
+    this.#wake?.();
     this.#wake = undefined;
+    if (this.#manual !== undefined) return;
+    if (this.#accelerated) return this.#rearmAccelerated(this.#accelerated);
     const next = this.#entries[0];
-    if (!next || this.#manual !== undefined) return;
-    this.#wake = setTimeout(() => this.#catchUp(), Math.max(0, next.timer.deadline - Date.now()));
+    if (!next) return;
+    const wake = setTimeout(() => this.#catchUp(), Math.max(0, next.timer.deadline - Date.now()));
+    this.#wake = () => clearTimeout(wake);
+  }
+
+  #rearmAccelerated(a: Acceleration): void {
+    const next = this.#entries[0];
+    const now = this.#wall();
+    if ((next && next.timer.deadline <= now) || (next && next.timer.deadline <= a.limitMs && a.idle())) {
+      // Due, or idle with a timer before the limit: go now (setImmediate: setTimeout(0) waits 1 ms).
+      const wake = setImmediate(() => this.#catchUp());
+      this.#wake = () => clearImmediate(wake);
+      return;
+    }
+    if (a.idle()) {
+      // Nothing to do before the limit: stand at it and say so, once.
+      if (now < a.limitMs && Number.isFinite(a.limitMs)) a.skew += a.limitMs - now;
+      if (a.reported !== a.limitMs && Number.isFinite(a.limitMs)) {
+        const limit = (a.reported = a.limitMs);
+        // On a later turn (not cancelled by a rearm), and only if time still stands at this limit.
+        setImmediate(() => {
+          if (this.#accelerated !== a || a.reported !== limit || a.limitMs !== limit) return;
+          const due = this.#entries[0];
+          if ((due && due.timer.deadline <= a.limitMs) || !a.idle()) {
+            a.reported = -Infinity;
+            this.#rearm();
+          } else a.onLimit?.(this.now());
+        });
+      }
+      return;
+    }
+    // The network is busy: wall speed, and look again soon (the reply may come any moment).
+    const delay = next ? Math.min(BUSY_POLL_MS, Math.max(0, next.timer.deadline - now)) : BUSY_POLL_MS;
+    const wake = setTimeout(() => this.#catchUp(), delay);
+    this.#wake = () => clearTimeout(wake);
   }
 
   #catchUp(): void {
     this.#wake = undefined;
-    const run = ++this.#run;
+    const sliceStart = realNow();
     this.#running = true;
     try {
       for (;;) {
+        const run = ++this.#run;
+        for (;;) {
+          const next = this.#entries[0];
+          if (!next || next.timer.deadline > this.#wall() || next.run === run) break;
+          this.#fire(next);
+        }
+        // Accelerated and idle: jump to the next deadline and go on, yielding to I/O every slice.
+        const a = this.#accelerated;
+        if (!a || realNow() - sliceStart > SLICE_MS) break;
         const next = this.#entries[0];
-        if (!next || next.timer.deadline > Date.now() || next.run === run) break;
-        this.#fire(next);
+        if (!next) break;
+        const now = this.#wall();
+        if (next.timer.deadline > now) {
+          if (next.timer.deadline > a.limitMs || !a.idle()) break;
+          a.skew += next.timer.deadline - now;
+        }
       }
     } finally {
       this.#running = false;

@@ -5,6 +5,7 @@
 
 import type { Duplex } from "node:stream";
 import { traceSink } from "./runtime.ts";
+import { networkActivity } from "./network-activity.ts";
 
 export const SOCKET_BUFFER_BYTES = 1536;
 
@@ -59,8 +60,15 @@ export class HostStreamSocket<T extends object> {
     this.#label = label;
     this.#framing = framing;
     openStreams.add(stream);
-    stream.once("close", () => openStreams.delete(stream));
-    stream.once(readyEvent, () => this.#refill());
+    networkActivity.opening(this);
+    stream.once("close", () => {
+      openStreams.delete(stream);
+      networkActivity.closed(this);
+    });
+    stream.once(readyEvent, () => {
+      networkActivity.connected(this);
+      this.#refill();
+    });
     stream.on("data", (chunk: Buffer) => this.#received(chunk));
     // A reset or broken pipe is the peer closing (as brokers do right after DISCONNECT): not worth a line.
     stream.on("error", (error: NodeJS.ErrnoException) => this.#fail(error.code === "ECONNRESET" || error.code === "EPIPE" ? "closed by peer" : error.message));
@@ -88,6 +96,7 @@ export class HostStreamSocket<T extends object> {
     const needed = bytes.length + this.#framing.record;
     if (needed > this.#writable) throw new Error("would block");
     this.#writable -= needed;
+    networkActivity.wrote(this, bytes);
     this.#stream.write(bytes, () => {
       if (this.#open && this.#stream.writableLength === 0) this.#refill();
     });
@@ -98,6 +107,7 @@ export class HostStreamSocket<T extends object> {
   close(): void {
     if (!this.#open && this.#stream.destroyed) return;
     this.#open = false;
+    networkActivity.closed(this);
     this.#stream.end();
     setTimeout(() => this.#stream.destroy(), 1000).unref();
   }
@@ -107,11 +117,13 @@ export class HostStreamSocket<T extends object> {
     this.#writable = SOCKET_BUFFER_BYTES;
     setImmediate(() => {
       // The count is read when the callback runs, as the SDK's trigger does.
+      networkActivity.sent(this);
       if (this.#open && !this.#failed) this.#callbacks.onWritable?.call(this.#target, Math.max(0, this.#writable - this.#framing.reported));
     });
   }
 
   #received(chunk: Buffer): void {
+    networkActivity.received(this, chunk);
     this.#incoming.push(chunk);
     this.#incomingBytes += chunk.length;
     if (this.#incomingBytes >= SOCKET_BUFFER_BYTES) this.#stream.pause();
@@ -121,6 +133,7 @@ export class HostStreamSocket<T extends object> {
   #fail(reason: string): void {
     if (this.#failed || !this.#open) return;
     this.#failed = true;
+    networkActivity.closed(this);
     if (reason !== "closed by peer") traceSink.write(`host ${this.#label}: ${reason}\n`);
     // Like the device, bytes already received are readable before the error is reported.
     if (this.#incomingBytes === 0) queueMicrotask(() => this.#reportError());
