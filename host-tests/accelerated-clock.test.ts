@@ -140,3 +140,27 @@ test("accelerated clock: a callback stalled in real time does not give the timer
   expect(new Set(ticks.map(Math.floor)).size, `tick times ${ticks.join(", ")}`).toBe(4);
   near(ticks, [100, 200, 300, 400]);
 });
+
+test("accelerated clock: a spin that starts late in a long callback still sees its milliseconds pass", async () => {
+  const { clock, timer, fired } = acceleratedClock(() => true);
+  let spun = -1;
+  const long: ScheduledTimer = {
+    deadline: 0,
+    repeat: undefined,
+    fire: () => {
+      const busy = Date.now() + 30; // a boot that takes longer than the callback's wall-speed time
+      while (Date.now() < busy);
+      // a driver's 1 ms wait (as the SHT3x after BREAK), on the firmware's clock; given up after 3 s
+      // of real time so that a frozen clock fails the test instead of hanging it
+      const from = clock.now();
+      const real = Date.now();
+      while (clock.now() < from + 2 && Date.now() - real < 3000);
+      spun = clock.now() >= from + 2 ? Date.now() - real : Infinity;
+    },
+  };
+  clock.arm(long, 10);
+  timer("after", 1000);
+  clock.setLimit(START + HOUR);
+  await until(() => fired.length === 1, "the timer after the long callback", 10_000);
+  expect(spun, "the spin saw 2 ms pass").toBeLessThan(1000);
+});

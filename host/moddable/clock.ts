@@ -37,8 +37,14 @@ export interface AccelerationOptions {
 const realNow = () => performance.timeOrigin + performance.now();
 /** An accelerated clock yields to I/O at least this often (real ms), and polls a busy network this often. */
 const SLICE_MS = 10;
-/** Accelerated, at most this much firmware time passes inside one callback (a driver's spin of a few ms still sees it pass). */
+/** Accelerated, firmware time inside one callback runs at wall speed this long (a driver's spin of a few ms sees it pass)... */
 const CALLBACK_MS = 10;
+/**
+ * ...and after that at 1/CREEP of it: a stalled callback cannot carry the clock past the next
+ * deadlines, yet a spin that started late in a long callback (the SHT3x's 1 ms after BREAK, in a
+ * boot that took longer than CALLBACK_MS) still ends. Frozen instead, such a spin never returned.
+ */
+const CREEP = 100;
 const BUSY_POLL_MS = 2;
 
 interface Acceleration extends AccelerationOptions {
@@ -75,7 +81,7 @@ export class FirmwareClock {
       // (a loaded host) would otherwise carry the clock past the deadlines of the timers that catch
       // up next, and every one of them would see the same time (three samples with one timestamp).
       const inside = this.#wall() - this.#current.wallStart;
-      value = this.#current.deadline + (this.#accelerated ? Math.min(inside, CALLBACK_MS) : inside);
+      value = this.#current.deadline + (this.#accelerated && inside > CALLBACK_MS ? CALLBACK_MS + (inside - CALLBACK_MS) / CREEP : inside);
     }
     else {
       // Between callbacks, time cannot run past a timer that is due but has not fired yet.
