@@ -2,16 +2,14 @@
 // partition table (format, alignment, overlap, 4 MB, the partitions the firmware opens, app slots
 // at least the image size), the manifest wiring of the native module and the rollback sdkconfig,
 // the natives the TypeScript binds against the C that defines them, and the TypeScript's types. With
-// the Moddable SDK installed ($MODDABLE, as for npm run sim), the module also runs on the simulator
-// over a fake ESP-IDF (esp32/ota/host-check/); without it that test is skipped.
+// the Moddable SDK installed, `npm run sim -- --esp32-natives` also runs the module on the simulator
+// over a fake ESP-IDF (esp32/ota/host-check/).
 
 import { test, expect } from "vitest";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { findSdk, powerOff, runSimulator, type Sdk } from "../tools/sim/sdk.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const read = (path: string) => readFileSync(join(root, path), "utf8");
@@ -225,45 +223,3 @@ test("esp32 module: type-checks against the Moddable typings and src/ota/slot.ts
   const tsc = join(root, "node_modules/.bin/tsc");
   expect(() => execFileSync(tsc, ["-p", join(root, "esp32/tsconfig.json")], { encoding: "utf8", stdio: "pipe" })).not.toThrow();
 });
-
-function sdkOrUndefined(): Sdk | undefined {
-  try {
-    return findSdk(root);
-  } catch {
-    return undefined;
-  }
-}
-const sdk = sdkOrUndefined();
-
-test.skipIf(!sdk)("esp32 natives: boot-control.c and .ts run on the Moddable simulator over a fake ESP-IDF", async () => {
-  const out = mkdtempSync(join(tmpdir(), "esp32ota-host-check-"));
-  try {
-    execFileSync(sdk!.mcconfig, ["-m", "-p", "lin", "-o", out], {
-      cwd: join(root, "esp32/ota/host-check"),
-      env: { ...process.env, MODDABLE: sdk!.moddable, PATH: sdk!.path },
-      stdio: ["ignore", "pipe", "pipe"],
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    const child = runSimulator(sdk!, join(out, "bin/lin/mc/release/host-check/mc.so"));
-    let output = "";
-    const done = await new Promise<RegExpExecArray | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), 60_000);
-      child.stdout!.on("data", (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /^done (\d+) (\d+)$/m.exec(output);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match);
-        }
-      });
-      child.once("exit", () => resolve(/^done (\d+) (\d+)$/m.exec(output) ?? undefined));
-    });
-    await powerOff(child);
-    expect(done, output).toBeDefined();
-    expect(output.split("\n").filter((line) => line.startsWith("not ok"))).toEqual([]);
-    expect(Number(done![1])).toBeGreaterThanOrEqual(56);
-    expect(Number(done![2])).toBe(0);
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
-}, 240_000);

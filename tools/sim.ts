@@ -16,6 +16,7 @@ import { buildSimulator, findSdk, powerOff, runSimulator, type Sdk } from "./sim
 import { runLimitsScenario } from "./sim/scenario.ts";
 import { runFleetDemo } from "./sim/fleet-demo.ts";
 import { runOtaDemo } from "./sim/ota-demo.ts";
+import { runEsp32Natives } from "./sim/esp32-natives.ts";
 import { AWS_MQTT_ALPN } from "../src/config.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -24,6 +25,8 @@ const USAGE = `usage: npm run sim -- [--broker mqtts://HOST:PORT] [--duration SE
          the embedded broker, which the firmware finds by looking NAME up (it must resolve to 127.0.0.1;
          the TLS server name stays localhost), and which with --alpn takes only clients offering ALPN ${AWS_MQTT_ALPN};
          --fleet sends the node a command and shadow changes through a double of AWS's shadow service
+       npm run sim -- --esp32-natives
+         the ESP32 OTA natives built for the simulator over a fake ESP-IDF, and their checks
        npm run sim -- --ota [--duration SECONDS]
          a firmware update through the local Jobs and stream service; the simulator is power-cycled when it asks to restart
        npm run sim -- --limits [--minutes N] [--outage-minutes M] [--heap-scale F] [--stack-scale F] [--gc-probe-ms MS] [--backlog-hours H] [--out DIR] [--state DIR]
@@ -35,6 +38,7 @@ const cli: Command = command("npm run sim", USAGE, {
   alpn: { type: "boolean" },
   fleet: { type: "boolean" },
   ota: { type: "boolean" },
+  "esp32-natives": { type: "boolean" },
   duration: { type: "string" },
   limits: { type: "boolean" },
   minutes: { type: "string" },
@@ -68,6 +72,8 @@ try {
 // The simulator build embeds certs/out/moddable (the manifest's resources): made on first use.
 const thing = String(manifestConfig().thing ?? "press-7");
 ensureCertificates(root, thing, fail);
+
+if (values["esp32-natives"]) process.exit(await runEsp32Natives(root, sdk, say));
 
 if (values.limits) {
   if (values.broker || values.duration) fail("--limits runs its own broker and scenario; use --minutes for its length");
