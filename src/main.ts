@@ -11,7 +11,6 @@ import Digital from "embedded:io/digital";
 import Timer from "timer";
 import TCP from "embedded:io/socket/tcp";
 import TLSSocket from "embedded:io/socket/tcp/tls";
-import Flash from "flash";
 import Net from "net";
 import SNTP from "sntp";
 import Time from "time";
@@ -33,7 +32,6 @@ import Adxl345, { type Adxl345Sample } from "../drivers/adxl345/adxl345";
 import type { DigitalConstructor, I2CConstructor, SPIDevice } from "../drivers/bus";
 import { SharedSPI } from "../drivers/shared-spi";
 import type { SampleQuality } from "../drivers/sample";
-import type { FlashDevice } from "./log/flash-log";
 import { guardedTCP } from "./net/guarded-tcp";
 import { ClockSync, sntpRetryDelay } from "./net/clock-sync";
 import { abortNote, describeReset, restartNote } from "./fleet/reset-reason";
@@ -41,6 +39,7 @@ import "system"; // defines globalThis.System (typings/system.d.ts)
 import getResetReason from "resetReason";
 import openOtaPlatform from "ota-platform";
 import { UpdateService } from "./ota/update-service";
+import { flashPartition } from "./flash-partition";
 import { FIRMWARE_VERSION } from "./version";
 
 /** Each TLS write becomes one record: leave room for its header, IV, MAC and padding. */
@@ -112,18 +111,6 @@ function nextBootId(): number {
   const boot = (typeof previous === "number" ? previous : 0) + 1;
   Preference.set("iiot", "boot", boot);
   return boot;
-}
-
-/** The Moddable flash module's partition as the log's FlashDevice. */
-function flashPartition(name: string): FlashDevice {
-  const flash = new Flash(name);
-  return {
-    byteLength: flash.byteLength,
-    blockSize: flash.blockSize,
-    read: (offset, length) => new Uint8Array(flash.read(offset, length) as ArrayBuffer),
-    write: (offset, data) => flash.write(offset, data.length, data),
-    erase: (sector) => flash.erase(sector),
-  };
 }
 
 type Values = Record<string, number>;

@@ -4,25 +4,12 @@
 // image. A partition table without OTA slots makes it throw: src/main.ts then runs the node
 // without updates and says why to every update job.
 
-import Flash from "flash";
+import { flashPartition } from "src/flash-partition";
 import { Digest } from "crypt";
 import { FIRMWARE_VERSION } from "src/version";
-import type { FlashDevice } from "src/log/flash-log";
 import type { ImageHash } from "src/ota/agent";
 import type { OtaPlatform } from "src/ota/update-service";
 import { Esp32BootControl, Esp32UpdateSlot, OTA_RECORD_PARTITION } from "esp32/ota/boot-control";
-
-/** A data partition (found by its label) as a FlashDevice. */
-function partition(label: string): FlashDevice {
-  const flash = new Flash(label);
-  return {
-    byteLength: flash.byteLength,
-    blockSize: flash.blockSize,
-    read: (offset, length) => new Uint8Array(flash.read(offset, length) as ArrayBuffer),
-    write: (offset, data) => flash.write(offset, data.length, data),
-    erase: (sector) => flash.erase(sector),
-  };
-}
 
 /** The SDK's SHA-256 in C as the agent's ImageHash (the pure sha256.ts: about 270 M computrons per MiB). */
 class NativeSha256 implements ImageHash {
@@ -43,7 +30,7 @@ export default function openOtaPlatform(): OtaPlatform {
     runningVersion: FIRMWARE_VERSION,
     slot,
     boot: new Esp32BootControl(),
-    records: partition(OTA_RECORD_PARTITION),
+    records: flashPartition(OTA_RECORD_PARTITION),
     hash: () => new NativeSha256(),
   };
 }
