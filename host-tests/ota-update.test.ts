@@ -116,13 +116,17 @@ async function bootNode(config: Record<string, unknown> = {}): Promise<Run> {
   return run;
 }
 
+/** Sequence numbers below the highest the broker got that it never got. */
+function missingSeqs(seqs: Set<number>): number[] {
+  const missing = [];
+  for (let s = 0, max = Math.max(...seqs); s <= max; s++) if (!seqs.has(s)) missing.push(s);
+  return missing;
+}
+
 /** Waits until every reading stored so far has reached the broker, then checks none is missing. */
 async function everyReadingArrived(run: Run): Promise<void> {
   await until(() => run.node().stats.pending === 0 && run.node().online === true, "the log drained", 20_000);
-  const max = Math.max(...run.seqs);
-  const missing = [];
-  for (let s = 0; s <= max; s++) if (!run.seqs.has(s)) missing.push(s);
-  expect(missing, "seqs the broker never got").toStrictEqual([]);
+  expect(missingSeqs(run.seqs), "seqs the broker never got").toStrictEqual([]);
 }
 
 const onlineVersions = (run: Run) => run.statuses.filter((s) => s.state === "online").map((s) => s.firmware);
@@ -241,9 +245,6 @@ test("ota: a power cut in the middle of the download (kill -9) resumes at the la
   await until(() => statuses.some((s) => s.state === "online" && s.firmware === NEW), "the new image online", 15_000);
   second.child.kill("SIGTERM");
   expect(await second.exited, output.join("").slice(-2000)).toBe(0);
-  const max = Math.max(...seqs);
-  const missing = [];
-  for (let s = 0; s <= max; s++) if (!seqs.has(s)) missing.push(s);
-  expect(missing, "seqs the broker never got").toStrictEqual([]);
+  expect(missingSeqs(seqs), "seqs the broker never got").toStrictEqual([]);
   expect(output.join("")).toMatch(/summary published=\d+ acknowledged=\d+ lost=0/);
 }, 150_000);
